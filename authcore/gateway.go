@@ -1,0 +1,248 @@
+package authcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults of the session windows.
+const (
+	DefaultSessionIdle = 5 * time.Minute
+	DefaultSessionMax  = 12 * time.Hour
+)
+
+// Errors of the gateway's operations; the HTTP layers map them to statuses.
+var (
+	// ErrInvalidCredentials: unknown user, wrong password or disabled
+	// account, deliberately indistinguishable.
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrIdentityNotAllowed: the identity is not one of the user's.
+	ErrIdentityNotAllowed = errors.New("identity not allowed")
+)
+
+// PasswordExpiredError is returned by Login when the password is right but
+// expired: Token is a PASSWORD_UPDATE token, good only for changing it.
+type PasswordExpiredError struct {
+	Token   string
+	Session *Session
+}
+
+func (e *PasswordExpiredError) Error() string { return "password expired" }
+
+// Options configure a Gateway.
+type Options struct {
+	// Store keeps sessions. Required.
+	Store Store
+	// Users finds users. Required.
+	Users UserDirectory
+	// Tokens issues and verifies JWTs. Required.
+	Tokens *Tokens
+	// SessionIdle is the sliding inactivity window. Default 5m.
+	SessionIdle time.Duration
+	// SessionMax is the absolute session lifetime. Default 12h.
+	SessionMax time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives audit lines. Default: no logging.
+	Logger *zap.Logger
+	// VerifyPassword checks a password against a hash. Default VerifyPassword.
+	VerifyPassword func(hash, password string) bool
+	// DummyHash is checked when the user is unknown, so that unknown users
+	// cost what known ones do. Default: an argon2id hash with the
+	// parameters of new hashes.
+	DummyHash string
+}
+
+// Gateway is the framework-free core: logins, sessions, tokens and the
+// guard decision, shared by both APIs and the guard.
+type Gateway struct {
+	store     Store
+	users     UserDirectory
+	tokens    *Tokens
+	idle, max time.Duration
+	now       func() time.Time
+	log       *zap.Logger
+	verify    func(hash, password string) bool
+	dummyHash string
+}
+
+// NewGateway checks opts and returns a Gateway.
+func NewGateway(opts Options) (*Gateway, error) {
+	if opts.Store == nil || opts.Users == nil || opts.Tokens == nil {
+		return nil, errors.New("gateway needs a store, users and tokens")
+	}
+	g := &Gateway{
+		store: opts.Store, users: opts.Users, tokens: opts.Tokens,
+		idle: opts.SessionIdle, max: opts.SessionMax, now: opts.Now, log: opts.Logger,
+		verify: opts.VerifyPassword, dummyHash: opts.DummyHash,
+	}
+	if g.idle == 0 {
+		g.idle = DefaultSessionIdle
+	}
+	if g.max == 0 {
+		g.max = DefaultSessionMax
+	}
+	if g.idle < time.Second || g.max < g.idle {
+		return nil, fmt.Errorf("session_idle (%s) must be at least 1s and at most session_max (%s)", g.idle, g.max)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.log == nil {
+		g.log = zap.NewNop()
+	}
+	if g.verify == nil {
+		g.verify = VerifyPassword
+	}
+	if g.dummyHash == "" {
+		g.dummyHash = DummyHashLike("")
+	}
+	return g, nil
+}
+
+// Now returns the gateway's clock reading.
+func (g *Gateway) Now() time.Time { return g.now() }
+
+// Tokens returns the gateway's token issuer.
+func (g *Gateway) Tokens() *Tokens { return g.tokens }
+
+// Users returns the gateway's user directory.
+func (g *Gateway) Users() UserDirectory { return g.users }
+
+// Store returns the gateway's store.
+func (g *Gateway) Store() Store { return g.store }
+
+// Logger returns the gateway's audit logger.
+func (g *Gateway) Logger() *zap.Logger { return g.log }
+
+// LoginResult is a successful login.
+type LoginResult struct {
+	Token   string
+	Session *Session
+	User    *User
+}
+
+// Login checks an email and password and opens a session. Unknown users,
+// wrong passwords and disabled accounts all return ErrInvalidCredentials
+// after the same password-hash work. An expired password opens a
+// password-update-only session and returns *PasswordExpiredError.
+func (g *Gateway) Login(ctx context.Context, email, password string) (*LoginResult, error) {
+	user, err := g.users.UserByEmail(ctx, email)
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		g.verify(g.dummyHash, password)
+		return nil, ErrInvalidCredentials
+	case err != nil:
+		return nil, storeError(err)
+	}
+	if !g.verify(user.Password, password) || user.Disabled {
+		return nil, ErrInvalidCredentials
+	}
+	now := g.now()
+	s := &Session{
+		ID: newID(), CredentialsID: user.ID, CredentialsType: user.CredentialsType,
+		Identity: user.Identities[0].Ref(), Created: now, LastUsed: now, Expires: now.Add(g.max),
+		PasswordUpdateOnly: user.PasswordExpired(now),
+	}
+	if err := g.store.CreateSession(ctx, s, g.idle); err != nil {
+		return nil, storeError(err)
+	}
+	tokenType := TokenAuth
+	if s.PasswordUpdateOnly {
+		tokenType = TokenPasswordUpdate
+	}
+	token, err := g.IssueToken(s, tokenType, s.Identity)
+	if err != nil {
+		return nil, err
+	}
+	if s.PasswordUpdateOnly {
+		return nil, &PasswordExpiredError{Token: token, Session: s}
+	}
+	return &LoginResult{Token: token, Session: s, User: user}, nil
+}
+
+// IssueToken signs a token of the session. It expires with the session's
+// absolute lifetime; the session in the store is what keeps it alive.
+func (g *Gateway) IssueToken(s *Session, tokenType string, identity IdentityRef) (string, error) {
+	now := g.now()
+	amr := []string{"pwd"}
+	authTime := s.Created
+	if !s.SteppedUp.IsZero() {
+		amr = append(amr, s.StepUpMethod)
+		authTime = s.SteppedUp
+	}
+	c := &Claims{
+		SessionID: s.ID, TokenType: tokenType, CredentialsType: s.CredentialsType,
+		Identity: identity, AMR: amr, AuthTime: authTime.Unix(),
+	}
+	c.Subject = s.CredentialsID
+	c.IssuedAt = jwtTime(now)
+	c.NotBefore = jwtTime(now)
+	c.ExpiresAt = jwtTime(s.Expires)
+	return g.tokens.Issue(c)
+}
+
+// Authenticate verifies a token and loads its session, sliding the
+// session's idle window: one store round trip. It returns ErrInvalidToken
+// for a bad token or a dead session and ErrUnavailable when the store
+// cannot answer.
+func (g *Gateway) Authenticate(ctx context.Context, token string) (*Claims, *Session, error) {
+	c, err := g.tokens.Verify(token)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := g.store.TouchSession(ctx, c.SessionID, g.idle)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil, fmt.Errorf("%w: session gone", ErrInvalidToken)
+	case err != nil:
+		return nil, nil, storeError(err)
+	}
+	if !g.now().Before(s.Expires) {
+		_ = g.store.DeleteSession(ctx, s.ID)
+		return nil, nil, fmt.Errorf("%w: session past session_max", ErrInvalidToken)
+	}
+	if s.CredentialsID != c.Subject {
+		return nil, nil, fmt.Errorf("%w: token does not match its session", ErrInvalidToken)
+	}
+	// A password-update session and its token serve /passwords/update only.
+	if s.PasswordUpdateOnly != (c.TokenType == TokenPasswordUpdate) {
+		return nil, nil, fmt.Errorf("%w: token kind does not match its session", ErrInvalidToken)
+	}
+	return c, s, nil
+}
+
+// AccessToken issues an ACCESS token of the session for one of the user's
+// identities.
+func (g *Gateway) AccessToken(ctx context.Context, s *Session, identity IdentityRef) (string, error) {
+	user, err := g.users.UserByID(ctx, s.CredentialsID)
+	if errors.Is(err, ErrUserNotFound) {
+		return "", fmt.Errorf("%w: user gone", ErrInvalidToken)
+	} else if err != nil {
+		return "", storeError(err)
+	}
+	if !user.HasIdentity(identity) {
+		return "", ErrIdentityNotAllowed
+	}
+	return g.IssueToken(s, TokenAccess, identity)
+}
+
+// Logout ends the session: every token of it stops working on every node.
+func (g *Gateway) Logout(ctx context.Context, s *Session) error {
+	if err := g.store.DeleteSession(ctx, s.ID); err != nil {
+		return storeError(err)
+	}
+	return nil
+}
+
+// storeError marks a store failure as ErrUnavailable, keeping the cause.
+func storeError(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}

@@ -1,0 +1,194 @@
+package authcore
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Token kinds a guarded route accepts.
+const (
+	GuardAccess = "access"
+	GuardAuth   = "auth"
+	GuardAny    = "any"
+)
+
+// DefaultHeaderPrefix prefixes the identity headers sent to backends.
+const DefaultHeaderPrefix = "X-Authgate-"
+
+// GuardPolicy is what a guarded route demands.
+type GuardPolicy struct {
+	// Token is the kind of token accepted: access (default), auth or any.
+	Token string
+	// StepUp requires a stepped-up session, within MaxAge when it is set.
+	StepUp bool
+	MaxAge time.Duration
+	// IdentityType and CredentialsType, when set, must match the token's.
+	IdentityType    string
+	CredentialsType string
+}
+
+// Admission is an admitted request's caller.
+type Admission struct {
+	Claims  *Claims
+	Session *Session
+	Now     time.Time
+}
+
+// SteppedUp reports whether the caller's session has stepped up.
+func (a *Admission) SteppedUp() bool { return !a.Session.SteppedUp.IsZero() }
+
+// AuthTime is when the caller last authenticated: the step-up, or the login.
+func (a *Admission) AuthTime() time.Time {
+	if a.SteppedUp() {
+		return a.Session.SteppedUp
+	}
+	return a.Session.Created
+}
+
+// Rejection is why a guarded request was refused; Write renders it.
+type Rejection struct {
+	Status    int
+	ErrorCode string // 403 errorCode
+	Message   string // 401/503 message
+	// Challenge is the WWW-Authenticate header value, if any.
+	Challenge string
+	Cause     error
+}
+
+func (r *Rejection) Error() string {
+	if r.ErrorCode != "" {
+		return r.ErrorCode
+	}
+	return r.Message
+}
+
+// Write sends the rejection in the documented error shape.
+func (r *Rejection) Write(w http.ResponseWriter) {
+	if r.Challenge != "" {
+		w.Header().Set("WWW-Authenticate", r.Challenge)
+	}
+	if r.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	if r.ErrorCode != "" {
+		WriteErrorCode(w, r.Status, r.ErrorCode)
+		return
+	}
+	WriteMessage(w, r.Status, r.Message)
+}
+
+const realm = `Bearer realm="authgate"`
+
+// BearerToken returns the token of an "Authorization: Bearer" header.
+func BearerToken(header string) (string, bool) {
+	const prefix = "bearer "
+	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", false
+	}
+	tok := strings.TrimSpace(header[len(prefix):])
+	return tok, tok != ""
+}
+
+// Admit decides a guarded request from its Authorization header.
+func (g *Gateway) Admit(ctx context.Context, authorization string, p *GuardPolicy) (*Admission, *Rejection) {
+	token, ok := BearerToken(authorization)
+	if !ok {
+		return nil, &Rejection{Status: http.StatusUnauthorized, Message: "authentication required", Challenge: realm}
+	}
+	c, s, err := g.Authenticate(ctx, token)
+	if err != nil {
+		return nil, authRejection(err)
+	}
+	now := g.now()
+	switch {
+	case c.TokenType == TokenPasswordUpdate:
+		return nil, &Rejection{Status: http.StatusUnauthorized, Message: "invalid token",
+			Challenge: realm + `, error="invalid_token"`}
+	case p.Token != GuardAny && p.Token != GuardAuth && c.TokenType != TokenAccess:
+		return nil, &Rejection{Status: http.StatusForbidden, ErrorCode: "ACCESS_TOKEN_REQUIRED"}
+	case (p.IdentityType != "" && c.Identity.Type != p.IdentityType) ||
+		(p.CredentialsType != "" && c.CredentialsType != p.CredentialsType):
+		return nil, &Rejection{Status: http.StatusForbidden, ErrorCode: "INSUFFICIENT_PERMISSIONS"}
+	case p.StepUp && !s.IsSteppedUp(now, p.MaxAge):
+		return nil, stepUpRejection(p.MaxAge)
+	}
+	return &Admission{Claims: c, Session: s, Now: now}, nil
+}
+
+func stepUpRejection(maxAge time.Duration) *Rejection {
+	ch := `Bearer error="insufficient_user_authentication", error_description="a stepped-up session is required"`
+	if maxAge > 0 {
+		ch = `Bearer error="insufficient_user_authentication", error_description="a step-up within the last ` +
+			maxAge.String() + ` is required", max_age=` + strconv.FormatInt(int64(maxAge/time.Second), 10)
+	}
+	return &Rejection{Status: http.StatusForbidden, ErrorCode: "STEP_UP_REQUIRED", Challenge: ch}
+}
+
+// authRejection maps an Authenticate error to its answer.
+func authRejection(err error) *Rejection {
+	if errors.Is(err, ErrUnavailable) {
+		return &Rejection{Status: http.StatusServiceUnavailable, Message: "session store unavailable", Cause: err}
+	}
+	return &Rejection{Status: http.StatusUnauthorized, Message: "invalid or expired token",
+		Challenge: realm + `, error="invalid_token"`, Cause: err}
+}
+
+// Identity header names, after the prefix.
+const (
+	HeaderCredentialsID   = "Credentials-Id"
+	HeaderCredentialsType = "Credentials-Type"
+	HeaderIdentityID      = "Identity-Id"
+	HeaderIdentityType    = "Identity-Type"
+	HeaderSteppedUp       = "Stepped-Up"
+	HeaderAuthTime        = "Auth-Time"
+)
+
+// SetIdentityHeaders removes every header a client sent that looks like
+// one of ours (prefix compared case-insensitively, "_" read as "-"), then
+// sets the caller's identity headers.
+func (a *Admission) SetIdentityHeaders(h http.Header, prefix string) {
+	StripPrefixedHeaders(h, prefix)
+	set := func(name, value string) { h[http.CanonicalHeaderKey(prefix+name)] = []string{value} }
+	set(HeaderCredentialsID, a.Claims.Subject)
+	set(HeaderCredentialsType, a.Claims.CredentialsType)
+	set(HeaderIdentityID, a.Claims.Identity.ID)
+	set(HeaderIdentityType, a.Claims.Identity.Type)
+	set(HeaderSteppedUp, strconv.FormatBool(a.SteppedUp()))
+	set(HeaderAuthTime, strconv.FormatInt(a.AuthTime().Unix(), 10))
+}
+
+// StripPrefixedHeaders deletes the headers whose names start with prefix,
+// ignoring case and treating "_" as "-".
+func StripPrefixedHeaders(h http.Header, prefix string) {
+	for name := range h {
+		if headerHasPrefix(name, prefix) {
+			delete(h, name)
+		}
+	}
+}
+
+func headerHasPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if foldHeaderByte(name[i]) != foldHeaderByte(prefix[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldHeaderByte(b byte) byte {
+	switch {
+	case b == '_':
+		return '-'
+	case 'A' <= b && b <= 'Z':
+		return b + 'a' - 'A'
+	}
+	return b
+}

@@ -1,0 +1,257 @@
+package authcore
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Token types (claim token_type).
+const (
+	TokenAuth           = "AUTH"
+	TokenAccess         = "ACCESS"
+	TokenPasswordUpdate = "PASSWORD_UPDATE"
+)
+
+// Claims are the claims of every authgate token.
+type Claims struct {
+	jwt.RegisteredClaims
+	SessionID       string      `json:"sid"`
+	TokenType       string      `json:"token_type"`
+	CredentialsType string      `json:"credentials_type"`
+	Identity        IdentityRef `json:"identity"`
+	AMR             []string    `json:"amr"`
+	AuthTime        int64       `json:"auth_time"`
+}
+
+// Key is a token signing key with its pinned algorithm and key id.
+type Key struct {
+	// ID is the kid header of tokens signed with the key.
+	ID string
+	// Alg is the only algorithm tokens of this key may name.
+	Alg     string
+	method  jwt.SigningMethod
+	private any
+	public  any
+}
+
+// MinHMACKeyLen is the shortest HS256 key authgate accepts.
+const MinHMACKeyLen = 32
+
+// NewHMACKey returns an HS256 key. Keys under 32 bytes are refused.
+func NewHMACKey(secret []byte) (*Key, error) {
+	if len(secret) < MinHMACKeyLen {
+		return nil, fmt.Errorf("HS256 signing key is %d bytes, needs at least %d", len(secret), MinHMACKeyLen)
+	}
+	// The kid is derived from the key by a one-way function with a label,
+	// so it names the key without revealing anything usable about it.
+	sum := sha256.Sum256(append([]byte("authgate kid\x00"), secret...))
+	return &Key{
+		ID: "hs-" + base64.RawURLEncoding.EncodeToString(sum[:9]), Alg: "HS256",
+		method: jwt.SigningMethodHS256, private: secret, public: secret,
+	}, nil
+}
+
+// NewEphemeralKey returns a fresh Ed25519 key that lives only in memory.
+func NewEphemeralKey() *Key {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	k, _ := keyFromSigner(priv)
+	return k
+}
+
+// ParsePrivateKeyPEM reads an Ed25519 or P-256 private key (PKCS#8, or SEC 1
+// "EC PRIVATE KEY" for P-256).
+func ParsePrivateKeyPEM(data []byte) (*Key, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block found")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("unsupported PEM block %q: want PRIVATE KEY or EC PRIVATE KEY", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parsing private key: %w", err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("unsupported private key type")
+	}
+	return keyFromSigner(signer)
+}
+
+func keyFromSigner(signer crypto.Signer) (*Key, error) {
+	k := &Key{private: signer, public: signer.Public()}
+	switch pub := signer.Public().(type) {
+	case ed25519.PublicKey:
+		k.Alg, k.method = "EdDSA", jwt.SigningMethodEdDSA
+		k.ID = thumbprint(map[string]string{"crv": "Ed25519", "kty": "OKP", "x": b64(pub)})
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P256() {
+			return nil, errors.New("only the P-256 curve is supported for ECDSA keys")
+		}
+		k.Alg, k.method = "ES256", jwt.SigningMethodES256
+		x, y := ecCoordinates(pub)
+		k.ID = thumbprint(map[string]string{"crv": "P-256", "kty": "EC", "x": b64(x), "y": b64(y)})
+	default:
+		return nil, fmt.Errorf("unsupported key type %T: want Ed25519 or P-256", pub)
+	}
+	return k, nil
+}
+
+func ecCoordinates(pub *ecdsa.PublicKey) (x, y []byte) {
+	raw, _ := pub.Bytes() // uncompressed point: 0x04 || X || Y
+	n := (len(raw) - 1) / 2
+	return raw[1 : 1+n], raw[1+n:]
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// thumbprint is the RFC 7638 JWK thumbprint; encoding/json sorts map keys,
+// which is the canonical member order the RFC asks for.
+func thumbprint(members map[string]string) string {
+	data, _ := json.Marshal(members)
+	sum := sha256.Sum256(data)
+	return b64(sum[:])
+}
+
+// JWK returns the public JSON Web Key of an asymmetric key, or nil for HS256.
+func (k *Key) JWK() map[string]string {
+	base := map[string]string{"kid": k.ID, "alg": k.Alg, "use": "sig"}
+	switch pub := k.public.(type) {
+	case ed25519.PublicKey:
+		base["kty"], base["crv"], base["x"] = "OKP", "Ed25519", b64(pub)
+	case *ecdsa.PublicKey:
+		x, y := ecCoordinates(pub)
+		base["kty"], base["crv"], base["x"], base["y"] = "EC", "P-256", b64(x), b64(y)
+	default:
+		return nil
+	}
+	return base
+}
+
+// Tokens issues and verifies JWTs. New tokens are signed with the current
+// key; tokens of any of the verification keys are accepted, each only with
+// its own algorithm.
+type Tokens struct {
+	issuer  string
+	current *Key
+	byID    map[string]*Key
+	parser  *jwt.Parser
+}
+
+// NewTokens returns a token issuer/verifier. now is the clock used for
+// validation; extra keys are accepted for verification only.
+func NewTokens(issuer string, current *Key, now func() time.Time, verifyOnly ...*Key) *Tokens {
+	t := &Tokens{issuer: issuer, current: current, byID: map[string]*Key{current.ID: current}}
+	algs := []string{current.Alg}
+	for _, k := range verifyOnly {
+		t.byID[k.ID] = k
+		algs = append(algs, k.Alg)
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(algs),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(now),
+		jwt.WithLeeway(5 * time.Second),
+	}
+	if issuer != "" {
+		opts = append(opts, jwt.WithIssuer(issuer))
+	}
+	t.parser = jwt.NewParser(opts...)
+	return t
+}
+
+// Issuer returns the iss claim of issued tokens.
+func (t *Tokens) Issuer() string { return t.issuer }
+
+// Issue signs c with the current key, filling in iss and jti.
+func (t *Tokens) Issue(c *Claims) (string, error) {
+	c.Issuer = t.issuer
+	c.ID = newID()
+	tok := jwt.NewWithClaims(t.current.method, c)
+	tok.Header["kid"] = t.current.ID
+	return tok.SignedString(t.current.private)
+}
+
+// ErrInvalidToken is returned for any token that does not verify: bad
+// signature, wrong or unknown algorithm or key, expired, wrong issuer,
+// malformed. The cause is wrapped for logs; the client never sees it.
+var ErrInvalidToken = errors.New("invalid token")
+
+// Verify checks the token's signature, algorithm, key and time claims and
+// returns its claims. It does not consult the store.
+func (t *Tokens) Verify(token string) (*Claims, error) {
+	c := new(Claims)
+	_, err := t.parser.ParseWithClaims(token, c, t.keyFor)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if c.SessionID == "" || c.Subject == "" {
+		return nil, fmt.Errorf("%w: missing sid or sub", ErrInvalidToken)
+	}
+	switch c.TokenType {
+	case TokenAuth, TokenAccess, TokenPasswordUpdate:
+	default:
+		return nil, fmt.Errorf("%w: unknown token_type", ErrInvalidToken)
+	}
+	return c, nil
+}
+
+func (t *Tokens) keyFor(tok *jwt.Token) (any, error) {
+	kid, _ := tok.Header["kid"].(string)
+	k, ok := t.byID[kid]
+	if !ok {
+		return nil, errors.New("unknown kid")
+	}
+	if tok.Method.Alg() != k.Alg {
+		return nil, errors.New("algorithm does not match the key")
+	}
+	return k.public, nil
+}
+
+// JWKS returns the JSON Web Key Set of the verification keys, and false
+// when there is none to publish (HS256 keys are secret).
+func (t *Tokens) JWKS() ([]byte, bool) {
+	keys := []map[string]string{}
+	if jwk := t.current.JWK(); jwk != nil {
+		keys = append(keys, jwk)
+	}
+	for id, k := range t.byID {
+		if id == t.current.ID {
+			continue
+		}
+		if jwk := k.JWK(); jwk != nil {
+			keys = append(keys, jwk)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, false
+	}
+	data, _ := json.Marshal(map[string]any{"keys": keys})
+	return data, true
+}
+
+func jwtTime(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }
