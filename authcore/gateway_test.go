@@ -1,0 +1,310 @@
+package authcore_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/store/memory"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+const testPassword = "Correct-Horse-1"
+
+func testUsers(t *testing.T) *authcore.StaticUsers {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	users, err := authcore.NewStaticUsers([]authcore.User{
+		{ID: "1001", CredentialsType: "ROOT", Email: "Alice@Example.com", Password: string(hash),
+			Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001", Name: "Alice"}, {Type: "CORPORATE", ID: "3001", Name: "Acme"}}},
+		{ID: "1002", CredentialsType: "USER", Email: "bob@example.com", Password: string(hash),
+			Identities: []authcore.Identity{{Type: "CORPORATE", ID: "3001", Name: "Acme"}}},
+		{ID: "1003", CredentialsType: "ROOT", Email: "carol@example.com", Password: string(hash), PasswordExpires: &past,
+			Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2003"}}},
+		{ID: "1004", CredentialsType: "ROOT", Email: "dave@example.com", Password: string(hash), Disabled: true,
+			Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2004"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
+}
+
+// countingVerifier counts password-hash checks.
+type countingVerifier struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingVerifier) verify(hash, pw string) bool {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return authcore.VerifyPassword(hash, pw)
+}
+
+func newTestGateway(t *testing.T) (*authcore.Gateway, *clock, authcore.Store) {
+	t.Helper()
+	clk := &clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	store := memory.New(clk.Now)
+	t.Cleanup(func() { store.Close() })
+	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	gw, err := authcore.NewGateway(authcore.Options{
+		Store: store, Users: testUsers(t), Tokens: authcore.NewTokens("test", key, clk.Now),
+		SessionIdle: 5 * time.Minute, SessionMax: time.Hour, Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gw, clk, store
+}
+
+func TestLoginIsCaseInsensitiveOnEmail(t *testing.T) {
+	gw, _, _ := newTestGateway(t)
+	res, err := gw.Login(context.Background(), "ALICE@example.COM", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Session.CredentialsID != "1001" || res.Session.Identity.ID != "2001" {
+		t.Fatalf("session %+v", res.Session)
+	}
+}
+
+func TestUnknownEmailWrongPasswordAndDisabledAreIndistinguishable(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ email, password string }{
+		{"nobody@example.com", testPassword},
+		{"alice@example.com", "wrong"},
+		{"dave@example.com", testPassword},
+	} {
+		gw, _, _ := newTestGatewayCounting(t)
+		_, err := gw.gw.Login(ctx, tc.email, tc.password)
+		if !errors.Is(err, authcore.ErrInvalidCredentials) {
+			t.Fatalf("%s: %v, want ErrInvalidCredentials", tc.email, err)
+		}
+		if gw.counter.n != 1 {
+			t.Fatalf("%s: %d hash checks, want exactly 1", tc.email, gw.counter.n)
+		}
+	}
+}
+
+type countingGateway struct {
+	gw      *authcore.Gateway
+	counter *countingVerifier
+}
+
+func newTestGatewayCounting(t *testing.T) (countingGateway, *clock, authcore.Store) {
+	clk := &clock{now: time.Now()}
+	store := memory.New(clk.Now)
+	t.Cleanup(func() { store.Close() })
+	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	users := testUsers(t)
+	cv := &countingVerifier{}
+	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
+		Tokens: authcore.NewTokens("test", key, clk.Now), Now: clk.Now, VerifyPassword: cv.verify, DummyHash: users.DummyHash()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return countingGateway{gw, cv}, clk, store
+}
+
+func TestExpiredPasswordGivesPasswordUpdateToken(t *testing.T) {
+	gw, _, _ := newTestGateway(t)
+	ctx := context.Background()
+	_, err := gw.Login(ctx, "carol@example.com", testPassword)
+	var expired *authcore.PasswordExpiredError
+	if !errors.As(err, &expired) {
+		t.Fatalf("err = %v, want PasswordExpiredError", err)
+	}
+	c, s, err := gw.Authenticate(ctx, expired.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TokenType != authcore.TokenPasswordUpdate || !s.PasswordUpdateOnly {
+		t.Fatalf("token type %s, session password-update-only %v", c.TokenType, s.PasswordUpdateOnly)
+	}
+	_, rej := gw.Admit(ctx, "Bearer "+expired.Token, &authcore.GuardPolicy{Token: authcore.GuardAny})
+	if rej == nil || rej.Status != http.StatusUnauthorized {
+		t.Fatalf("PASSWORD_UPDATE token on a guarded route: %+v, want 401", rej)
+	}
+}
+
+func TestSessionSlidesWithUseAndDiesWhenIdle(t *testing.T) {
+	gw, clk, _ := newTestGateway(t)
+	ctx := context.Background()
+	res, _ := gw.Login(ctx, "alice@example.com", testPassword)
+	for i := 0; i < 5; i++ { // 20 minutes of activity, 4 minutes apart
+		clk.Advance(4 * time.Minute)
+		if _, _, err := gw.Authenticate(ctx, res.Token); err != nil {
+			t.Fatalf("after %d uses: %v", i+1, err)
+		}
+	}
+	clk.Advance(5*time.Minute + time.Second)
+	if _, _, err := gw.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
+		t.Fatalf("idle session: %v, want ErrInvalidToken", err)
+	}
+}
+
+func TestSessionNeverOutlivesSessionMax(t *testing.T) {
+	gw, clk, _ := newTestGateway(t)
+	ctx := context.Background()
+	res, _ := gw.Login(ctx, "alice@example.com", testPassword)
+	for elapsed := time.Duration(0); elapsed < time.Hour-4*time.Minute; elapsed += 4 * time.Minute {
+		clk.Advance(4 * time.Minute)
+		if _, _, err := gw.Authenticate(ctx, res.Token); err != nil {
+			t.Fatalf("at %s: %v", elapsed, err)
+		}
+	}
+	clk.Advance(4 * time.Minute) // past session_max (1h), though used 4 minutes ago
+	if _, _, err := gw.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
+		t.Fatalf("past session_max: %v, want ErrInvalidToken", err)
+	}
+}
+
+func TestLogoutKillsEveryTokenOfTheSession(t *testing.T) {
+	gw, _, _ := newTestGateway(t)
+	ctx := context.Background()
+	res, _ := gw.Login(ctx, "alice@example.com", testPassword)
+	access, err := gw.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CORPORATE", ID: "3001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Logout(ctx, res.Session); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{res.Token, access} {
+		if _, _, err := gw.Authenticate(ctx, tok); !errors.Is(err, authcore.ErrInvalidToken) {
+			t.Fatalf("after logout: %v", err)
+		}
+	}
+}
+
+func TestAccessTokenOnlyForTheUsersIdentities(t *testing.T) {
+	gw, _, _ := newTestGateway(t)
+	ctx := context.Background()
+	res, _ := gw.Login(ctx, "bob@example.com", testPassword)
+	if _, err := gw.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"}); !errors.Is(err, authcore.ErrIdentityNotAllowed) {
+		t.Fatalf("foreign identity: %v", err)
+	}
+}
+
+func TestGuardDecisions(t *testing.T) {
+	gw, clk, store := newTestGateway(t)
+	ctx := context.Background()
+	alice, _ := gw.Login(ctx, "alice@example.com", testPassword)
+	bob, _ := gw.Login(ctx, "bob@example.com", testPassword)
+	aliceConsumer, _ := gw.AccessToken(ctx, alice.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
+	bobCorporate, _ := gw.AccessToken(ctx, bob.Session, authcore.IdentityRef{Type: "CORPORATE", ID: "3001"})
+
+	// Alice steps up now; Bob does not.
+	s := *alice.Session
+	s.SteppedUp, s.StepUpMethod = clk.Now(), authcore.StepUpOTP
+	if err := store.SaveSession(ctx, &s, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+
+	cases := []struct {
+		name      string
+		auth      string
+		policy    authcore.GuardPolicy
+		status    int
+		code      string
+		challenge string
+	}{
+		{"no header", "", authcore.GuardPolicy{Token: "access"}, 401, "", `Bearer realm="authgate"`},
+		{"not bearer", "Basic abc", authcore.GuardPolicy{Token: "access"}, 401, "", `Bearer realm="authgate"`},
+		{"garbage token", "Bearer abc", authcore.GuardPolicy{Token: "access"}, 401, "", `Bearer realm="authgate", error="invalid_token"`},
+		{"auth token where access required", "Bearer " + alice.Token, authcore.GuardPolicy{Token: "access"}, 403, "ACCESS_TOKEN_REQUIRED", ""},
+		{"auth token where any", "bearer " + alice.Token, authcore.GuardPolicy{Token: "any"}, 200, "", ""},
+		{"access token", "Bearer " + aliceConsumer, authcore.GuardPolicy{Token: "access"}, 200, "", ""},
+		{"identity type matches", "Bearer " + aliceConsumer, authcore.GuardPolicy{Token: "access", IdentityType: "CONSUMER"}, 200, "", ""},
+		{"identity type differs", "Bearer " + bobCorporate, authcore.GuardPolicy{Token: "access", IdentityType: "CONSUMER"}, 403, "INSUFFICIENT_PERMISSIONS", ""},
+		{"credentials type differs", "Bearer " + bobCorporate, authcore.GuardPolicy{Token: "access", CredentialsType: "ROOT"}, 403, "INSUFFICIENT_PERMISSIONS", ""},
+		{"not stepped up", "Bearer " + bobCorporate, authcore.GuardPolicy{Token: "access", StepUp: true}, 403, "STEP_UP_REQUIRED",
+			`Bearer error="insufficient_user_authentication", error_description="a stepped-up session is required"`},
+		{"stepped up (token issued before step-up)", "Bearer " + aliceConsumer, authcore.GuardPolicy{Token: "access", StepUp: true}, 200, "", ""},
+		{"stepped up within max_age", "Bearer " + aliceConsumer, authcore.GuardPolicy{Token: "access", StepUp: true, MaxAge: 3 * time.Minute}, 200, "", ""},
+		{"step-up older than max_age", "Bearer " + aliceConsumer, authcore.GuardPolicy{Token: "access", StepUp: true, MaxAge: time.Minute}, 403, "STEP_UP_REQUIRED",
+			`Bearer error="insufficient_user_authentication", error_description="a step-up within the last 1m0s is required", max_age=60`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			adm, rej := gw.Admit(ctx, tc.auth, &tc.policy)
+			if tc.status == 200 {
+				if rej != nil {
+					t.Fatalf("rejected: %+v", rej)
+				}
+				if adm.Claims.Subject == "" {
+					t.Fatal("admission without a subject")
+				}
+				return
+			}
+			if rej == nil {
+				t.Fatalf("admitted, want %d", tc.status)
+			}
+			if rej.Status != tc.status || rej.ErrorCode != tc.code || rej.Challenge != tc.challenge {
+				t.Fatalf("got %d %q %q, want %d %q %q", rej.Status, rej.ErrorCode, rej.Challenge, tc.status, tc.code, tc.challenge)
+			}
+		})
+	}
+}
+
+func TestIdentityHeadersReplaceClientLookalikes(t *testing.T) {
+	gw, _, _ := newTestGateway(t)
+	ctx := context.Background()
+	alice, _ := gw.Login(ctx, "alice@example.com", testPassword)
+	adm, rej := gw.Admit(ctx, "Bearer "+alice.Token, &authcore.GuardPolicy{Token: "any"})
+	if rej != nil {
+		t.Fatal(rej)
+	}
+	h := http.Header{}
+	h["X-Authgate-Credentials-Id"] = []string{"9999"}
+	h["x-authgate-identity-id"] = []string{"spoof"}
+	h["X_Authgate_Credentials_Type"] = []string{"ROOT"}
+	h["X-AUTHGATE-Admin"] = []string{"true"}
+	h["X-Other"] = []string{"kept"}
+	h["Authorization"] = []string{"Bearer " + alice.Token}
+	adm.SetIdentityHeaders(h, "X-Authgate-")
+	want := map[string]string{
+		"X-Authgate-Credentials-Id": "1001", "X-Authgate-Credentials-Type": "ROOT",
+		"X-Authgate-Identity-Id": "2001", "X-Authgate-Identity-Type": "CONSUMER",
+		"X-Authgate-Stepped-Up": "false", "X-Other": "kept", "Authorization": "Bearer " + alice.Token,
+	}
+	for k, v := range want {
+		if got := h[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	for _, k := range []string{"x-authgate-identity-id", "X_Authgate_Credentials_Type", "X-AUTHGATE-Admin"} {
+		if _, ok := h[k]; ok {
+			t.Errorf("client header %s survived", k)
+		}
+	}
+	if len(h) != len(want)+1 { // + Auth-Time
+		t.Errorf("headers %v", h)
+	}
+}

@@ -1,0 +1,137 @@
+// Package multiapi serves the consumer-facing Multi API (Weavr "Multi"
+// style) as a plain net/http handler: login, identities, access tokens,
+// logout and the JWKS document.
+package multiapi
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authcore"
+)
+
+// Options configure a Handler.
+type Options struct {
+	// Gateway is the core the routes call. Required.
+	Gateway *authcore.Gateway
+	// APIKeys, when any is set, are the values the api-key header must carry.
+	APIKeys []string
+	// ClientIP returns the caller's address for logs and rate limits.
+	// Default: the host of r.RemoteAddr.
+	ClientIP func(r *http.Request) string
+	// RequestRef returns the request's unique id, sent back in the
+	// request-ref header and written in the logs. Default: a random id.
+	RequestRef func(r *http.Request) string
+	// Logger receives audit lines. Default: the gateway's logger.
+	Logger *zap.Logger
+}
+
+// Handler serves the Multi API routes relative to the path it receives.
+type Handler struct {
+	gw         *authcore.Gateway
+	apiKeys    [][32]byte
+	clientIP   func(*http.Request) string
+	requestRef func(*http.Request) string
+	log        *zap.Logger
+	mux        *http.ServeMux
+	allowed    map[string][]string // path -> methods, for 405 Allow
+}
+
+// New returns a Handler.
+func New(opts Options) *Handler {
+	h := &Handler{gw: opts.Gateway, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
+	for _, k := range opts.APIKeys {
+		h.apiKeys = append(h.apiKeys, sha256.Sum256([]byte(k)))
+	}
+	if h.clientIP == nil {
+		h.clientIP = RemoteHost
+	}
+	if h.requestRef == nil {
+		h.requestRef = func(*http.Request) string { return NewRequestRef() }
+	}
+	if h.log == nil {
+		h.log = opts.Gateway.Logger()
+	}
+	h.mux = http.NewServeMux()
+	h.route("POST /login_with_password", h.loginWithPassword)
+	h.route("GET /identities", h.authenticated(h.identities))
+	h.route("POST /access_token", h.authenticated(h.accessToken))
+	h.route("POST /logout", h.authenticated(h.logout))
+	h.route("GET /.well-known/jwks.json", h.jwks)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		authcore.WriteMessage(w, http.StatusNotFound, "no such route")
+	})
+	return h
+}
+
+// route registers a method-specific pattern and, for the same path, a
+// catch-all that answers other methods with 405 JSON.
+func (h *Handler) route(pattern string, fn http.HandlerFunc) {
+	h.mux.HandleFunc(pattern, fn)
+	method, path, _ := strings.Cut(pattern, " ")
+	if h.allowed == nil {
+		h.allowed = map[string][]string{}
+	}
+	if _, seen := h.allowed[path]; !seen {
+		h.mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", strings.Join(h.allowed[path], ", "))
+			authcore.WriteMessage(w, http.StatusMethodNotAllowed, "method not allowed")
+		})
+	}
+	h.allowed[path] = append(h.allowed[path], method)
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ref := h.requestRef(r)
+	w.Header().Set("request-ref", ref)
+	r = r.WithContext(withRequestRef(r.Context(), ref))
+	// The JWKS document is public by nature: verifiers fetch it without
+	// credentials, so the api-key rule does not apply to it.
+	if len(h.apiKeys) > 0 && r.URL.Path != "/.well-known/jwks.json" && !h.checkAPIKey(w, r) {
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) checkAPIKey(w http.ResponseWriter, r *http.Request) bool {
+	key := r.Header.Get("api-key")
+	if key == "" {
+		writeInvalid(w, "api-key header is required", invalidField{FieldName: "api-key", Error: "REQUIRED"})
+		return false
+	}
+	// Compare digests of every configured key so that neither the match
+	// nor its position leaks through timing.
+	sum := sha256.Sum256([]byte(key))
+	match := 0
+	for i := range h.apiKeys {
+		match |= subtle.ConstantTimeCompare(sum[:], h.apiKeys[i][:])
+	}
+	if match != 1 {
+		authcore.WriteMessage(w, http.StatusUnauthorized, "invalid api-key")
+		return false
+	}
+	return true
+}
+
+// RemoteHost returns the host part of r.RemoteAddr.
+func RemoteHost(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+// NewRequestRef returns a random request id.
+func NewRequestRef() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

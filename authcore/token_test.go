@@ -1,0 +1,177 @@
+package authcore
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func testClaims(now time.Time) *Claims {
+	c := &Claims{SessionID: "sid1", TokenType: TokenAccess, CredentialsType: CredentialsRoot,
+		Identity: IdentityRef{Type: IdentityConsumer, ID: "2001"}, AMR: []string{"pwd"}, AuthTime: now.Unix()}
+	c.Subject = "1001"
+	c.IssuedAt = jwtTime(now)
+	c.NotBefore = jwtTime(now)
+	c.ExpiresAt = jwtTime(now.Add(time.Hour))
+	return c
+}
+
+func mustHMAC(t *testing.T, b byte) *Key {
+	t.Helper()
+	k, err := NewHMACKey([]byte(strings.Repeat(string(b), 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestHMACKeyUnder32BytesIsRefused(t *testing.T) {
+	if _, err := NewHMACKey(make([]byte, 31)); err == nil {
+		t.Fatal("a 31-byte HS256 key was accepted")
+	}
+}
+
+func TestTokenRoundTripForEachAlgorithm(t *testing.T) {
+	now := time.Now()
+	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	ecPriv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	edDER, _ := x509.MarshalPKCS8PrivateKey(edPriv)
+	ecDER, _ := x509.MarshalECPrivateKey(ecPriv)
+	edKey, err := ParsePrivateKeyPEM(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: edDER}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ParsePrivateKeyPEM(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*Key{mustHMAC(t, 'a'), edKey, ecKey, NewEphemeralKey()} {
+		t.Run(k.Alg, func(t *testing.T) {
+			tokens := NewTokens("iss", k, func() time.Time { return now })
+			tok, err := tokens.Issue(testClaims(now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := tokens.Verify(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Subject != "1001" || c.SessionID != "sid1" || c.Issuer != "iss" || c.ID == "" || c.Identity.ID != "2001" {
+				t.Fatalf("claims did not round-trip: %+v", c)
+			}
+			hdr := decodeSegment(t, tok, 0)
+			if !strings.Contains(hdr, `"kid":"`+k.ID+`"`) || !strings.Contains(hdr, `"alg":"`+k.Alg+`"`) {
+				t.Fatalf("header %s lacks kid %s / alg %s", hdr, k.ID, k.Alg)
+			}
+			_, published := tokens.JWKS()
+			if published != (k.Alg != "HS256") {
+				t.Fatalf("JWKS published=%v for %s", published, k.Alg)
+			}
+		})
+	}
+}
+
+func decodeSegment(t *testing.T, tok string, i int) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestBadTokensAreRejected(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	key := mustHMAC(t, 'a')
+	tokens := NewTokens("https://auth.example.com", key, clock)
+	good, _ := tokens.Issue(testClaims(now))
+	edKey := NewEphemeralKey()
+
+	sign := func(method jwt.SigningMethod, kid string, signKey any, c *Claims) string {
+		tok := jwt.NewWithClaims(method, c)
+		if kid != "" {
+			tok.Header["kid"] = kid
+		}
+		s, err := tok.SignedString(signKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	withIss := func(c *Claims, iss string) *Claims { c.Issuer = iss; return c }
+	parts := strings.Split(good, ".")
+	tamperedPayload := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(decodeSegment(t, good, 1), `"1001"`, `"1002"`, 1)))
+
+	expired := testClaims(now.Add(-2 * time.Hour))
+	cases := map[string]string{
+		"tampered payload": parts[0] + "." + tamperedPayload + "." + parts[2],
+		"tampered signature": parts[0] + "." + parts[1] + "." + strings.Map(func(r rune) rune {
+			if r == 'A' {
+				return 'B'
+			}
+			return 'A'
+		}, parts[2]),
+		"alg none":            sign(jwt.SigningMethodNone, key.ID, jwt.UnsafeAllowNoneSignatureType, withIss(testClaims(now), "https://auth.example.com")),
+		"other HMAC key":      sign(jwt.SigningMethodHS256, key.ID, []byte(strings.Repeat("b", 32)), withIss(testClaims(now), "https://auth.example.com")),
+		"other alg, same kid": sign(jwt.SigningMethodEdDSA, key.ID, edKey.private, withIss(testClaims(now), "https://auth.example.com")),
+		"unknown kid":         sign(jwt.SigningMethodHS256, "nope", key.private, withIss(testClaims(now), "https://auth.example.com")),
+		"no kid":              sign(jwt.SigningMethodHS256, "", key.private, withIss(testClaims(now), "https://auth.example.com")),
+		"expired":             sign(jwt.SigningMethodHS256, key.ID, key.private, withIss(expired, "https://auth.example.com")),
+		"wrong issuer":        sign(jwt.SigningMethodHS256, key.ID, key.private, withIss(testClaims(now), "https://evil.example.com")),
+		"not yet valid": sign(jwt.SigningMethodHS256, key.ID, key.private, func() *Claims {
+			c := withIss(testClaims(now), "https://auth.example.com")
+			c.NotBefore = jwtTime(now.Add(time.Hour))
+			return c
+		}()),
+		"no exp": sign(jwt.SigningMethodHS256, key.ID, key.private, func() *Claims {
+			c := withIss(testClaims(now), "https://auth.example.com")
+			c.ExpiresAt = nil
+			return c
+		}()),
+		"unknown token_type": sign(jwt.SigningMethodHS256, key.ID, key.private, func() *Claims {
+			c := withIss(testClaims(now), "https://auth.example.com")
+			c.TokenType = "ADMIN"
+			return c
+		}()),
+		"garbage":      "not.a.token",
+		"empty":        "",
+		"two segments": parts[0] + "." + parts[1],
+	}
+	if _, err := tokens.Verify(good); err != nil {
+		t.Fatalf("the good token failed: %v", err)
+	}
+	for name, tok := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := tokens.Verify(tok)
+			if !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("Verify = %v, want ErrInvalidToken", err)
+			}
+		})
+	}
+}
+
+func TestVerifyOnlyKeysAreAcceptedButNotUsedToSign(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	old, cur := mustHMAC(t, 'o'), NewEphemeralKey()
+	oldTok, _ := NewTokens("i", old, clock).Issue(testClaims(now))
+	tokens := NewTokens("i", cur, clock, old)
+	if _, err := tokens.Verify(oldTok); err != nil {
+		t.Fatalf("token of the previous key: %v", err)
+	}
+	newTok, _ := tokens.Issue(testClaims(now))
+	if !strings.Contains(decodeSegment(t, newTok, 0), cur.ID) {
+		t.Fatal("new tokens are not signed with the current key")
+	}
+}
