@@ -4,6 +4,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -57,8 +58,20 @@ func (s *Store) sweep(every time.Duration) {
 	}
 }
 
+// checkTTL refuses records that would never expire or be born expired,
+// as the Redis store does: every record has a positive time to live.
+func checkTTL(ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("memory store: ttl must be positive, got %v", ttl)
+	}
+	return nil
+}
+
 // CreateSession implements authcore.Store.
 func (s *Store) CreateSession(_ context.Context, sess *authcore.Session, ttl time.Duration) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
 	data, err := authcore.MarshalSession(sess)
 	if err != nil {
 		return err
@@ -71,6 +84,9 @@ func (s *Store) CreateSession(_ context.Context, sess *authcore.Session, ttl tim
 
 // TouchSession implements authcore.Store.
 func (s *Store) TouchSession(_ context.Context, id string, ttl time.Duration) (*authcore.Session, error) {
+	if err := checkTTL(ttl); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	s.mu.Lock()
 	e, ok := s.sessions[id]
@@ -91,6 +107,9 @@ func (s *Store) TouchSession(_ context.Context, id string, ttl time.Duration) (*
 
 // SaveSession implements authcore.Store.
 func (s *Store) SaveSession(_ context.Context, sess *authcore.Session, ttl time.Duration) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
 	data, err := authcore.MarshalSession(sess)
 	if err != nil {
 		return err

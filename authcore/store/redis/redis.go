@@ -1,0 +1,563 @@
+// Package redis is the shared authcore.Store: every gateway node on one
+// Redis (single node, Sentinel or Cluster) sees the same sessions, so a
+// logout or expiry on one node holds on all of them at once.
+//
+// Key layout (all keys carry a TTL; nothing is kept forever):
+//
+//	<prefix>s:{<sessionID>}   the session, JSON from authcore.MarshalSession
+//
+// The session id is the Redis Cluster hash tag, so every later per-session
+// key (<prefix>c:{<sessionID>}, ...) lands in the same slot and can be used
+// together in one script or transaction. The prefix therefore must not
+// contain '{' or '}'.
+//
+// Failures other than a missing key satisfy errors.Is(err,
+// authcore.ErrUnavailable). Recovery needs no code here: go-redis redials
+// on its own (after repeated dial failures its pool probes the server once
+// a second), so service resumes within about a second of Redis returning.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/authcore"
+)
+
+// Store is an authcore.Store on Redis. Every operation is a single command,
+// so each costs one round trip and is atomic on the server; there is no
+// KEYS or SCAN anywhere.
+type Store struct {
+	client goredis.UniversalClient
+	prefix string
+}
+
+// New returns a Store that keeps its keys under prefix (for example
+// "authgate:") in client. The Store owns the client from now on: Close
+// closes it.
+func New(client goredis.UniversalClient, prefix string) *Store {
+	return &Store{client: client, prefix: prefix}
+}
+
+var _ authcore.Store = (*Store)(nil)
+
+// sessionKey is "<prefix>s:{<id>}": the braces make the id the Cluster
+// hash tag (see the package doc).
+func (s *Store) sessionKey(id string) string {
+	return s.prefix + "s:{" + id + "}"
+}
+
+// ttlMillis converts ttl for PX. A ttl <= 0 is a caller bug (every key
+// must expire, and Redis rejects PX 0 with an opaque "invalid expire
+// time"), so it gets a clear error of its own, not ErrUnavailable. A
+// positive ttl below 1ms rounds up to 1ms.
+func ttlMillis(ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		return 0, fmt.Errorf("redis store: ttl must be positive, got %v", ttl)
+	}
+	ms := ttl.Milliseconds()
+	if ms == 0 {
+		ms = 1
+	}
+	return ms, nil
+}
+
+// storeErr maps a go-redis error onto the authcore sentinels: a missing key
+// (goredis.Nil) is ErrNotFound; anything else (refused, timeout, closed
+// pool, LOADING, ...) means the store did not answer, which callers turn
+// into 503 rather than guessing.
+func storeErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, goredis.Nil):
+		return authcore.ErrNotFound
+	default:
+		return fmt.Errorf("%w: %w", authcore.ErrUnavailable, err)
+	}
+}
+
+// CreateSession implements authcore.Store with SET key value PX ttl.
+func (s *Store) CreateSession(ctx context.Context, sess *authcore.Session, ttl time.Duration) error {
+	ms, err := ttlMillis(ttl)
+	if err != nil {
+		return err
+	}
+	data, err := authcore.MarshalSession(sess)
+	if err != nil {
+		return err
+	}
+	cmd := goredis.NewStatusCmd(ctx, "set", s.sessionKey(sess.ID), data, "px", ms)
+	_ = s.client.Process(ctx, cmd)
+	return storeErr(cmd.Err())
+}
+
+// TouchSession implements authcore.Store with GETEX key PX ttl: read and
+// slide the idle window in one command, hence one round trip per guarded
+// request.
+func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) (*authcore.Session, error) {
+	ms, err := ttlMillis(ttl)
+	if err != nil {
+		return nil, err
+	}
+	cmd := goredis.NewStringCmd(ctx, "getex", s.sessionKey(id), "px", ms)
+	_ = s.client.Process(ctx, cmd)
+	data, err := cmd.Bytes()
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return authcore.UnmarshalSession(id, data)
+}
+
+// SaveSession implements authcore.Store with SET key value PX ttl XX: the
+// server replaces the value only if the key still exists, atomically, so a
+// save racing a logout can never bring the session back.
+func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl time.Duration) error {
+	ms, err := ttlMillis(ttl)
+	if err != nil {
+		return err
+	}
+	data, err := authcore.MarshalSession(sess)
+	if err != nil {
+		return err
+	}
+	cmd := goredis.NewStatusCmd(ctx, "set", s.sessionKey(sess.ID), data, "px", ms, "xx")
+	_ = s.client.Process(ctx, cmd)
+	// SET ... XX answers nil (goredis.Nil) when the key did not exist.
+	return storeErr(cmd.Err())
+}
+
+// DeleteSession implements authcore.Store with DEL; deleting a missing key
+// is not an error in Redis either.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return storeErr(s.client.Del(ctx, s.sessionKey(id)).Err())
+}
+
+// Ping implements authcore.Store; a failure satisfies
+// errors.Is(err, authcore.ErrUnavailable).
+func (s *Store) Ping(ctx context.Context) error {
+	return storeErr(s.client.Ping(ctx).Err())
+}
+
+// Close closes the client given to New.
+func (s *Store) Close() error {
+	return s.client.Close()
+}
+
+// Client defaults applied by ParseURL when the URL does not set them. They
+// are short because a Redis that does not answer must turn into a quick 503,
+// not a hung request: a refused connection fails within milliseconds, a
+// black-holed host within about 2*DefaultDialTimeout, a hung server within
+// about 2*DefaultReadTimeout. go-redis's own defaults (5s timeouts, 3
+// command retries, 5 dial attempts) could hold a request for many seconds.
+const (
+	// DefaultDialTimeout bounds one connection attempt (URL: dial_timeout).
+	DefaultDialTimeout = time.Second
+	// DefaultReadTimeout bounds waiting for a reply (URL: read_timeout).
+	// Every store command is O(1), so a healthy server answers far sooner.
+	DefaultReadTimeout = 500 * time.Millisecond
+	// DefaultWriteTimeout bounds sending a command (URL: write_timeout).
+	DefaultWriteTimeout = 500 * time.Millisecond
+	// DefaultMaxRetries is how often go-redis retries a failed command
+	// (URL: max_retries; -1 disables retries). One retry absorbs a pooled
+	// connection that died while idle (e.g. after a Redis restart) without
+	// multiplying the wait during a real outage.
+	DefaultMaxRetries = 1
+	// DefaultDialerRetries is how many dial attempts one connection gets
+	// (URL: dialer_retries, sentinel and cluster only); go-redis's default
+	// of 5, 100ms apart, would add half a second to every command while
+	// Redis is down.
+	DefaultDialerRetries = 1
+)
+
+// ParseURL turns a store URL into go-redis options for
+// goredis.NewUniversalClient. Supported forms:
+//
+//	redis://[[user]:pass@]host:port[/db]
+//	rediss://[[user]:pass@]host:port[/db]                      TLS
+//	redis-sentinel://[[user]:pass@]h1:p1,h2:p2[/db]?master=NAME
+//	redis-cluster://[[user]:pass@]h1:p1,h2:p2                  no /db: Cluster has only db 0
+//
+// rediss-sentinel:// and rediss-cluster:// are the TLS forms of the last
+// two. A missing port means 6379 (26379 for sentinels). For Sentinel the
+// user info is the Redis master's credentials; sentinels that require
+// their own auth take ?sentinel_username=&sentinel_password=. Further query
+// options are go-redis's (dial_timeout=2s, pool_size=50, ...) and unknown
+// ones are errors. Unset timeouts and retries get the Default* values above
+// so an outage is noticed fast. Errors never contain the password.
+func ParseURL(rawURL string) (*goredis.UniversalOptions, error) {
+	opts, err := parseURL(rawURL)
+	if err != nil && passwordMayLeak(rawURL) {
+		// The host part could not be told from the password, so any piece
+		// of the URL an error would quote may be part of the password.
+		return nil, errors.New("redis url: cannot tell the host from the password: percent-encode / ? # @ in the user name and password (%2F %3F %23 %40)")
+	}
+	return opts, err
+}
+
+// passwordMayLeak reports whether raw looks like user info with an
+// unescaped '/', '?' or '#': no '@' before the first of those, but one
+// after it. Then what follows "://" up to that character is not a host.
+func passwordMayLeak(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		rest = raw
+	}
+	cut := strings.IndexAny(rest, "/?#")
+	return cut >= 0 && !strings.Contains(rest[:cut], "@") && strings.Contains(rest[cut:], "@")
+}
+
+func parseURL(rawURL string) (*goredis.UniversalOptions, error) {
+	u, err := splitURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	var opts *goredis.UniversalOptions
+	switch u.scheme {
+	case "redis", "rediss":
+		opts, err = parseSingle(u)
+	case "redis-sentinel", "rediss-sentinel":
+		opts, err = parseSentinel(u)
+	case "redis-cluster", "rediss-cluster":
+		opts, err = parseCluster(u)
+	default:
+		// splitURL only lets the schemes above through.
+		err = fmt.Errorf("redis url: unsupported scheme %q", u.scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	applyDefaults(opts)
+	return opts, nil
+}
+
+// storeURL is a store URL taken apart by hand: url.Parse neither accepts
+// the comma-separated host lists reliably nor keeps the password out of
+// its error messages.
+type storeURL struct {
+	scheme   string
+	tls      bool
+	user     string
+	password string
+	hasUser  bool
+	hosts    []string // host:port, default port filled in
+	path     string   // "" or "/..."
+	query    url.Values
+}
+
+func splitURL(raw string) (*storeURL, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, errors.New("redis url: empty (want redis://host:port/db)")
+	}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, errors.New("redis url: missing scheme (want redis://, rediss://, redis-sentinel:// or redis-cluster://)")
+	}
+	u := &storeURL{scheme: strings.ToLower(scheme)}
+	defaultPort := "6379"
+	switch u.scheme {
+	case "redis", "redis-cluster":
+	case "rediss", "rediss-cluster":
+		u.tls = true
+	case "redis-sentinel":
+		defaultPort = "26379"
+	case "rediss-sentinel":
+		u.tls = true
+		defaultPort = "26379"
+	default:
+		// Quote the scheme only when it looks like one: whatever precedes
+		// "://" in a garbled URL might be a password.
+		const want = "(want redis, rediss, redis-sentinel or redis-cluster)"
+		if len(u.scheme) > 16 || strings.Trim(u.scheme, "abcdefghijklmnopqrstuvwxyz0123456789+-.") != "" {
+			return nil, errors.New("redis url: unsupported scheme " + want)
+		}
+		return nil, fmt.Errorf("redis url: unsupported scheme %q %s", u.scheme, want)
+	}
+
+	if i := strings.IndexByte(rest, '#'); i >= 0 {
+		rest = rest[:i]
+	}
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		var err error
+		if u.user, u.password, err = splitUserInfo(authority[:i]); err != nil {
+			return nil, err
+		}
+		u.hasUser = true
+		authority = authority[i+1:]
+	}
+
+	if authority == "" {
+		return nil, errors.New("redis url: missing host (want host:port)")
+	}
+	for _, h := range strings.Split(authority, ",") {
+		hp, err := hostPort(h, defaultPort)
+		if err != nil {
+			return nil, err
+		}
+		u.hosts = append(u.hosts, hp)
+	}
+
+	rawQuery := ""
+	u.path, rawQuery, _ = strings.Cut(tail, "?")
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		// Not echoed: the query may hold sentinel_password.
+		return nil, errors.New("redis url: malformed query string")
+	}
+	u.query = q
+	return u, nil
+}
+
+// splitUserInfo decodes "[user][:password]". Nothing of it goes into an
+// error message.
+func splitUserInfo(info string) (user, password string, err error) {
+	user, password, _ = strings.Cut(info, ":")
+	if user, err = url.PathUnescape(user); err != nil {
+		return "", "", errors.New("redis url: bad percent-encoding in the user name")
+	}
+	if password, err = url.PathUnescape(password); err != nil {
+		return "", "", errors.New("redis url: bad percent-encoding in the password")
+	}
+	return user, password, nil
+}
+
+// hostPort validates one "host[:port]" of the host list.
+func hostPort(h, defaultPort string) (string, error) {
+	if h == "" {
+		return "", errors.New("redis url: empty host in host list (want host:port[,host:port])")
+	}
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		// No port: "host" or "[v6]".
+		host, port = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), defaultPort
+		if strings.ContainsAny(host, ":[]") {
+			return "", fmt.Errorf("redis url: bad host %q (want host:port)", h)
+		}
+	}
+	if host == "" {
+		return "", fmt.Errorf("redis url: missing host name in %q (want host:port)", h)
+	}
+	if strings.ContainsAny(host, " \t/\\@%") {
+		return "", fmt.Errorf("redis url: bad host name %q", host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("redis url: bad port %q in %q (want 1-65535)", port, h)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// goredisURL rebuilds a URL for go-redis's parsers without the user info,
+// so their error messages cannot contain the password.
+func (u *storeURL) goredisURL(host, path string) string {
+	scheme := "redis"
+	if u.tls {
+		scheme = "rediss"
+	}
+	s := scheme + "://" + host + path
+	if len(u.query) > 0 {
+		s += "?" + u.query.Encode()
+	}
+	return s
+}
+
+// goredisErr restates a go-redis parse error in this package's words.
+func goredisErr(err error) error {
+	return fmt.Errorf("redis url: %s", strings.TrimPrefix(err.Error(), "redis: "))
+}
+
+func parseSingle(u *storeURL) (*goredis.UniversalOptions, error) {
+	if len(u.hosts) != 1 {
+		return nil, fmt.Errorf("redis url: %s:// takes one host, got %d (use redis-sentinel:// or redis-cluster:// for several)", u.scheme, len(u.hosts))
+	}
+	o, err := goredis.ParseURL(u.goredisURL(u.hosts[0], u.path))
+	if err != nil {
+		return nil, goredisErr(err)
+	}
+	opts := &goredis.UniversalOptions{
+		Addrs:                   []string{o.Addr},
+		DB:                      o.DB,
+		TLSConfig:               o.TLSConfig,
+		Protocol:                o.Protocol,
+		ClientName:              o.ClientName,
+		MaxRetries:              o.MaxRetries,
+		MinRetryBackoff:         o.MinRetryBackoff,
+		MaxRetryBackoff:         o.MaxRetryBackoff,
+		DialTimeout:             o.DialTimeout,
+		ReadTimeout:             o.ReadTimeout,
+		WriteTimeout:            o.WriteTimeout,
+		PoolFIFO:                o.PoolFIFO,
+		PoolSize:                o.PoolSize,
+		PoolTimeout:             o.PoolTimeout,
+		MinIdleConns:            o.MinIdleConns,
+		MaxIdleConns:            o.MaxIdleConns,
+		MaxActiveConns:          o.MaxActiveConns,
+		MaxConcurrentDials:      o.MaxConcurrentDials,
+		PipelinePoolSize:        o.PipelinePoolSize,
+		PipelineReadBufferSize:  o.PipelineReadBufferSize,
+		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
+		ConnMaxIdleTime:         o.ConnMaxIdleTime,
+		ConnMaxLifetime:         o.ConnMaxLifetime,
+		ConnMaxLifetimeJitter:   o.ConnMaxLifetimeJitter,
+	}
+	if u.hasUser {
+		opts.Username, opts.Password = u.user, u.password
+	}
+	return opts, nil
+}
+
+func parseSentinel(u *storeURL) (*goredis.UniversalOptions, error) {
+	master := u.query.Get("master")
+	if master == "" {
+		master = u.query.Get("master_name")
+	}
+	if master == "" {
+		return nil, errors.New("redis url: redis-sentinel:// needs the master name (add ?master=NAME)")
+	}
+	u.query.Del("master")
+	u.query.Set("master_name", master)
+	// go-redis only takes sentinel credentials from the user info, which
+	// here belongs to the master; so they travel as query options.
+	sentinelUser, sentinelPass := u.query.Get("sentinel_username"), u.query.Get("sentinel_password")
+	u.query.Del("sentinel_username")
+	u.query.Del("sentinel_password")
+	for _, h := range u.hosts[1:] {
+		u.query.Add("addr", h)
+	}
+	o, err := goredis.ParseFailoverURL(u.goredisURL(u.hosts[0], u.path))
+	if err != nil {
+		return nil, goredisErr(err)
+	}
+	if o.UseDisconnectedReplicas {
+		return nil, errors.New("redis url: use_disconnected_replicas is not supported")
+	}
+	opts := &goredis.UniversalOptions{
+		Addrs:                   o.SentinelAddrs,
+		MasterName:              o.MasterName,
+		DB:                      o.DB,
+		Username:                o.Username,
+		Password:                o.Password,
+		SentinelUsername:        sentinelUser,
+		SentinelPassword:        sentinelPass,
+		TLSConfig:               o.TLSConfig,
+		Protocol:                o.Protocol,
+		ClientName:              o.ClientName,
+		RouteByLatency:          o.RouteByLatency,
+		RouteByLatencyTolerance: o.RouteByLatencyTolerance,
+		RouteRandomly:           o.RouteRandomly,
+		ReadOnly:                o.ReplicaOnly,
+		MaxRetries:              o.MaxRetries,
+		MinRetryBackoff:         o.MinRetryBackoff,
+		MaxRetryBackoff:         o.MaxRetryBackoff,
+		DialTimeout:             o.DialTimeout,
+		DialerRetries:           o.DialerRetries,
+		DialerRetryTimeout:      o.DialerRetryTimeout,
+		ReadTimeout:             o.ReadTimeout,
+		WriteTimeout:            o.WriteTimeout,
+		ContextTimeoutEnabled:   o.ContextTimeoutEnabled,
+		PoolFIFO:                o.PoolFIFO,
+		PoolSize:                o.PoolSize,
+		PoolTimeout:             o.PoolTimeout,
+		MinIdleConns:            o.MinIdleConns,
+		MaxIdleConns:            o.MaxIdleConns,
+		MaxActiveConns:          o.MaxActiveConns,
+		MaxConcurrentDials:      o.MaxConcurrentDials,
+		PipelinePoolSize:        o.PipelinePoolSize,
+		PipelineReadBufferSize:  o.PipelineReadBufferSize,
+		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
+		ConnMaxIdleTime:         o.ConnMaxIdleTime,
+		ConnMaxLifetime:         o.ConnMaxLifetime,
+		ConnMaxLifetimeJitter:   o.ConnMaxLifetimeJitter,
+		DisableIdentity:         o.DisableIdentity,
+		IdentitySuffix:          o.IdentitySuffix,
+	}
+	if u.hasUser {
+		opts.Username, opts.Password = u.user, u.password
+	}
+	return opts, nil
+}
+
+func parseCluster(u *storeURL) (*goredis.UniversalOptions, error) {
+	if p := strings.Trim(u.path, "/"); p != "" && p != "0" {
+		return nil, fmt.Errorf("redis url: %s:// has no database number (Redis Cluster only has db 0); remove the /%s", u.scheme, p)
+	}
+	for _, h := range u.hosts[1:] {
+		u.query.Add("addr", h)
+	}
+	o, err := goredis.ParseClusterURL(u.goredisURL(u.hosts[0], ""))
+	if err != nil {
+		return nil, goredisErr(err)
+	}
+	opts := &goredis.UniversalOptions{
+		Addrs: o.Addrs,
+		// Without it a single seed address would make NewUniversalClient
+		// return a plain client, which breaks on MOVED replies.
+		IsClusterMode:           true,
+		TLSConfig:               o.TLSConfig,
+		Protocol:                o.Protocol,
+		ClientName:              o.ClientName,
+		MaxRedirects:            o.MaxRedirects,
+		ReadOnly:                o.ReadOnly,
+		RouteByLatency:          o.RouteByLatency,
+		RouteByLatencyTolerance: o.RouteByLatencyTolerance,
+		RouteRandomly:           o.RouteRandomly,
+		MaxRetries:              o.MaxRetries,
+		MinRetryBackoff:         o.MinRetryBackoff,
+		MaxRetryBackoff:         o.MaxRetryBackoff,
+		DialTimeout:             o.DialTimeout,
+		DialerRetries:           o.DialerRetries,
+		DialerRetryTimeout:      o.DialerRetryTimeout,
+		ReadTimeout:             o.ReadTimeout,
+		WriteTimeout:            o.WriteTimeout,
+		PoolFIFO:                o.PoolFIFO,
+		PoolSize:                o.PoolSize,
+		PoolTimeout:             o.PoolTimeout,
+		MinIdleConns:            o.MinIdleConns,
+		MaxIdleConns:            o.MaxIdleConns,
+		MaxActiveConns:          o.MaxActiveConns,
+		MaxConcurrentDials:      o.MaxConcurrentDials,
+		PipelinePoolSize:        o.PipelinePoolSize,
+		PipelineReadBufferSize:  o.PipelineReadBufferSize,
+		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
+		ConnMaxIdleTime:         o.ConnMaxIdleTime,
+		ConnMaxLifetime:         o.ConnMaxLifetime,
+		ConnMaxLifetimeJitter:   o.ConnMaxLifetimeJitter,
+		FailingTimeoutSeconds:   o.FailingTimeoutSeconds,
+	}
+	if u.hasUser {
+		opts.Username, opts.Password = u.user, u.password
+	}
+	return opts, nil
+}
+
+// applyDefaults fills in the Default* values where the URL left go-redis's
+// zero ("use the library default") in place.
+func applyDefaults(o *goredis.UniversalOptions) {
+	if o.DialTimeout == 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = DefaultMaxRetries
+	}
+	if o.DialerRetries == 0 {
+		o.DialerRetries = DefaultDialerRetries
+	}
+}

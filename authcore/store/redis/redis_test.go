@@ -1,0 +1,515 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/store/redis"
+	"github.com/authgate/authgate/authcore/store/storetest"
+)
+
+// newClient connects to addr the way the gateway does: through ParseURL,
+// so the tests run with the production timeouts and retries.
+func newClient(t testing.TB, addr string) goredis.UniversalClient {
+	t.Helper()
+	opts, err := redis.ParseURL("redis://" + addr + "/0")
+	if err != nil {
+		t.Fatalf("ParseURL: %v", err)
+	}
+	return goredis.NewUniversalClient(opts)
+}
+
+func TestConformance(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) authcore.Store {
+		// A fresh prefix per subtest keeps subtests apart on one server.
+		return redis.New(newClient(t, srv.Addr()), fmt.Sprintf("conf%d:", n.Add(1)))
+	})
+}
+
+// testSession is shaped like a real login: digit ids, stepped up.
+func testSession(id string) *authcore.Session {
+	now := time.Now()
+	return &authcore.Session{
+		ID:              id,
+		CredentialsID:   "110104413000181234",
+		CredentialsType: "ROOT",
+		Identity:        authcore.IdentityRef{Type: "CONSUMER", ID: "110104413000187654"},
+		Created:         now,
+		LastUsed:        now,
+		Expires:         now.Add(12 * time.Hour),
+		SteppedUp:       now,
+		StepUpMethod:    authcore.StepUpOTP,
+	}
+}
+
+// sessionID is shaped like the gateway's: 16 random bytes, base64url.
+const sessionID = "q3Vz7bXh0JmTnL2kPa9wYg"
+
+func TestKeysInRedis(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = raw.Close() })
+	const prefix = "authgate:"
+	s := redis.New(newClient(t, srv.Addr()), prefix)
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	const ttl = 5 * time.Minute
+	wantKey := "authgate:s:{" + sessionID + "}"
+
+	checkTTL := func(after string) {
+		t.Helper()
+		pttl, err := raw.PTTL(ctx, wantKey).Result()
+		if err != nil {
+			t.Fatalf("PTTL after %s: %v", after, err)
+		}
+		if pttl <= 0 || pttl > ttl {
+			t.Errorf("PTTL after %s = %v, want in (0, %v]: every key must expire", after, pttl, ttl)
+		}
+	}
+
+	sess := testSession(sessionID)
+	if err := s.CreateSession(ctx, sess, ttl); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	// The test server is ours alone, so listing its keys is fine here.
+	keys, err := raw.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	if len(keys) != 1 || keys[0] != wantKey {
+		t.Fatalf("keys after CreateSession = %q, want exactly [%q]", keys, wantKey)
+	}
+	checkTTL("create")
+
+	// Touch resets the TTL: shorten it by hand first so the reset shows.
+	if err := raw.PExpire(ctx, wantKey, time.Second).Err(); err != nil {
+		t.Fatalf("PEXPIRE: %v", err)
+	}
+	if _, err := s.TouchSession(ctx, sessionID, ttl); err != nil {
+		t.Fatalf("TouchSession: %v", err)
+	}
+	checkTTL("touch")
+	if pttl := raw.PTTL(ctx, wantKey).Val(); pttl <= time.Second {
+		t.Errorf("PTTL after touch = %v: TouchSession did not slide the TTL", pttl)
+	}
+
+	if err := raw.PExpire(ctx, wantKey, time.Second).Err(); err != nil {
+		t.Fatalf("PEXPIRE: %v", err)
+	}
+	sess.StepUpMethod = authcore.StepUpPush
+	if err := s.SaveSession(ctx, sess, ttl); err != nil {
+		t.Fatalf("SaveSession: %v", err)
+	}
+	checkTTL("save")
+	if pttl := raw.PTTL(ctx, wantKey).Val(); pttl <= time.Second {
+		t.Errorf("PTTL after save = %v: SaveSession did not set the TTL", pttl)
+	}
+
+	// The value is the shared encoding, so other tools can read it.
+	data, err := raw.Get(ctx, wantKey).Bytes()
+	if err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	got, err := authcore.UnmarshalSession(sessionID, data)
+	if err != nil {
+		t.Fatalf("stored value does not decode: %v", err)
+	}
+	if got.StepUpMethod != authcore.StepUpPush {
+		t.Errorf("stored StepUpMethod = %q, want %q", got.StepUpMethod, authcore.StepUpPush)
+	}
+
+	if err := s.DeleteSession(ctx, sessionID); err != nil {
+		t.Fatalf("DeleteSession: %v", err)
+	}
+	if n := raw.Exists(ctx, wantKey).Val(); n != 0 {
+		t.Errorf("key still exists after DeleteSession")
+	}
+}
+
+func TestTTLMustBePositive(t *testing.T) {
+	// A zero TTL would become PERSIST or a key without expiry; the store
+	// refuses it instead of keeping a session forever.
+	srv := storetest.StartRedis(t)
+	s := redis.New(newClient(t, srv.Addr()), "ttl:")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	sess := testSession(sessionID)
+	if err := s.CreateSession(ctx, sess, 0); err == nil {
+		t.Error("CreateSession with ttl 0: no error")
+	}
+	if err := s.CreateSession(ctx, sess, time.Minute); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	if _, err := s.TouchSession(ctx, sess.ID, 0); err == nil {
+		t.Error("TouchSession with ttl 0: no error")
+	}
+	if err := s.SaveSession(ctx, sess, -time.Second); err == nil {
+		t.Error("SaveSession with ttl -1s: no error")
+	}
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = raw.Close() })
+	if pttl := raw.PTTL(ctx, "ttl:s:{"+sessionID+"}").Val(); pttl <= 0 {
+		t.Errorf("PTTL = %v after refused calls, want the key to keep its TTL", pttl)
+	}
+}
+
+func TestSessionMemoryUsage(t *testing.T) {
+	// SPEC §11: at most 512 bytes of Redis memory per live session,
+	// key included.
+	srv := storetest.StartRedis(t)
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = raw.Close() })
+	s := redis.New(newClient(t, srv.Addr()), "authgate:")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	if err := s.CreateSession(ctx, testSession(sessionID), 5*time.Minute); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	used, err := raw.MemoryUsage(ctx, "authgate:s:{"+sessionID+"}").Result()
+	if err != nil {
+		t.Fatalf("MEMORY USAGE: %v", err)
+	}
+	t.Logf("MEMORY USAGE of a session key: %d bytes", used)
+	if used > 512 {
+		t.Errorf("a session takes %d bytes in Redis, want <= 512", used)
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	const secret = "hunter2"
+	good := []struct {
+		name  string
+		url   string
+		check func(t *testing.T, o *goredis.UniversalOptions)
+	}{
+		{"plain", "redis://localhost:6379/0", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "Addrs", o.Addrs, []string{"localhost:6379"})
+			eq(t, "DB", o.DB, 0)
+			eq(t, "Password", o.Password, "")
+			eq(t, "TLS", o.TLSConfig != nil, false)
+			eq(t, "MasterName", o.MasterName, "")
+			eq(t, "IsClusterMode", o.IsClusterMode, false)
+		}},
+		{"password and db", "redis://:" + secret + "@10.0.0.1:6380/2", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "Addrs", o.Addrs, []string{"10.0.0.1:6380"})
+			eq(t, "DB", o.DB, 2)
+			eq(t, "Username", o.Username, "")
+			eq(t, "Password", o.Password, secret)
+		}},
+		{"user and escaped password", "redis://gate:p%40ss%3Aw%2Fd@cache:6379", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "Username", o.Username, "gate")
+			eq(t, "Password", o.Password, "p@ss:w/d")
+		}},
+		{"default port", "redis://cache", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "Addrs", o.Addrs, []string{"cache:6379"})
+		}},
+		{"ipv6", "redis://[::1]:6380/1", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "Addrs", o.Addrs, []string{"[::1]:6380"})
+			eq(t, "DB", o.DB, 1)
+		}},
+		{"tls", "rediss://:" + secret + "@redis.example.com:6380/1", func(t *testing.T, o *goredis.UniversalOptions) {
+			if o.TLSConfig == nil {
+				t.Fatal("no TLS config for rediss://")
+			}
+			eq(t, "ServerName", o.TLSConfig.ServerName, "redis.example.com")
+			eq(t, "Password", o.Password, secret)
+			eq(t, "DB", o.DB, 1)
+		}},
+		{"defaults", "redis://cache:6379", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "DialTimeout", o.DialTimeout, redis.DefaultDialTimeout)
+			eq(t, "ReadTimeout", o.ReadTimeout, redis.DefaultReadTimeout)
+			eq(t, "WriteTimeout", o.WriteTimeout, redis.DefaultWriteTimeout)
+			eq(t, "MaxRetries", o.MaxRetries, redis.DefaultMaxRetries)
+			eq(t, "DialerRetries", o.DialerRetries, redis.DefaultDialerRetries)
+		}},
+		{"query options win over defaults", "redis://cache:6379/0?dial_timeout=3s&read_timeout=2s&max_retries=-1&pool_size=7", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "DialTimeout", o.DialTimeout, 3*time.Second)
+			eq(t, "ReadTimeout", o.ReadTimeout, 2*time.Second)
+			eq(t, "MaxRetries", o.MaxRetries, -1)
+			eq(t, "PoolSize", o.PoolSize, 7)
+		}},
+		{"sentinel", "redis-sentinel://:" + secret + "@s1:26379,s2:26380,s3/3?master=mymaster", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "Addrs", o.Addrs, []string{"s1:26379", "s2:26380", "s3:26379"})
+			eq(t, "MasterName", o.MasterName, "mymaster")
+			eq(t, "DB", o.DB, 3)
+			eq(t, "Password", o.Password, secret)
+			eq(t, "SentinelPassword", o.SentinelPassword, "")
+			eq(t, "DialTimeout", o.DialTimeout, redis.DefaultDialTimeout)
+		}},
+		{"sentinel with sentinel auth", "redis-sentinel://s1:26379?master=m&sentinel_password=" + secret, func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "SentinelPassword", o.SentinelPassword, secret)
+			eq(t, "Password", o.Password, "")
+		}},
+		{"sentinel tls", "rediss-sentinel://s1:26379?master=m", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "TLS", o.TLSConfig != nil, true)
+		}},
+		{"cluster", "redis-cluster://:" + secret + "@n1:7000,n2:7001", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "Addrs", o.Addrs, []string{"n1:7000", "n2:7001"})
+			eq(t, "IsClusterMode", o.IsClusterMode, true)
+			eq(t, "Password", o.Password, secret)
+			eq(t, "ReadTimeout", o.ReadTimeout, redis.DefaultReadTimeout)
+		}},
+		{"cluster with one seed", "redis-cluster://n1:7000", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "Addrs", o.Addrs, []string{"n1:7000"})
+			eq(t, "IsClusterMode", o.IsClusterMode, true)
+		}},
+		{"cluster tls", "rediss-cluster://n1:7000,n2:7000", func(t *testing.T, o *goredis.UniversalOptions) {
+			eq(t, "TLS", o.TLSConfig != nil, true)
+		}},
+	}
+	for _, tc := range good {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := redis.ParseURL(tc.url)
+			if err != nil {
+				t.Fatalf("ParseURL(%q): %v", tc.url, err)
+			}
+			tc.check(t, o)
+		})
+	}
+
+	// Each client kind comes out of NewUniversalClient as intended.
+	for _, tc := range []struct {
+		url  string
+		want string
+	}{
+		{"redis://cache:6379/0", "*redis.Client"},
+		{"redis-sentinel://s1:26379,s2:26379?master=m", "*redis.Client"}, // sentinel-backed failover client
+		{"redis-cluster://n1:7000", "*redis.ClusterClient"},
+		{"redis-cluster://n1:7000,n2:7001", "*redis.ClusterClient"},
+	} {
+		o, err := redis.ParseURL(tc.url)
+		if err != nil {
+			t.Fatalf("ParseURL(%q): %v", tc.url, err)
+		}
+		c := goredis.NewUniversalClient(o)
+		if got := fmt.Sprintf("%T", c); got != tc.want {
+			t.Errorf("NewUniversalClient(ParseURL(%q)) is a %s, want %s", tc.url, got, tc.want)
+		}
+		_ = c.Close()
+	}
+
+	bad := []struct {
+		name, url, wantInErr string
+	}{
+		{"empty", "", "empty"},
+		{"no scheme", secret + "@cache:6379", "scheme"},
+		{"other scheme", "http://:" + secret + "@cache:6379", `"http"`},
+		{"unix socket", "unix://:" + secret + "@/tmp/redis.sock", `"unix"`},
+		{"missing host", "redis://:" + secret + "@:6379/0", "host"},
+		{"nothing after credentials", "redis://:" + secret + "@", "host"},
+		{"bad port", "redis://:" + secret + "@cache:port/0", "port"},
+		{"port out of range", "redis://:" + secret + "@cache:70000/0", "port"},
+		{"bad db", "redis://:" + secret + "@cache:6379/zero", "database"},
+		{"two path segments", "redis://:" + secret + "@cache:6379/0/1", "path"},
+		{"unknown option", "redis://:" + secret + "@cache:6379/0?colour=blue", "colour"},
+		{"bad duration", "redis://:" + secret + "@cache:6379/0?dial_timeout=soon", "dial_timeout"},
+		{"several hosts for redis://", "redis://:" + secret + "@a:1,b:2/0", "one host"},
+		{"empty host in list", "redis-cluster://:" + secret + "@a:1,,b:2", "empty host"},
+		{"bad escape in password", "redis://:hunter2%zz@cache:6379", "password"},
+		{"sentinel without master", "redis-sentinel://:" + secret + "@s1:26379,s2:26379/0", "master"},
+		{"sentinel with empty master", "redis-sentinel://:" + secret + "@s1:26379?master=", "master"},
+		{"cluster with db", "redis-cluster://:" + secret + "@n1:7000,n2:7001/2", "database"},
+		{"malformed query", "redis://:" + secret + "@cache:6379/0?a=%zz", "query"},
+		{"garbage before ://", "x:" + secret + "@cache://h:1", "scheme"},
+		// Unescaped delimiters in the password: the error must not quote
+		// what it took for a host, port or path.
+		{"unescaped slash in password", "redis://:hunter/2@cache:6379/0", "percent-encode"},
+		{"unescaped question mark in password", "redis://:hunter?2@cache:6379/0", "percent-encode"},
+		{"unescaped hash in password", "redis://:hunter#2@cache:6379/0", "percent-encode"},
+		{"password that looks like a port", "redis://user:6379/hunter@cache:6379", "percent-encode"},
+	}
+	for _, tc := range bad {
+		t.Run("bad/"+tc.name, func(t *testing.T) {
+			o, err := redis.ParseURL(tc.url)
+			if err == nil {
+				t.Fatalf("ParseURL(%q) = %+v, want an error", tc.url, o)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "hunter") {
+				t.Errorf("error %q contains the password", msg)
+			}
+			if !strings.Contains(msg, tc.wantInErr) {
+				t.Errorf("error %q does not mention %q", msg, tc.wantInErr)
+			}
+			if msg != strings.ToLower(msg[:1])+msg[1:] {
+				t.Errorf("error %q does not start in lower case", msg)
+			}
+		})
+	}
+}
+
+func eq[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// TestOutage kills Redis under traffic: calls fail fast with
+// ErrUnavailable (never a hang, never ErrNotFound), and the same client
+// works again once Redis is back, with no reconnect code.
+func TestOutage(t *testing.T) {
+	// go-redis logs every failed dial; keep the count, not the flood.
+	dialLog := &countingLogger{}
+	goredis.SetLogger(dialLog)
+	srv := storetest.StartRedis(t)
+	s := redis.New(newClient(t, srv.Addr()), "outage:")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	sess := testSession(sessionID)
+	if err := s.CreateSession(ctx, sess, time.Minute); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+
+	// Background traffic, so connections are in use when Redis dies.
+	var (
+		wg   sync.WaitGroup
+		stop atomic.Bool
+		slow atomic.Int64 // longest call, in ns
+	)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				start := time.Now()
+				_, err := s.TouchSession(ctx, sessionID, time.Minute)
+				d := time.Since(start)
+				for {
+					old := slow.Load()
+					if int64(d) <= old || slow.CompareAndSwap(old, int64(d)) {
+						break
+					}
+				}
+				if err != nil && !errors.Is(err, authcore.ErrUnavailable) && !errors.Is(err, authcore.ErrNotFound) {
+					t.Errorf("TouchSession under outage: unexpected error %v", err)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	srv.Stop()
+
+	// Every kind of call reports the outage as ErrUnavailable, quickly.
+	for name, call := range map[string]func() error{
+		"TouchSession": func() error { _, err := s.TouchSession(ctx, sessionID, time.Minute); return err },
+		"CreateSession": func() error {
+			return s.CreateSession(ctx, testSession("other"), time.Minute)
+		},
+		"SaveSession":   func() error { return s.SaveSession(ctx, sess, time.Minute) },
+		"DeleteSession": func() error { return s.DeleteSession(ctx, sessionID) },
+		"Ping":          func() error { return s.Ping(ctx) },
+	} {
+		start := time.Now()
+		err := call()
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s took %v with Redis down, want < 2s", name, d)
+		}
+		if !errors.Is(err, authcore.ErrUnavailable) {
+			t.Errorf("%s with Redis down: error = %v, want ErrUnavailable", name, err)
+		} else {
+			t.Logf("%s with Redis down: %v after %v", name, err, time.Since(start).Round(time.Microsecond))
+		}
+		if errors.Is(err, authcore.ErrNotFound) {
+			t.Errorf("%s with Redis down reports ErrNotFound: an outage must not look like a logout", name)
+		}
+	}
+
+	srv.Start()
+	// The server restarts empty; wait until the same client gets through.
+	deadline := time.Now().Add(5 * time.Second)
+	var err error
+	for {
+		if err = s.Ping(ctx); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store still failing 5s after Redis came back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if d := time.Duration(slow.Load()); d > 2*time.Second {
+		t.Errorf("slowest TouchSession during the outage took %v, want < 2s", d)
+	} else {
+		t.Logf("slowest TouchSession under traffic: %v; go-redis logged %d lines", d.Round(time.Microsecond), dialLog.n.Load())
+	}
+
+	if err := s.CreateSession(ctx, sess, time.Minute); err != nil {
+		t.Fatalf("CreateSession after Redis came back: %v", err)
+	}
+	if _, err := s.TouchSession(ctx, sessionID, time.Minute); err != nil {
+		t.Fatalf("TouchSession after Redis came back: %v", err)
+	}
+}
+
+// TestHungServer freezes Redis instead of killing it: connections stay
+// open but nothing answers. The read timeout must turn that into
+// ErrUnavailable quickly; once Redis answers again, so does the store.
+func TestHungServer(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	s := redis.New(newClient(t, srv.Addr()), "hung:")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	sess := testSession(sessionID)
+	if err := s.CreateSession(ctx, sess, time.Minute); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	srv.Pause()
+	start := time.Now()
+	_, err := s.TouchSession(ctx, sessionID, time.Minute)
+	d := time.Since(start)
+	srv.Resume()
+	if !errors.Is(err, authcore.ErrUnavailable) {
+		t.Fatalf("TouchSession with Redis hung: error = %v, want ErrUnavailable", err)
+	}
+	if d > 2*time.Second {
+		t.Errorf("TouchSession with Redis hung took %v, want < 2s", d)
+	}
+	t.Logf("TouchSession with Redis hung: %v after %v", err, d.Round(time.Millisecond))
+	// Paused, not restarted: the session is still there.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := s.TouchSession(ctx, sessionID, time.Minute)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("TouchSession still failing 5s after Redis resumed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// countingLogger is a go-redis logger that only counts.
+type countingLogger struct{ n atomic.Int64 }
+
+func (l *countingLogger) Printf(context.Context, string, ...any) { l.n.Add(1) }
+
+// TestUnavailableWrapsCause keeps the go-redis cause visible to callers
+// (for logs) next to the sentinel.
+func TestUnavailableWrapsCause(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	s := redis.New(newClient(t, srv.Addr()), "cause:")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.TouchSession(ctx, sessionID, time.Minute)
+	if !errors.Is(err, authcore.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("TouchSession with a canceled context: error = %v, want ErrUnavailable wrapping context.Canceled", err)
+	}
+}
