@@ -1,0 +1,261 @@
+// Package caddymodule is authgate's thin Caddy layer: the authgate app
+// (shared state) and the HTTP handler and authentication-provider modules
+// that use it. It translates configuration into authcore and nothing more.
+package caddymodule
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/store/memory"
+	redisstore "github.com/authgate/authgate/authcore/store/redis"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+	goredis.SetLogger(redisLogger{})
+}
+
+// redisLogger sends go-redis's own messages (failed dials during an
+// outage) to Caddy's logger instead of stderr.
+type redisLogger struct{}
+
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	caddy.Log().Named("authgate.redis").Warn(fmt.Sprintf(format, v...))
+}
+
+// App is the authgate app: the store client, signing keys and users that
+// every authgate handler of the config shares. Handlers hold a reference
+// to it, never a copy. The store connection (and, for the memory store,
+// its sessions) outlives config reloads that leave the store config
+// unchanged.
+type App struct {
+	// Store is "memory" (default: embedded, single node) or "redis".
+	Store string `json:"store,omitempty"`
+	// RedisURL locates Redis when Store is "redis":
+	// redis://[:pass@]host:port/db, rediss:// for TLS,
+	// redis-sentinel://[:pass@]h1:p1,h2:p2/db?master=NAME or
+	// redis-cluster://[:pass@]h1:p1,h2:p2. Placeholders such as
+	// {env.REDIS_URL} are expanded.
+	RedisURL string `json:"redis_url,omitempty"`
+	// KeyPrefix prefixes every store key. Default "authgate:".
+	KeyPrefix string `json:"key_prefix,omitempty"`
+	// Issuer is the iss claim of issued tokens, checked on verify.
+	// Default "authgate".
+	Issuer string `json:"issuer,omitempty"`
+	// SigningKey is a base64 HS256 key of at least 32 bytes. Placeholders
+	// such as {env.AUTHGATE_KEY} are expanded.
+	SigningKey string `json:"signing_key,omitempty"`
+	// SigningKeyFile is a PEM Ed25519 (EdDSA) or P-256 (ES256) private
+	// key; its public key is published at /.well-known/jwks.json. With
+	// neither key set, an ephemeral Ed25519 key is made at start (tokens
+	// then die with the process and do not work across nodes).
+	SigningKeyFile string `json:"signing_key_file,omitempty"`
+	// UsersFile is a JSON file {"users": [...]} of the accounts.
+	UsersFile string `json:"users_file,omitempty"`
+	// APIKeys, when any is set, are the values the Multi API's api-key
+	// header must carry. Placeholders are expanded.
+	APIKeys []string `json:"api_keys,omitempty"`
+	// SessionIdle is the sliding inactivity window of a session.
+	// Default 5m.
+	SessionIdle caddy.Duration `json:"session_idle,omitempty"`
+	// SessionMax is the absolute lifetime of a session. Default 12h.
+	SessionMax caddy.Duration `json:"session_max,omitempty"`
+
+	gateway  *authcore.Gateway
+	storeKey string
+	logger   *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "authgate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// stores holds the store clients across config reloads, keyed by their
+// configuration, so that an unchanged store keeps its connection (and the
+// memory store its sessions) when the config is reloaded.
+var stores = caddy.NewUsagePool()
+
+type pooledStore struct{ authcore.Store }
+
+func (p pooledStore) Destruct() error { return p.Close() }
+
+// ephemeralKey is made once per process so that reloads do not log
+// everybody out when no key is configured.
+var ephemeralKey = sync.OnceValue(authcore.NewEphemeralKey)
+
+// Provision builds the shared gateway.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	if a.Store == "" {
+		a.Store = "memory"
+	}
+	if a.KeyPrefix == "" {
+		a.KeyPrefix = "authgate:"
+	}
+	if a.Issuer == "" {
+		a.Issuer = "authgate"
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+
+	key, err := a.signingKey(repl)
+	if err != nil {
+		return err
+	}
+	tokens := authcore.NewTokens(a.Issuer, key, time.Now)
+
+	var users authcore.UserDirectory = emptyUsers
+	dummy := ""
+	if a.UsersFile != "" {
+		static, err := authcore.LoadUsersFile(a.UsersFile)
+		if err != nil {
+			return fmt.Errorf("users_file: %w", err)
+		}
+		users, dummy = static, static.DummyHash()
+	}
+
+	store, err := a.loadStore(repl)
+	if err != nil {
+		return err
+	}
+	a.gateway, err = authcore.NewGateway(authcore.Options{
+		Store: store, Users: users, Tokens: tokens,
+		SessionIdle: time.Duration(a.SessionIdle), SessionMax: time.Duration(a.SessionMax),
+		Logger: a.logger, DummyHash: dummy,
+	})
+	return err
+}
+
+func (a *App) signingKey(repl *caddy.Replacer) (*authcore.Key, error) {
+	switch {
+	case a.SigningKey != "":
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(repl.ReplaceKnown(a.SigningKey, "")))
+		if err != nil {
+			return nil, errors.New("signing_key: not valid base64")
+		}
+		key, err := authcore.NewHMACKey(raw)
+		if err != nil {
+			return nil, fmt.Errorf("signing_key: %w", err)
+		}
+		return key, nil
+	case a.SigningKeyFile != "":
+		data, err := os.ReadFile(a.SigningKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("signing_key_file: %w", err)
+		}
+		key, err := authcore.ParsePrivateKeyPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("signing_key_file %s: %w", a.SigningKeyFile, err)
+		}
+		return key, nil
+	}
+	a.logger.Warn("no signing_key or signing_key_file: using an ephemeral Ed25519 key; " +
+		"tokens die with this process and are not accepted by other nodes (single node only)")
+	return ephemeralKey(), nil
+}
+
+func (a *App) loadStore(repl *caddy.Replacer) (authcore.Store, error) {
+	url := repl.ReplaceKnown(a.RedisURL, "")
+	a.storeKey = a.Store + "|" + a.KeyPrefix + "|" + url
+	val, _, err := stores.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
+		if a.Store == "memory" {
+			return pooledStore{memory.New(nil)}, nil
+		}
+		opts, err := redisstore.ParseURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("store redis: %w", err)
+		}
+		return pooledStore{redisstore.New(goredis.NewUniversalClient(opts), a.KeyPrefix)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return val.(pooledStore).Store, nil
+}
+
+// Validate reports configuration errors.
+func (a *App) Validate() error {
+	switch a.Store {
+	case "memory", "":
+		if a.RedisURL != "" {
+			return errors.New("redis_url is set but store is not redis")
+		}
+	case "redis":
+		if a.RedisURL == "" {
+			return errors.New("store redis needs a URL")
+		}
+	default:
+		return fmt.Errorf("store: unknown store %q: want memory or redis", a.Store)
+	}
+	if a.SigningKey != "" && a.SigningKeyFile != "" {
+		return errors.New("signing_key and signing_key_file are exclusive: set one")
+	}
+	if a.SessionIdle < 0 || a.SessionMax < 0 {
+		return errors.New("session_idle and session_max must be positive")
+	}
+	if a.SessionIdle != 0 && a.SessionMax != 0 && a.SessionIdle > a.SessionMax {
+		return fmt.Errorf("session_idle (%s) is longer than session_max (%s)",
+			time.Duration(a.SessionIdle), time.Duration(a.SessionMax))
+	}
+	for _, k := range a.APIKeys {
+		if k == "" {
+			return errors.New("api_key: empty key")
+		}
+	}
+	return nil
+}
+
+// Start implements caddy.App; the gateway serves through its handlers.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared store.
+func (a *App) Cleanup() error {
+	if a.storeKey != "" {
+		_, err := stores.Delete(a.storeKey)
+		return err
+	}
+	return nil
+}
+
+// Gateway returns the shared core.
+func (a *App) Gateway() *authcore.Gateway { return a.gateway }
+
+// appFrom returns the config's authgate app, provisioning it (with
+// defaults) when the config has no authgate global block.
+func appFrom(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("authgate")
+	if err != nil {
+		return nil, fmt.Errorf("loading authgate app: %w", err)
+	}
+	return v.(*App), nil
+}
+
+var emptyUsers, _ = authcore.NewStaticUsers(nil)
+
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,196 @@
+package caddymodule
+
+import (
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("authgate", parseGlobal)
+	httpcaddyfile.RegisterHandlerDirective("authgate_api", parseAPI)
+	httpcaddyfile.RegisterHandlerDirective("authgate_protect", parseProtect)
+	// Registered orders mean users never need an `order` line: the guard
+	// runs with the other auth handlers, ahead of anything that proxies or
+	// responds; the API handlers respond, so they sit with respond.
+	httpcaddyfile.RegisterDirectiveOrder("authgate_protect", httpcaddyfile.After, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("authgate_api", httpcaddyfile.Before, "respond")
+}
+
+// parseGlobal sets up the authgate app from the global options block:
+//
+//	authgate {
+//		store memory | redis <url>
+//		key_prefix <prefix>
+//		issuer <iss>
+//		signing_key <base64, >= 32 bytes>
+//		signing_key_file <pem>
+//		users_file <path.json>
+//		api_key <key>
+//		session_idle <duration>
+//		session_max <duration>
+//	}
+func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	d.Next() // consume option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		dir := d.Val()
+		switch dir {
+		case "store":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			app.Store = d.Val()
+			switch app.Store {
+			case "memory":
+			case "redis":
+				if !d.NextArg() {
+					return nil, d.Errf("store redis: missing URL")
+				}
+				app.RedisURL = d.Val()
+			default:
+				return nil, d.Errf("store: unknown store %q: want memory or redis <url>", app.Store)
+			}
+		case "key_prefix":
+			if err := oneArg(d, &app.KeyPrefix); err != nil {
+				return nil, err
+			}
+		case "issuer":
+			if err := oneArg(d, &app.Issuer); err != nil {
+				return nil, err
+			}
+		case "signing_key":
+			if err := oneArg(d, &app.SigningKey); err != nil {
+				return nil, err
+			}
+		case "signing_key_file":
+			if err := oneArg(d, &app.SigningKeyFile); err != nil {
+				return nil, err
+			}
+		case "users_file":
+			if err := oneArg(d, &app.UsersFile); err != nil {
+				return nil, err
+			}
+		case "api_key":
+			var key string
+			if err := oneArg(d, &key); err != nil {
+				return nil, err
+			}
+			app.APIKeys = append(app.APIKeys, key)
+		case "session_idle":
+			if err := durationArg(d, &app.SessionIdle); err != nil {
+				return nil, err
+			}
+		case "session_max":
+			if err := durationArg(d, &app.SessionMax); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, d.Errf("authgate: unknown directive %q", dir)
+		}
+		if d.NextArg() {
+			return nil, d.Errf("%s: too many arguments", dir)
+		}
+	}
+	return httpcaddyfile.App{Name: "authgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	dir := d.Val()
+	if !d.NextArg() || d.Val() == "" {
+		return d.Errf("%s: missing value", dir)
+	}
+	*dst = d.Val()
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	dir := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s: missing duration", dir)
+	}
+	v, err := caddy.ParseDuration(d.Val())
+	if err != nil || v <= 0 {
+		return d.Errf("%s: bad duration %q", dir, d.Val())
+	}
+	*dst = caddy.Duration(v)
+	return nil
+}
+
+// parseAPI sets up the Multi API handler:
+//
+//	authgate_api
+func parseAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		return nil, h.Errf("authgate_api: unknown subdirective %q (the API is configured in the global authgate block)", h.Val())
+	}
+	return new(API), nil
+}
+
+// parseProtect sets up the guard:
+//
+//	authgate_protect {
+//		token access | auth | any
+//		stepup [<max_age>]
+//		identity_type CONSUMER | CORPORATE
+//		credentials_type ROOT | USER
+//		header_prefix <prefix>
+//	}
+func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	p := new(Protect)
+	h.Next() // consume directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		dir := h.Val()
+		switch dir {
+		case "token":
+			if err := oneArg(h.Dispenser, &p.Token); err != nil {
+				return nil, err
+			}
+			p.Token = strings.ToLower(p.Token)
+		case "stepup":
+			p.StepUp = true
+			if h.NextArg() {
+				v, err := caddy.ParseDuration(h.Val())
+				if err != nil || v <= 0 {
+					return nil, h.Errf("stepup: bad max_age %q: want a positive duration such as 10m", h.Val())
+				}
+				p.StepUpMaxAge = caddy.Duration(v)
+			}
+		case "identity_type":
+			if err := oneArg(h.Dispenser, &p.IdentityType); err != nil {
+				return nil, err
+			}
+		case "credentials_type":
+			if err := oneArg(h.Dispenser, &p.CredentialsType); err != nil {
+				return nil, err
+			}
+		case "header_prefix":
+			if err := oneArg(h.Dispenser, &p.HeaderPrefix); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, h.Errf("authgate_protect: unknown subdirective %q", dir)
+		}
+		if h.NextArg() {
+			return nil, h.Errf("%s: too many arguments", dir)
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return nil, h.Errf("authgate_protect: %v", err)
+	}
+	return p, nil
+}

@@ -1,0 +1,143 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var update = flag.Bool("update", false, "rewrite the adapt golden files")
+
+// TestCaddyfileAdaptsToGoldenJSON adapts every testdata/adapt/*.caddyfile
+// and compares the JSON with the .json file beside it, the way Caddy's own
+// caddytest adapt tests do. Run with -update to accept new output.
+func TestCaddyfileAdaptsToGoldenJSON(t *testing.T) {
+	files, _ := filepath.Glob("testdata/adapt/*.caddyfile")
+	if len(files) == 0 {
+		t.Fatal("no adapt test files")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			got := adapt(t, f)
+			golden := strings.TrimSuffix(f, ".caddyfile") + ".json"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("adapted JSON differs from %s:\n%s", golden, got)
+			}
+			assertRoundTrips(t, got)
+		})
+	}
+}
+
+func adapt(t *testing.T, path string) []byte {
+	t.Helper()
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": path})
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	for _, w := range warnings {
+		t.Errorf("adapt warning: %s", w.Message)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteByte('\n')
+	return pretty.Bytes()
+}
+
+// assertRoundTrips decodes our modules' JSON into their config structs and
+// encodes it again: nothing may be lost or changed.
+func assertRoundTrips(t *testing.T, config []byte) {
+	t.Helper()
+	var cfg struct {
+		Apps map[string]json.RawMessage `json:"apps"`
+	}
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if raw, ok := cfg.Apps["authgate"]; ok {
+		roundTrip(t, raw, new(App))
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["handler"] == "authgate_protect" {
+				raw, _ := json.Marshal(v)
+				roundTrip(t, raw, new(Protect), "handler")
+			}
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	var all any
+	_ = json.Unmarshal(config, &all)
+	walk(all)
+}
+
+func roundTrip(t *testing.T, raw []byte, into any, ignore ...string) {
+	t.Helper()
+	if err := json.Unmarshal(raw, into); err != nil {
+		t.Fatalf("decoding %s: %v", raw, err)
+	}
+	again, _ := json.Marshal(into)
+	var a, b map[string]any
+	_ = json.Unmarshal(raw, &a)
+	_ = json.Unmarshal(again, &b)
+	for _, k := range ignore {
+		delete(a, k)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("JSON does not round-trip:\n in: %s\nout: %s", raw, again)
+	}
+}
+
+func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
+	cases := map[string]struct{ caddyfile, want string }{
+		"unknown global directive": {"{\n authgate {\n  colour blue\n }\n}\n:80 {\n respond ok\n}", `unknown directive "colour"`},
+		"unknown store":            {"{\n authgate {\n  store mongo\n }\n}\n:80 {\n respond ok\n}", `unknown store "mongo"`},
+		"redis without url":        {"{\n authgate {\n  store redis\n }\n}\n:80 {\n respond ok\n}", "store redis: missing URL"},
+		"bad session_idle":         {"{\n authgate {\n  session_idle soon\n }\n}\n:80 {\n respond ok\n}", `session_idle: bad duration "soon"`},
+		"extra argument":           {"{\n authgate {\n  issuer a b\n }\n}\n:80 {\n respond ok\n}", "issuer: too many arguments"},
+		"bad token kind":           {":80 {\n authgate_protect {\n  token bearer\n }\n respond ok\n}", `token: unknown kind "bearer"`},
+		"bad identity_type":        {":80 {\n authgate_protect {\n  identity_type ADMIN\n }\n respond ok\n}", `identity_type: "ADMIN"`},
+		"bad stepup max_age":       {":80 {\n authgate_protect {\n  stepup never\n }\n respond ok\n}", `stepup: bad max_age "never"`},
+		"unknown protect option":   {":80 {\n authgate_protect {\n  realm x\n }\n respond ok\n}", `unknown subdirective "realm"`},
+		"api with options":         {":80 {\n authgate_api {\n  store memory\n }\n}", `authgate_api: unknown subdirective "store"`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(tc.caddyfile), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

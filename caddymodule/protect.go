@@ -1,0 +1,177 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/authgate/authgate/authcore"
+)
+
+func init() {
+	caddy.RegisterModule(Protect{})
+}
+
+// Protect guards the routes after it: only requests with a live token of
+// the right kind, from a session that meets the route's step-up demand,
+// pass on, carrying the caller's identity in headers clients cannot forge.
+type Protect struct {
+	// Token is the token kind accepted: "access" (default), "auth" or "any".
+	Token string `json:"token,omitempty"`
+	// StepUp requires a stepped-up session.
+	StepUp bool `json:"stepup,omitempty"`
+	// StepUpMaxAge, with StepUp, requires the step-up to be at most this
+	// old. Default 0: any step-up of the session counts.
+	StepUpMaxAge caddy.Duration `json:"stepup_max_age,omitempty"`
+	// IdentityType, when set (CONSUMER or CORPORATE), must be the token's.
+	IdentityType string `json:"identity_type,omitempty"`
+	// CredentialsType, when set (ROOT or USER), must be the token's.
+	CredentialsType string `json:"credentials_type,omitempty"`
+	// HeaderPrefix prefixes the identity headers set for the backend;
+	// client-sent headers with this prefix are removed. Default
+	// "X-Authgate-".
+	HeaderPrefix string `json:"header_prefix,omitempty"`
+
+	guard
+}
+
+// guard is the decision shared by the handler and the authentication
+// provider.
+type guard struct {
+	policy authcore.GuardPolicy
+	prefix string
+	app    *App
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Protect) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.authgate_protect",
+		New: func() caddy.Module { return new(Protect) },
+	}
+}
+
+// Provision implements caddy.Provisioner.
+func (p *Protect) Provision(ctx caddy.Context) error {
+	return p.guard.provision(ctx, p.policyConfig())
+}
+
+// Validate implements caddy.Validator.
+func (p *Protect) Validate() error { return p.policyConfig().validate() }
+
+func (p *Protect) policyConfig() policyConfig {
+	return policyConfig{p.Token, p.StepUp, p.StepUpMaxAge, p.IdentityType, p.CredentialsType, p.HeaderPrefix}
+}
+
+type policyConfig struct {
+	Token           string
+	StepUp          bool
+	StepUpMaxAge    caddy.Duration
+	IdentityType    string
+	CredentialsType string
+	HeaderPrefix    string
+}
+
+func (c policyConfig) validate() error {
+	switch c.Token {
+	case "", authcore.GuardAccess, authcore.GuardAuth, authcore.GuardAny:
+	default:
+		return fmt.Errorf("token: unknown kind %q: want access, auth or any", c.Token)
+	}
+	switch c.IdentityType {
+	case "", authcore.IdentityConsumer, authcore.IdentityCorporate:
+	default:
+		return fmt.Errorf("identity_type: %q: want CONSUMER or CORPORATE", c.IdentityType)
+	}
+	switch c.CredentialsType {
+	case "", authcore.CredentialsRoot, authcore.CredentialsUser:
+	default:
+		return fmt.Errorf("credentials_type: %q: want ROOT or USER", c.CredentialsType)
+	}
+	if c.StepUpMaxAge < 0 {
+		return fmt.Errorf("stepup: max_age must be positive")
+	}
+	if c.StepUpMaxAge > 0 && !c.StepUp {
+		return fmt.Errorf("stepup_max_age is set but stepup is not")
+	}
+	return nil
+}
+
+func (g *guard) provision(ctx caddy.Context, c policyConfig) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	app, err := appFrom(ctx)
+	if err != nil {
+		return err
+	}
+	g.app, g.logger = app, ctx.Logger()
+	g.policy = authcore.GuardPolicy{
+		Token: c.Token, StepUp: c.StepUp, MaxAge: time.Duration(c.StepUpMaxAge),
+		IdentityType: c.IdentityType, CredentialsType: c.CredentialsType,
+	}
+	if g.policy.Token == "" {
+		g.policy.Token = authcore.GuardAccess
+	}
+	g.prefix = c.HeaderPrefix
+	if g.prefix == "" {
+		g.prefix = authcore.DefaultHeaderPrefix
+	}
+	return nil
+}
+
+// admit decides the request; on success it has replaced the identity
+// headers and set the {http.auth.user.*} placeholders.
+func (g *guard) admit(r *http.Request) (*authcore.Admission, *authcore.Rejection) {
+	adm, rej := g.app.Gateway().Admit(r.Context(), r.Header.Get("Authorization"), &g.policy)
+	if rej != nil {
+		if rej.Status == http.StatusServiceUnavailable {
+			if c := g.logger.Check(zapcore.ErrorLevel, "guard: store unavailable"); c != nil {
+				c.Write(zap.Error(rej.Cause))
+			}
+		} else if c := g.logger.Check(zapcore.DebugLevel, "guard: rejected"); c != nil {
+			c.Write(zap.Int("status", rej.Status), zap.String("reason", rej.Error()))
+		}
+		return nil, rej
+	}
+	adm.SetIdentityHeaders(r.Header, g.prefix)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		for k, v := range userMetadata(adm) {
+			repl.Set("http.auth.user."+k, v)
+		}
+		repl.Set("http.auth.user.id", adm.Claims.Subject)
+	}
+	return adm, nil
+}
+
+func userMetadata(adm *authcore.Admission) map[string]string {
+	return map[string]string{
+		"credentials_type": adm.Claims.CredentialsType,
+		"identity_id":      adm.Claims.Identity.ID,
+		"identity_type":    adm.Claims.Identity.Type,
+		"stepped_up":       strconv.FormatBool(adm.SteppedUp()),
+		"auth_time":        strconv.FormatInt(adm.AuthTime().Unix(), 10),
+	}
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if _, rej := p.admit(r); rej != nil {
+		rej.Write(w)
+		return nil
+	}
+	return next.ServeHTTP(w, r)
+}
+
+var (
+	_ caddy.Provisioner           = (*Protect)(nil)
+	_ caddy.Validator             = (*Protect)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Protect)(nil)
+)
