@@ -30,6 +30,30 @@ type Store interface {
 	SaveSession(ctx context.Context, s *Session, ttl time.Duration) error
 	// DeleteSession removes the session; deleting a missing one is no error.
 	DeleteSession(ctx context.Context, id string) error
+
+	// The small key-value operations below carry challenges, counters and
+	// one-time tokens. Keys are logical names such as "c:{sid}:otp"; the
+	// store adds its prefix. Callers put the part that ties related keys
+	// together in braces (a Redis Cluster hash tag) so that they share a
+	// slot. Every value has a positive time to live.
+
+	// Get returns the value at key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value at key for ttl, replacing any value.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// SetNX stores value at key for ttl only when key is absent, and
+	// reports whether it did: the one winner among concurrent callers.
+	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// Incr adds one to the counter at key and returns the new count. A new
+	// counter starts at 1 and lives for ttl from then; later increments
+	// do not extend it. It is atomic across every node of the store.
+	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+	// Delete removes key; a missing key is no error.
+	Delete(ctx context.Context, key string) error
+	// TakeOnce returns the value at key and removes it in one atomic step,
+	// or ErrNotFound: of concurrent callers, exactly one gets the value.
+	TakeOnce(ctx context.Context, key string) ([]byte, error)
+
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

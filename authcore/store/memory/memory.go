@@ -3,8 +3,12 @@
 package memory
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,13 +17,18 @@ import (
 
 // Store is an in-memory authcore.Store. Expired records are invisible at
 // once and swept in the background.
+//
+// Sessions and key-value records share one map under the key names the
+// Redis store uses (without its prefix): a session is "s:{<id>}", a
+// key-value record is its logical key. So the two stores agree even on
+// what a key-value call does to a session's key.
 type Store struct {
 	now func() time.Time
 
-	mu       sync.Mutex
-	sessions map[string]entry
-	closed   chan struct{}
-	once     sync.Once
+	mu      sync.Mutex
+	records map[string]entry
+	closed  chan struct{}
+	once    sync.Once
 }
 
 type entry struct {
@@ -33,7 +42,7 @@ func New(now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{now: now, sessions: map[string]entry{}, closed: make(chan struct{})}
+	s := &Store{now: now, records: map[string]entry{}, closed: make(chan struct{})}
 	go s.sweep(time.Minute)
 	return s
 }
@@ -48,14 +57,30 @@ func (s *Store) sweep(every time.Duration) {
 		case <-t.C:
 			now := s.now()
 			s.mu.Lock()
-			for k, e := range s.sessions {
+			for k, e := range s.records {
 				if !now.Before(e.expires) {
-					delete(s.sessions, k)
+					delete(s.records, k)
 				}
 			}
 			s.mu.Unlock()
 		}
 	}
+}
+
+// sessionKey is the Redis store's session key without its prefix.
+func sessionKey(id string) string {
+	return "s:{" + id + "}"
+}
+
+// live returns the unexpired record at key; an expired one is deleted on
+// the way. s.mu must be held.
+func (s *Store) live(key string, now time.Time) (entry, bool) {
+	e, ok := s.records[key]
+	if ok && !now.Before(e.expires) {
+		delete(s.records, key)
+		return entry{}, false
+	}
+	return e, ok
 }
 
 // checkTTL refuses records that would never expire or be born expired,
@@ -77,7 +102,7 @@ func (s *Store) CreateSession(_ context.Context, sess *authcore.Session, ttl tim
 		return err
 	}
 	s.mu.Lock()
-	s.sessions[sess.ID] = entry{data: data, expires: s.now().Add(ttl)}
+	s.records[sessionKey(sess.ID)] = entry{data: data, expires: s.now().Add(ttl)}
 	s.mu.Unlock()
 	return nil
 }
@@ -88,15 +113,12 @@ func (s *Store) TouchSession(_ context.Context, id string, ttl time.Duration) (*
 		return nil, err
 	}
 	now := s.now()
+	key := sessionKey(id)
 	s.mu.Lock()
-	e, ok := s.sessions[id]
-	if ok && !now.Before(e.expires) {
-		delete(s.sessions, id)
-		ok = false
-	}
+	e, ok := s.live(key, now)
 	if ok {
 		e.expires = now.Add(ttl)
-		s.sessions[id] = e
+		s.records[key] = e
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -115,23 +137,125 @@ func (s *Store) SaveSession(_ context.Context, sess *authcore.Session, ttl time.
 		return err
 	}
 	now := s.now()
+	key := sessionKey(sess.ID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.sessions[sess.ID]
-	if !ok || !now.Before(e.expires) {
-		delete(s.sessions, sess.ID)
+	if _, ok := s.live(key, now); !ok {
 		return authcore.ErrNotFound
 	}
-	s.sessions[sess.ID] = entry{data: data, expires: now.Add(ttl)}
+	s.records[key] = entry{data: data, expires: now.Add(ttl)}
 	return nil
 }
 
 // DeleteSession implements authcore.Store.
 func (s *Store) DeleteSession(_ context.Context, id string) error {
 	s.mu.Lock()
-	delete(s.sessions, id)
+	delete(s.records, sessionKey(id))
 	s.mu.Unlock()
 	return nil
+}
+
+// Get implements authcore.Store. The caller gets its own copy of the value.
+func (s *Store) Get(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	e, ok := s.live(key, s.now())
+	s.mu.Unlock()
+	if !ok {
+		return nil, authcore.ErrNotFound
+	}
+	return bytes.Clone(e.data), nil
+}
+
+// Set implements authcore.Store. The store keeps its own copy of value.
+func (s *Store) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
+	data := cloneValue(value)
+	s.mu.Lock()
+	s.records[key] = entry{data: data, expires: s.now().Add(ttl)}
+	s.mu.Unlock()
+	return nil
+}
+
+// SetNX implements authcore.Store.
+func (s *Store) SetNX(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTTL(ttl); err != nil {
+		return false, err
+	}
+	data := cloneValue(value)
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.live(key, now); ok {
+		return false, nil
+	}
+	s.records[key] = entry{data: data, expires: now.Add(ttl)}
+	return true, nil
+}
+
+// errNotInteger and errOverflow are what Redis answers INCR on a value that
+// is not the decimal text of an int64, or on math.MaxInt64.
+var (
+	errNotInteger = errors.New("memory store: value is not an integer or out of range")
+	errOverflow   = errors.New("memory store: increment would overflow")
+)
+
+// Incr implements authcore.Store. As in Redis, a counter is the decimal
+// text of an int64 (Get reads it as such), and an existing record keeps
+// its expiry.
+func (s *Store) Incr(_ context.Context, key string, ttl time.Duration) (int64, error) {
+	if err := checkTTL(ttl); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.live(key, now)
+	if !ok {
+		s.records[key] = entry{data: []byte("1"), expires: now.Add(ttl)}
+		return 1, nil
+	}
+	n, err := strconv.ParseInt(string(e.data), 10, 64)
+	// Redis takes only the canonical form: no '+', spaces or leading zeros.
+	if err != nil || strconv.FormatInt(n, 10) != string(e.data) {
+		return 0, errNotInteger
+	}
+	if n == math.MaxInt64 {
+		return 0, errOverflow
+	}
+	n++
+	e.data = strconv.AppendInt(nil, n, 10)
+	s.records[key] = e
+	return n, nil
+}
+
+// Delete implements authcore.Store.
+func (s *Store) Delete(_ context.Context, key string) error {
+	s.mu.Lock()
+	delete(s.records, key)
+	s.mu.Unlock()
+	return nil
+}
+
+// TakeOnce implements authcore.Store: the lookup and the delete happen
+// under one lock, so of concurrent callers exactly one gets the value.
+func (s *Store) TakeOnce(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	e, ok := s.live(key, s.now())
+	delete(s.records, key)
+	s.mu.Unlock()
+	if !ok {
+		return nil, authcore.ErrNotFound
+	}
+	// The record is gone from the map, so its bytes are the caller's now.
+	return e.data, nil
+}
+
+// cloneValue copies value so that the caller may reuse its slice; an empty
+// value stays a present, empty value (never nil).
+func cloneValue(value []byte) []byte {
+	return append([]byte{}, value...)
 }
 
 // Ping implements authcore.Store; memory always answers.

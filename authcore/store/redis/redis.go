@@ -5,6 +5,9 @@
 // Key layout (all keys carry a TTL; nothing is kept forever):
 //
 //	<prefix>s:{<sessionID>}   the session, JSON from authcore.MarshalSession
+//	<prefix><key>             a key-value record (Get, Set, SetNX, Incr,
+//	                          Delete, TakeOnce); key is the caller's logical
+//	                          name, e.g. "c:{<sessionID>}:otp"
 //
 // The session id is the Redis Cluster hash tag, so every later per-session
 // key (<prefix>c:{<sessionID>}, ...) lands in the same slot and can be used
@@ -32,9 +35,9 @@ import (
 	"github.com/authgate/authgate/authcore"
 )
 
-// Store is an authcore.Store on Redis. Every operation is a single command,
-// so each costs one round trip and is atomic on the server; there is no
-// KEYS or SCAN anywhere.
+// Store is an authcore.Store on Redis. Every operation is a single command
+// (Incr: one MULTI/EXEC transaction sent as one pipeline), so each costs one
+// round trip and is atomic on the server; there is no KEYS or SCAN anywhere.
 type Store struct {
 	client goredis.UniversalClient
 	prefix string
@@ -139,6 +142,86 @@ func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl tim
 // is not an error in Redis either.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return storeErr(s.client.Del(ctx, s.sessionKey(id)).Err())
+}
+
+// kvKey is "<prefix><key>": the caller's logical key, braces (hash tag)
+// and all.
+func (s *Store) kvKey(key string) string {
+	return s.prefix + key
+}
+
+// Get implements authcore.Store with GET.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	data, err := s.client.Get(ctx, s.kvKey(key)).Bytes()
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return data, nil
+}
+
+// Set implements authcore.Store with SET key value PX ttl.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	ms, err := ttlMillis(ttl)
+	if err != nil {
+		return err
+	}
+	cmd := goredis.NewStatusCmd(ctx, "set", s.kvKey(key), value, "px", ms)
+	_ = s.client.Process(ctx, cmd)
+	return storeErr(cmd.Err())
+}
+
+// SetNX implements authcore.Store with SET key value PX ttl NX; the server
+// answers nil (false) when the key exists.
+func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ms, err := ttlMillis(ttl)
+	if err != nil {
+		return false, err
+	}
+	cmd := goredis.NewBoolCmd(ctx, "set", s.kvKey(key), value, "px", ms, "nx")
+	_ = s.client.Process(ctx, cmd)
+	if err := cmd.Err(); err != nil {
+		return false, storeErr(err)
+	}
+	return cmd.Val(), nil
+}
+
+// Incr implements authcore.Store with MULTI INCR key; PEXPIRE key ttl NX
+// EXEC, written as one pipeline: one round trip, atomic on the server.
+// PEXPIRE NX (Redis 7.0) sets the TTL only on a key without one, that is
+// on the counter INCR has just created; later increments leave it alone.
+// The key never exists without a TTL, as EXEC runs both or neither.
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	ms, err := ttlMillis(ttl)
+	if err != nil {
+		return 0, err
+	}
+	k := s.kvKey(key)
+	var incr *goredis.IntCmd
+	_, err = s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		incr = p.Incr(ctx, k)
+		_ = p.Process(ctx, goredis.NewBoolCmd(ctx, "pexpire", k, ms, "nx"))
+		return nil
+	})
+	if err != nil {
+		return 0, storeErr(err)
+	}
+	return incr.Val(), nil
+}
+
+// Delete implements authcore.Store with DEL.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	return storeErr(s.client.Del(ctx, s.kvKey(key)).Err())
+}
+
+// TakeOnce implements authcore.Store with GETDEL (Redis 6.2): the server
+// reads and removes the key in one command, so exactly one of concurrent
+// callers gets the value.
+func (s *Store) TakeOnce(ctx context.Context, key string) ([]byte, error) {
+	data, err := s.client.GetDel(ctx, s.kvKey(key)).Bytes()
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return data, nil
 }
 
 // Ping implements authcore.Store; a failure satisfies

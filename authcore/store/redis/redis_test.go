@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,6 +135,152 @@ func TestKeysInRedis(t *testing.T) {
 	}
 	if n := raw.Exists(ctx, wantKey).Val(); n != 0 {
 		t.Errorf("key still exists after DeleteSession")
+	}
+}
+
+func TestKVKeysInRedis(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = raw.Close() })
+	const prefix = "authgate:"
+	s := redis.New(newClient(t, srv.Addr()), prefix)
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	const ttl = 5 * time.Minute
+	var (
+		setKey  = "c:{" + sessionID + "}:otp"
+		nxKey   = "n:{" + sessionID + "}:push"
+		incrKey = "r:{203.0.113.7}:login"
+		takeKey = "o:{" + sessionID + "}:pwreset"
+	)
+	if err := s.Set(ctx, setKey, []byte("123456"), ttl); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	if ok, err := s.SetNX(ctx, nxKey, []byte("x"), ttl); err != nil || !ok {
+		t.Fatalf("SetNX = (%v, %v), want true", ok, err)
+	}
+	for range 2 {
+		if _, err := s.Incr(ctx, incrKey, ttl); err != nil {
+			t.Fatalf("Incr: %v", err)
+		}
+	}
+	if err := s.Set(ctx, takeKey, []byte("t"), ttl); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+
+	// The test server is ours alone, so listing its keys is fine here.
+	keys, err := raw.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	slices.Sort(keys)
+	want := []string{prefix + setKey, prefix + incrKey, prefix + nxKey, prefix + takeKey}
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Fatalf("keys = %q, want exactly %q (<prefix><key>)", keys, want)
+	}
+	for _, k := range keys {
+		pttl, err := raw.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("PTTL %s: %v", k, err)
+		}
+		if pttl <= 0 || pttl > ttl {
+			t.Errorf("PTTL %s = %v, want in (0, %v]: every key must expire", k, pttl, ttl)
+		}
+	}
+	if v := raw.Get(ctx, prefix+incrKey).Val(); v != "2" {
+		t.Errorf("counter value in Redis = %q, want \"2\"", v)
+	}
+
+	// Incr leaves an existing TTL alone (PEXPIRE ... NX): shorten it by
+	// hand, increment, and it stays short.
+	if err := raw.PExpire(ctx, prefix+incrKey, 10*time.Second).Err(); err != nil {
+		t.Fatalf("PEXPIRE: %v", err)
+	}
+	if n, err := s.Incr(ctx, incrKey, ttl); err != nil || n != 3 {
+		t.Fatalf("Incr = (%d, %v), want 3", n, err)
+	}
+	if pttl := raw.PTTL(ctx, prefix+incrKey).Val(); pttl <= 0 || pttl > 10*time.Second {
+		t.Errorf("PTTL after a later Incr = %v, want <= 10s: Incr extended the counter", pttl)
+	}
+
+	if _, err := s.TakeOnce(ctx, takeKey); err != nil {
+		t.Fatalf("TakeOnce: %v", err)
+	}
+	if err := s.Delete(ctx, setKey); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if n := raw.Exists(ctx, prefix+takeKey, prefix+setKey).Val(); n != 0 {
+		t.Errorf("%d keys still exist after TakeOnce and Delete", n)
+	}
+}
+
+// countingHook counts what a client sends: each command and each
+// pipeline (a MULTI/EXEC transaction included) is one round trip.
+type countingHook struct{ n atomic.Int64 }
+
+func (h *countingHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *countingHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *countingHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+func TestKVOneRoundTrip(t *testing.T) {
+	// SPEC §4: at most one round trip per guarded request, so every store
+	// call is one.
+	srv := storetest.StartRedis(t)
+	client := newClient(t, srv.Addr())
+	hook := &countingHook{}
+	client.AddHook(hook)
+	s := redis.New(client, "rt:")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	// Dial outside the count: a new connection's handshake (HELLO, CLIENT
+	// SETINFO) passes through the hooks too, and go-redis keeps pipelines,
+	// MULTI/EXEC included, in a pool of their own, so warm up both pools.
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if _, err := s.Incr(ctx, "warm-up", time.Minute); err != nil {
+		t.Fatalf("Incr: %v", err)
+	}
+	const key = "r:{" + sessionID + "}"
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"Incr (new)", func() error { _, err := s.Incr(ctx, key, time.Minute); return err }},
+		{"Incr (existing)", func() error { _, err := s.Incr(ctx, key, time.Minute); return err }},
+		{"Get", func() error { _, err := s.Get(ctx, key); return err }},
+		{"Set", func() error { return s.Set(ctx, key, []byte("v"), time.Minute) }},
+		{"SetNX", func() error { _, err := s.SetNX(ctx, key, []byte("v"), time.Minute); return err }},
+		{"TakeOnce", func() error { _, err := s.TakeOnce(ctx, key); return err }},
+		{"Delete", func() error { return s.Delete(ctx, key) }},
+		{"TouchSession", func() error {
+			_, err := s.TouchSession(ctx, sessionID, time.Minute)
+			if errors.Is(err, authcore.ErrNotFound) {
+				return nil
+			}
+			return err
+		}},
+	} {
+		before := hook.n.Load()
+		if err := tc.call(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if n := hook.n.Load() - before; n != 1 {
+			t.Errorf("%s took %d round trips, want 1", tc.name, n)
+		}
 	}
 }
 
@@ -412,6 +559,12 @@ func TestOutage(t *testing.T) {
 		"SaveSession":   func() error { return s.SaveSession(ctx, sess, time.Minute) },
 		"DeleteSession": func() error { return s.DeleteSession(ctx, sessionID) },
 		"Ping":          func() error { return s.Ping(ctx) },
+		"Get":           func() error { _, err := s.Get(ctx, "k"); return err },
+		"Set":           func() error { return s.Set(ctx, "k", []byte("v"), time.Minute) },
+		"SetNX":         func() error { _, err := s.SetNX(ctx, "k", []byte("v"), time.Minute); return err },
+		"Incr":          func() error { _, err := s.Incr(ctx, "k", time.Minute); return err },
+		"Delete":        func() error { return s.Delete(ctx, "k") },
+		"TakeOnce":      func() error { _, err := s.TakeOnce(ctx, "k"); return err },
 	} {
 		start := time.Now()
 		err := call()

@@ -5,12 +5,14 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -366,6 +368,8 @@ func Run(t *testing.T, newStore func(t *testing.T) authcore.Store) {
 		wg.Wait()
 	})
 
+	t.Run("KV", func(t *testing.T) { runKV(t, open) })
+
 	t.Run("Ping", func(t *testing.T) {
 		s := open(t)
 		if err := s.Ping(t.Context()); err != nil {
@@ -379,6 +383,452 @@ func Run(t *testing.T, newStore func(t *testing.T) authcore.Store) {
 			t.Fatalf("Close: %v", err)
 		}
 	})
+}
+
+// runKV holds the key-value operations (Get, Set, SetNX, Incr, Delete,
+// TakeOnce) to their contract. Get never changes a TTL, so the expiry
+// checks read with it.
+func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
+	t.Run("GetMissingIsNotFound", func(t *testing.T) {
+		s := open(t)
+		if got, err := s.Get(t.Context(), newKey()); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("Get of a missing key = (%q, %v), want ErrNotFound", got, err)
+		}
+		if got, err := s.TakeOnce(t.Context(), newKey()); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("TakeOnce of a missing key = (%q, %v), want ErrNotFound", got, err)
+		}
+	})
+
+	t.Run("SetThenGet", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		mustSet(t, s, key, []byte("challenge"), longTTL)
+		expectValue(t, s, key, []byte("challenge"))
+		// Get does not consume the value.
+		expectValue(t, s, key, []byte("challenge"))
+	})
+
+	t.Run("SetReplacesValueAndTTL", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		mustSet(t, s, key, []byte("first"), longTTL)
+		start := time.Now()
+		mustSet(t, s, key, []byte("second"), shortTTL)
+		expectValue(t, s, key, []byte("second"))
+		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+	})
+
+	t.Run("ValuesAreBinarySafe", func(t *testing.T) {
+		s := open(t)
+		all := make([]byte, 256)
+		for i := range all {
+			all[i] = byte(i)
+		}
+		key := newKey()
+		mustSet(t, s, key, all, longTTL)
+		expectValue(t, s, key, all)
+		got, err := s.TakeOnce(t.Context(), key)
+		if err != nil || !bytes.Equal(got, all) {
+			t.Fatalf("TakeOnce = (%x, %v), want the bytes 0x00..0xff", got, err)
+		}
+		if ok, err := s.SetNX(t.Context(), key, all, longTTL); err != nil || !ok {
+			t.Fatalf("SetNX of a taken key = (%v, %v), want true", ok, err)
+		}
+		expectValue(t, s, key, all)
+
+		// An empty value is a value: present, not missing.
+		empty := newKey()
+		mustSet(t, s, empty, []byte{}, longTTL)
+		if got, err := s.Get(t.Context(), empty); err != nil || len(got) != 0 {
+			t.Fatalf("Get of an empty value = (%q, %v), want (\"\", nil)", got, err)
+		}
+	})
+
+	t.Run("ValuesAreCopied", func(t *testing.T) {
+		// Neither the caller's slice nor a returned one aliases the stored
+		// value.
+		s := open(t)
+		key := newKey()
+		buf := []byte("abc")
+		mustSet(t, s, key, buf, longTTL)
+		buf[0] = 'x'
+		got, err := s.Get(t.Context(), key)
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		got[1] = 'y'
+		expectValue(t, s, key, []byte("abc"))
+
+		nx := newKey()
+		buf = []byte("def")
+		if ok, err := s.SetNX(t.Context(), nx, buf, longTTL); err != nil || !ok {
+			t.Fatalf("SetNX = (%v, %v), want true", ok, err)
+		}
+		buf[0] = 'x'
+		expectValue(t, s, nx, []byte("def"))
+	})
+
+	t.Run("SetExpiresAfterTTL", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		start := time.Now()
+		mustSet(t, s, key, []byte("v"), shortTTL)
+		expectValue(t, s, key, []byte("v"))
+		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+		if got, err := s.TakeOnce(t.Context(), key); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("TakeOnce of an expired key = (%q, %v), want ErrNotFound", got, err)
+		}
+	})
+
+	t.Run("SetNXOnlyWhenAbsent", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		setNX := func(value string, ttl time.Duration, want bool) {
+			t.Helper()
+			ok, err := s.SetNX(t.Context(), key, []byte(value), ttl)
+			if err != nil || ok != want {
+				t.Fatalf("SetNX(%q) = (%v, %v), want %v", value, ok, err, want)
+			}
+		}
+		setNX("a", longTTL, true)
+		setNX("b", longTTL, false)
+		expectValue(t, s, key, []byte("a")) // the loser changed nothing
+
+		if err := s.Delete(t.Context(), key); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		start := time.Now()
+		setNX("c", shortTTL, true) // absent again after a delete
+		// A losing SetNX with a long TTL neither replaces the value nor
+		// extends its TTL.
+		setNX("d", longTTL, false)
+		expectValue(t, s, key, []byte("c"))
+		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+		setNX("e", longTTL, true) // and absent again after expiry
+		expectValue(t, s, key, []byte("e"))
+	})
+
+	t.Run("ExpiredIsAbsentToEveryOp", func(t *testing.T) {
+		// Each op meets its expired key first-hand, with no Get before it
+		// that might clear the record on the way.
+		s := open(t)
+		getKey, nxKey, incrKey, takeKey := newKey(), newKey(), newKey(), newKey()
+		start := time.Now()
+		for _, key := range []string{getKey, nxKey, takeKey} {
+			mustSet(t, s, key, []byte("old"), shortTTL)
+		}
+		if _, err := s.Incr(t.Context(), incrKey, shortTTL); err != nil {
+			t.Fatalf("Incr: %v", err)
+		}
+		time.Sleep(time.Until(start.Add(shortTTL + ttlSlack)))
+		if got, err := s.Get(t.Context(), getKey); !errors.Is(err, authcore.ErrNotFound) {
+			t.Errorf("Get of an expired key = (%q, %v), want ErrNotFound", got, err)
+		}
+		if ok, err := s.SetNX(t.Context(), nxKey, []byte("new"), longTTL); err != nil || !ok {
+			t.Errorf("SetNX of an expired key = (%v, %v), want true", ok, err)
+		}
+		if n, err := s.Incr(t.Context(), incrKey, longTTL); err != nil || n != 1 {
+			t.Errorf("Incr of an expired counter = (%d, %v), want a new counter at 1", n, err)
+		}
+		if got, err := s.TakeOnce(t.Context(), takeKey); !errors.Is(err, authcore.ErrNotFound) {
+			t.Errorf("TakeOnce of an expired key = (%q, %v), want ErrNotFound", got, err)
+		}
+	})
+
+	t.Run("IncrCounts", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		for want := int64(1); want <= 3; want++ {
+			if n, err := s.Incr(t.Context(), key, longTTL); err != nil || n != want {
+				t.Fatalf("Incr = (%d, %v), want %d", n, err, want)
+			}
+		}
+		// A counter reads back as its decimal text, as in Redis.
+		expectValue(t, s, key, []byte("3"))
+		if n, err := s.Incr(t.Context(), newKey(), longTTL); err != nil || n != 1 {
+			t.Fatalf("Incr of another key = (%d, %v), want 1: counters are per key", n, err)
+		}
+	})
+
+	t.Run("IncrExpiresAfterTTL", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		start := time.Now()
+		if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 1 {
+			t.Fatalf("Incr = (%d, %v), want 1", n, err)
+		}
+		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+		if n, err := s.Incr(t.Context(), key, longTTL); err != nil || n != 1 {
+			t.Fatalf("Incr after expiry = (%d, %v), want a new counter at 1", n, err)
+		}
+	})
+
+	t.Run("IncrDoesNotExtendTTL", func(t *testing.T) {
+		// A counter lives for the ttl of the Incr that created it: a rate
+		// limit window is fixed, not slid forward by every attempt.
+		s := open(t)
+		key := newKey()
+		start := time.Now()
+		if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 1 {
+			t.Fatalf("Incr = (%d, %v), want 1", n, err)
+		}
+		time.Sleep(time.Until(start.Add(shortTTL * 2 / 3)))
+		if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 2 {
+			t.Fatalf("Incr %v after the first = (%d, %v), want 2", time.Since(start).Round(time.Millisecond), n, err)
+		}
+		// Extended, it would live until 2/3 ttl + ttl.
+		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+	})
+
+	t.Run("IncrKeepsExistingTTL", func(t *testing.T) {
+		// Incr of a value stored by Set counts on from it and keeps its TTL.
+		s := open(t)
+		key := newKey()
+		start := time.Now()
+		mustSet(t, s, key, []byte("41"), shortTTL)
+		if n, err := s.Incr(t.Context(), key, longTTL); err != nil || n != 42 {
+			t.Fatalf("Incr of \"41\" = (%d, %v), want 42", n, err)
+		}
+		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+	})
+
+	t.Run("IncrOfNonCounterIsAnError", func(t *testing.T) {
+		s := open(t)
+		for _, v := range []string{"abc", "", " 1", "+1", "01", "1.5", "9223372036854775807"} {
+			key := newKey()
+			mustSet(t, s, key, []byte(v), longTTL)
+			n, err := s.Incr(t.Context(), key, longTTL)
+			if err == nil || errors.Is(err, authcore.ErrNotFound) {
+				t.Errorf("Incr of %q = (%d, %v), want an error other than ErrNotFound", v, n, err)
+			}
+			expectValue(t, s, key, []byte(v))
+		}
+	})
+
+	t.Run("DeleteRemoves", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		mustSet(t, s, key, []byte("v"), longTTL)
+		if err := s.Delete(t.Context(), key); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		if got, err := s.Get(t.Context(), key); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("Get after Delete = (%q, %v), want ErrNotFound", got, err)
+		}
+		if err := s.Delete(t.Context(), key); err != nil {
+			t.Fatalf("deleting again: %v", err)
+		}
+	})
+
+	t.Run("DeleteMissingIsNoError", func(t *testing.T) {
+		s := open(t)
+		if err := s.Delete(t.Context(), newKey()); err != nil {
+			t.Fatalf("Delete of a missing key: %v", err)
+		}
+	})
+
+	t.Run("TakeOnceTakesOnce", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		mustSet(t, s, key, []byte("token"), longTTL)
+		if got, err := s.TakeOnce(t.Context(), key); err != nil || string(got) != "token" {
+			t.Fatalf("TakeOnce = (%q, %v), want \"token\"", got, err)
+		}
+		if got, err := s.TakeOnce(t.Context(), key); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("second TakeOnce = (%q, %v), want ErrNotFound", got, err)
+		}
+		if got, err := s.Get(t.Context(), key); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("Get after TakeOnce = (%q, %v), want ErrNotFound", got, err)
+		}
+	})
+
+	t.Run("NonPositiveTTLIsRefused", func(t *testing.T) {
+		s := open(t)
+		kept := newKey()
+		mustSet(t, s, kept, []byte("kept"), longTTL)
+		for _, ttl := range []time.Duration{0, -time.Second} {
+			fresh := newKey()
+			for _, key := range []string{fresh, kept} {
+				if err := s.Set(t.Context(), key, []byte("x"), ttl); err == nil {
+					t.Errorf("Set with ttl %v succeeded", ttl)
+				}
+				if ok, err := s.SetNX(t.Context(), key, []byte("x"), ttl); err == nil || ok {
+					t.Errorf("SetNX with ttl %v = (%v, %v), want an error", ttl, ok, err)
+				}
+				if n, err := s.Incr(t.Context(), key, ttl); err == nil {
+					t.Errorf("Incr with ttl %v = %d, want an error", ttl, n)
+				}
+			}
+			if got, err := s.Get(t.Context(), fresh); !errors.Is(err, authcore.ErrNotFound) {
+				t.Errorf("after refused calls with ttl %v, Get = (%q, %v), want ErrNotFound: a refused call stored something", ttl, got, err)
+			}
+		}
+		expectValue(t, s, kept, []byte("kept"))
+	})
+
+	t.Run("KeysAreIndependent", func(t *testing.T) {
+		s := open(t)
+		a, b, c := newKey(), newKey(), newKey()
+		mustSet(t, s, a, []byte("a"), longTTL)
+		mustSet(t, s, b, []byte("b"), longTTL)
+		if _, err := s.Incr(t.Context(), c, longTTL); err != nil {
+			t.Fatalf("Incr: %v", err)
+		}
+		if err := s.Delete(t.Context(), a); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		if _, err := s.TakeOnce(t.Context(), b); err != nil {
+			t.Fatalf("TakeOnce: %v", err)
+		}
+		expectValue(t, s, c, []byte("1"))
+
+		// A session and a key-value record tied to it by its id live
+		// side by side: neither's delete removes the other.
+		sess := fullSession(newID())
+		mustCreate(t, s, sess, longTTL)
+		otp := "c:{" + sess.ID + "}:otp"
+		mustSet(t, s, otp, []byte("123456"), longTTL)
+		if err := s.Delete(t.Context(), otp); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		if _, err := s.TouchSession(t.Context(), sess.ID, longTTL); err != nil {
+			t.Fatalf("TouchSession after deleting a key-value record of the session: %v", err)
+		}
+		mustSet(t, s, otp, []byte("123456"), longTTL)
+		if err := s.DeleteSession(t.Context(), sess.ID); err != nil {
+			t.Fatalf("DeleteSession: %v", err)
+		}
+		expectValue(t, s, otp, []byte("123456"))
+	})
+
+	const racers = 50
+
+	t.Run("ConcurrentIncr", func(t *testing.T) {
+		// Every increment counts exactly once: the racers see each of
+		// 1..racers exactly once.
+		s := open(t)
+		key := newKey()
+		counts := make([]atomic.Int32, racers+1)
+		race(t, racers, func(int) {
+			n, err := s.Incr(t.Context(), key, longTTL)
+			switch {
+			case err != nil:
+				t.Errorf("Incr: %v", err)
+			case n < 1 || n > racers:
+				t.Errorf("Incr = %d, want 1..%d", n, racers)
+			default:
+				counts[n].Add(1)
+			}
+		})
+		for n := 1; n <= racers; n++ {
+			if c := counts[n].Load(); c != 1 {
+				t.Errorf("%d racers got %d from Incr, want exactly one", c, n)
+			}
+		}
+		expectValue(t, s, key, []byte(strconv.Itoa(racers)))
+	})
+
+	t.Run("ConcurrentSetNX", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		var (
+			wins   atomic.Int32
+			winner atomic.Int32
+		)
+		race(t, racers, func(i int) {
+			ok, err := s.SetNX(t.Context(), key, []byte(strconv.Itoa(i)), longTTL)
+			if err != nil {
+				t.Errorf("SetNX: %v", err)
+				return
+			}
+			if ok {
+				wins.Add(1)
+				winner.Store(int32(i))
+			}
+		})
+		if n := wins.Load(); n != 1 {
+			t.Fatalf("%d of %d concurrent SetNX calls won, want exactly one", n, racers)
+		}
+		expectValue(t, s, key, []byte(strconv.Itoa(int(winner.Load()))))
+	})
+
+	t.Run("ConcurrentTakeOnce", func(t *testing.T) {
+		s := open(t)
+		key := newKey()
+		mustSet(t, s, key, []byte("one-time"), longTTL)
+		var got atomic.Int32
+		race(t, racers, func(int) {
+			v, err := s.TakeOnce(t.Context(), key)
+			switch {
+			case err == nil && string(v) == "one-time":
+				got.Add(1)
+			case err == nil:
+				t.Errorf("TakeOnce = %q, want \"one-time\"", v)
+			case !errors.Is(err, authcore.ErrNotFound):
+				t.Errorf("TakeOnce: error = %v, want ErrNotFound for the losers", err)
+			}
+		})
+		if n := got.Load(); n != 1 {
+			t.Fatalf("%d of %d concurrent TakeOnce calls got the value, want exactly one", n, racers)
+		}
+		if v, err := s.Get(t.Context(), key); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("Get after TakeOnce = (%q, %v), want ErrNotFound", v, err)
+		}
+	})
+}
+
+// race runs f(0..n-1) on n goroutines released together, and waits.
+func race(t *testing.T, n int, f func(i int)) {
+	t.Helper()
+	var (
+		ready, done sync.WaitGroup
+		start       = make(chan struct{})
+	)
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			f(i)
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+}
+
+// newKey returns a fresh key shaped like the gateway's, hash tag included.
+func newKey() string {
+	return "t:{" + newID() + "}:k"
+}
+
+func mustSet(t *testing.T, s authcore.Store, key string, value []byte, ttl time.Duration) {
+	t.Helper()
+	if err := s.Set(t.Context(), key, value, ttl); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+}
+
+func expectValue(t *testing.T, s authcore.Store, key string, want []byte) {
+	t.Helper()
+	got, err := s.Get(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v, want %q", key, err, want)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("Get(%q) = %q, want %q", key, got, want)
+	}
+}
+
+// expectKeyGone waits until at and checks that key is gone.
+func expectKeyGone(t *testing.T, s authcore.Store, key string, at time.Time) {
+	t.Helper()
+	time.Sleep(time.Until(at))
+	if got, err := s.Get(t.Context(), key); !errors.Is(err, authcore.ErrNotFound) {
+		t.Fatalf("Get(%q) after the TTL ran out = (%q, %v), want ErrNotFound", key, got, err)
+	}
 }
 
 // lifeCycle creates, touches, saves and deletes n sessions of its own.
