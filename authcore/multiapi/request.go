@@ -66,7 +66,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := json.Unmarshal(data, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			writeInvalid(w, "a field has the wrong type", invalidField{FieldName: typeErr.Field, Error: "INVALID"})
+			writeInvalid(w, "a field has the wrong type", invalidField{FieldName: typeErr.Field, Error: "REGEX"})
 			return false
 		}
 		writeInvalid(w, "request body is not valid JSON")
