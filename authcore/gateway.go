@@ -2,6 +2,7 @@ package authcore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -55,6 +56,23 @@ type Options struct {
 	// cost what known ones do. Default: an argon2id hash with the
 	// parameters of new hashes.
 	DummyHash string
+
+	// Sandbox makes every code 123456, sends nothing and turns the push
+	// simulator on.
+	Sandbox bool
+	// OTPSender sends SMS codes. Required for OTP step-up outside sandbox.
+	OTPSender Sender
+	// PushSender sends push approvals. Required for push outside sandbox.
+	PushSender Sender
+	// PushSecret checks the signature of push resolve callbacks.
+	PushSecret []byte
+	// CodeKey keys the stored hashes of one-time codes; all nodes must
+	// share it. Default: random per process (single node only).
+	CodeKey []byte
+	// CodeTTL is how long a one-time code or push is good. Default 5m.
+	CodeTTL time.Duration
+	// ResendInterval is the least time between two codes. Default 15s.
+	ResendInterval time.Duration
 }
 
 // Gateway is the framework-free core: logins, sessions, tokens and the
@@ -68,6 +86,12 @@ type Gateway struct {
 	log       *zap.Logger
 	verify    func(hash, password string) bool
 	dummyHash string
+
+	sandbox    bool
+	otpSender  Sender
+	pushSender Sender
+	pushSecret []byte
+	codes      *CodeChallenges
 }
 
 // NewGateway checks opts and returns a Gateway.
@@ -101,6 +125,13 @@ func NewGateway(opts Options) (*Gateway, error) {
 	if g.dummyHash == "" {
 		g.dummyHash = DummyHashLike("")
 	}
+	g.sandbox, g.otpSender, g.pushSender, g.pushSecret = opts.Sandbox, opts.OTPSender, opts.PushSender, opts.PushSecret
+	key := opts.CodeKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	g.codes = &CodeChallenges{Store: g.store, Key: key, TTL: opts.CodeTTL, ResendInterval: opts.ResendInterval, Now: g.now}
 	return g, nil
 }
 

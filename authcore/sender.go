@@ -67,3 +67,9 @@ func mac(body, secret []byte) []byte {
 	h.Write(body)
 	return h.Sum(nil)
 }
+
+// FixedCoder is a Sender that delivers nothing and so wants every code to
+// be the fixed sandbox one (sender "sandbox").
+type FixedCoder interface {
+	FixedCode() string
+}

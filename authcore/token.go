@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -255,3 +256,21 @@ func (t *Tokens) JWKS() ([]byte, bool) {
 }
 
 func jwtTime(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }
+
+// Derive returns a 32-byte secret derived from the key's private material
+// and label, so that secrets every node must share (such as the key of
+// stored code hashes) follow the signing key without more configuration.
+func (k *Key) Derive(label string) []byte {
+	var material []byte
+	switch priv := k.private.(type) {
+	case []byte:
+		material = priv
+	case ed25519.PrivateKey:
+		material = priv.Seed()
+	case *ecdsa.PrivateKey:
+		material, _ = priv.Bytes()
+	}
+	m := hmac.New(sha256.New, material)
+	m.Write([]byte("authgate derive\x00" + label))
+	return m.Sum(nil)
+}

@@ -72,6 +72,14 @@ type App struct {
 	SessionIdle caddy.Duration `json:"session_idle,omitempty"`
 	// SessionMax is the absolute lifetime of a session. Default 12h.
 	SessionMax caddy.Duration `json:"session_max,omitempty"`
+	// Sandbox makes every code 123456, sends nothing and turns on the
+	// push simulator routes. For demos and integration tests only.
+	Sandbox bool `json:"sandbox,omitempty"`
+	// OTPSender delivers SMS codes: sandbox, webhook or twilio.
+	OTPSender *SenderConfig `json:"otp_sender,omitempty"`
+	// PushSender delivers push approvals (webhook); its secret also checks
+	// the provider's signed resolve callbacks.
+	PushSender *SenderConfig `json:"push_sender,omitempty"`
 
 	gateway  *authcore.Gateway
 	storeKey string
@@ -136,11 +144,24 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	a.gateway, err = authcore.NewGateway(authcore.Options{
+	opts := authcore.Options{
 		Store: store, Users: users, Tokens: tokens,
 		SessionIdle: time.Duration(a.SessionIdle), SessionMax: time.Duration(a.SessionMax),
-		Logger: a.logger, DummyHash: dummy,
-	})
+		Logger: a.logger, DummyHash: dummy, Sandbox: a.Sandbox,
+		CodeKey: key.Derive("one-time code hashes"),
+	}
+	if a.OTPSender != nil {
+		opts.OTPSender, _ = a.OTPSender.build(repl)
+	}
+	if a.PushSender != nil {
+		opts.PushSender, opts.PushSecret = a.PushSender.build(repl)
+	}
+	if a.Sandbox {
+		a.logger.Warn("sandbox mode: every code is 123456, nothing is sent and the push simulator is on; never use it in production")
+	} else if a.OTPSender == nil {
+		a.logger.Info("no otp_sender: SMS step-up and enrolment answer 503 until one is configured")
+	}
+	a.gateway, err = authcore.NewGateway(opts)
 	return err
 }
 
@@ -218,6 +239,16 @@ func (a *App) Validate() error {
 	for _, k := range a.APIKeys {
 		if k == "" {
 			return errors.New("api_key: empty key")
+		}
+	}
+	if a.OTPSender != nil {
+		if err := a.OTPSender.validate("otp_sender", "sandbox", "webhook", "twilio"); err != nil {
+			return err
+		}
+	}
+	if a.PushSender != nil {
+		if err := a.PushSender.validate("push_sender", "sandbox", "webhook"); err != nil {
+			return err
 		}
 	}
 	return nil

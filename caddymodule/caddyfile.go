@@ -33,6 +33,9 @@ func init() {
 //		api_key <key>
 //		session_idle <duration>
 //		session_max <duration>
+//		sandbox
+//		otp_sender sandbox | webhook <url> <hmac-secret> | twilio <account> <token> <from>
+//		push_sender sandbox | webhook <url> <hmac-secret>
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -92,6 +95,20 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			if err := durationArg(d, &app.SessionMax); err != nil {
 				return nil, err
 			}
+		case "sandbox":
+			app.Sandbox = true
+		case "otp_sender":
+			c, err := parseSender(d, "sandbox", "webhook", "twilio")
+			if err != nil {
+				return nil, err
+			}
+			app.OTPSender = c
+		case "push_sender":
+			c, err := parseSender(d, "sandbox", "webhook")
+			if err != nil {
+				return nil, err
+			}
+			app.PushSender = c
 		default:
 			return nil, d.Errf("authgate: unknown directive %q", dir)
 		}

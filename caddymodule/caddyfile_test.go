@@ -130,6 +130,10 @@ func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 		"bad identity_type":        {":80 {\n authgate_protect {\n  identity_type ADMIN\n }\n respond ok\n}", `identity_type: "ADMIN"`},
 		"bad stepup max_age":       {":80 {\n authgate_protect {\n  stepup never\n }\n respond ok\n}", `stepup: bad max_age "never"`},
 		"unknown protect option":   {":80 {\n authgate_protect {\n  realm x\n }\n respond ok\n}", `unknown subdirective "realm"`},
+		"unknown sender":           {"{\n authgate {\n  otp_sender pigeon\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "pigeon"`},
+		"webhook without secret":   {"{\n authgate {\n  otp_sender webhook https://x.example\n }\n}\n:80 {\n respond ok\n}", "otp_sender webhook: wrong number of arguments"},
+		"webhook bad url":          {"{\n authgate {\n  push_sender webhook ftp://x s\n }\n}\n:80 {\n respond ok\n}", "push_sender webhook: bad URL"},
+		"push by twilio":           {"{\n authgate {\n  push_sender twilio a b c\n }\n}\n:80 {\n respond ok\n}", `push_sender: unknown sender "twilio"`},
 		"api with options":         {":80 {\n authgate_api {\n  store memory\n }\n}", `authgate_api: unknown subdirective "store"`},
 	}
 	for name, tc := range cases {

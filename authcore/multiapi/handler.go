@@ -64,6 +64,19 @@ func New(opts Options) *Handler {
 	h.route("POST /access_token", h.authenticated(h.accessToken))
 	h.route("POST /logout", h.authenticated(h.logout))
 	h.route("GET /.well-known/jwks.json", h.jwks)
+	h.route("POST /stepup/challenges/otp/{channel}", h.authenticated(h.issueStepUpOTP))
+	h.route("POST /stepup/challenges/otp/{channel}/verify", h.authenticated(h.verifyStepUpOTP))
+	h.route("POST /stepup/challenges/push/{channel}", h.authenticated(h.issuePush))
+	h.route("GET /stepup/challenges/push/{channel}/{id}", h.authenticated(h.pushStatus))
+	h.route("POST /stepup/challenges/push/{channel}/{id}/resolve", h.resolvePush)
+	h.route("GET /authentication_factors", h.authenticated(h.factors))
+	h.route("POST /authentication_factors/otp/{channel}", h.authenticated(h.enrolOTP))
+	h.route("POST /authentication_factors/otp/{channel}/verify", h.authenticated(h.verifyEnrolOTP))
+	h.route("POST /authentication_factors/push/{channel}", h.authenticated(h.enrolPush))
+	h.route("DELETE /authentication_factors/push/{channel}", h.authenticated(h.removePush))
+	for _, outcome := range []string{authcore.SimulateSuccess, authcore.SimulateInvalid, authcore.SimulateExpired} {
+		h.route("POST /simulate/api/factors/{credentials_id}/challenges/{challenge_id}/"+outcome, h.simulate(outcome))
+	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		authcore.WriteMessage(w, http.StatusNotFound, "no such route")
 	})
@@ -92,9 +105,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ref := h.requestRef(r)
 	w.Header().Set("request-ref", ref)
 	r = r.WithContext(withRequestRef(r.Context(), ref))
-	// The JWKS document is public by nature: verifiers fetch it without
-	// credentials, so the api-key rule does not apply to it.
-	if len(h.apiKeys) > 0 && r.URL.Path != "/.well-known/jwks.json" && !h.checkAPIKey(w, r) {
+	// The JWKS document is public by nature, and the push provider signs
+	// its resolve callbacks instead: the api-key rule applies to neither.
+	if len(h.apiKeys) > 0 && !apiKeyExempt(r.URL.Path) && !h.checkAPIKey(w, r) {
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -118,6 +131,11 @@ func (h *Handler) checkAPIKey(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+func apiKeyExempt(path string) bool {
+	return path == "/.well-known/jwks.json" ||
+		(strings.HasPrefix(path, "/stepup/challenges/push/") && strings.HasSuffix(path, "/resolve"))
 }
 
 // RemoteHost returns the host part of r.RemoteAddr.

@@ -20,3 +20,9 @@ var _ authcore.Sender = Sandbox{}
 // Send drops the message and reports success, so that flows behave exactly
 // as they would with a real provider.
 func (Sandbox) Send(context.Context, authcore.Message) error { return nil }
+
+// FixedCode makes every code sent through the sandbox 123456: nothing is
+// delivered, so the user must be able to know it.
+func (Sandbox) FixedCode() string { return authcore.SandboxCode }
+
+var _ authcore.FixedCoder = Sandbox{}

@@ -202,7 +202,7 @@ func usersFile(t *testing.T) string {
 	data := `{"users":[
 	 {"id":"1001","credentialsType":"ROOT","email":"alice@example.com","password":"` + demoHash + `",
 	  "identities":[{"type":"CONSUMER","id":"2001","name":"Alice"},{"type":"CORPORATE","id":"3001","name":"Acme"}],
-	  "factors":{"otp":["SMS"]},"phone":"+35699000001"},
+	  "factors":{"otp":["SMS"],"push":["AUTHY"]},"phone":"+35699000001"},
 	 {"id":"1002","credentialsType":"USER","email":"bob@example.com","password":"` + demoHash + `",
 	  "identities":[{"type":"CORPORATE","id":"3001","name":"Acme"}]}
 	]}`

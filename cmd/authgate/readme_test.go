@@ -54,7 +54,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatalf("walk-through failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{`"credentialsId": "1001"`, `"identityId": "2001"`, `"steppedUp": "false"`, "logout: 204", "after logout: 401"} {
+	for _, want := range []string{`"credentialsId": "1001"`, `"identityId": "2001"`, `"steppedUp": "false"`,
+		`{"errorCode":"STEP_UP_REQUIRED"} 403`, "code sent: 204", "verified: 204", `"path": "/api/payments/p-1"`,
+		`"steppedUp": "true"`, "logout: 204", "after logout: 401"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("walk-through output lacks %q:\n%s", want, out)
 		}

@@ -1,0 +1,237 @@
+package authcore
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// Defaults of one-time-code challenges.
+const (
+	DefaultCodeTTL        = 5 * time.Minute
+	DefaultResendInterval = 15 * time.Second
+	// MaxCodeAttempts is how many codes may be tried against one challenge.
+	MaxCodeAttempts = 5
+	// MaxIssuesPerRound is how many codes may be issued between two
+	// successful verifications: the first and one resend.
+	MaxIssuesPerRound = 2
+	// SandboxCode is every code in sandbox mode.
+	SandboxCode = "123456"
+)
+
+// ChallengeError is a refused challenge operation; Code is the API's
+// errorCode (CHANNEL_NOT_REGISTERED, STATE_INVALID, ...).
+type ChallengeError struct{ Code string }
+
+func (e *ChallengeError) Error() string { return "challenge: " + e.Code }
+
+// Error codes of challenges.
+const (
+	CodeChannelNotRegistered     = "CHANNEL_NOT_REGISTERED"
+	CodeChannelAlreadyRegistered = "CHANNEL_ALREADY_REGISTERED"
+	CodeRetryIn15Sec             = "RETRY_IN_15SEC"
+	CodeChallengeLimitExceeded   = "CHALLENGE_LIMIT_EXCEEDED"
+	CodeVerificationCodeInvalid  = "VERIFICATION_CODE_INVALID"
+	CodeOneChallengeLimitLeft    = "ONE_CHALLENGE_LIMIT_REMAINING"
+	CodeVerificationCodeExpired  = "VERIFICATION_CODE_EXPIRED"
+	CodeStateInvalid             = "STATE_INVALID"
+	CodeAlreadyVerified          = "ALREADY_VERIFIED"
+	CodeMobileNumberNotAvailable = "MOBILE_NUMBER_NOT_AVAILABLE"
+)
+
+func challengeErr(code string) error { return &ChallengeError{Code: code} }
+
+// CodeChallenges issues and verifies one-time codes. A challenge lives
+// under a scope (for step-up: the session and purpose), holds only a keyed
+// hash of its code, and is guarded by store counters so that its limits
+// hold across every node: at most MaxCodeAttempts codes tried per
+// challenge, at most MaxIssuesPerRound codes issued between successful
+// verifications, no resend within the resend interval, and a code is
+// accepted once.
+type CodeChallenges struct {
+	Store Store
+	// Key keys the code hashes; every node must share it.
+	Key []byte
+	// TTL is how long a code is good. Default 5m.
+	TTL time.Duration
+	// ResendInterval is the least time between two issues. Default 15s.
+	ResendInterval time.Duration
+	Now            func() time.Time
+}
+
+type codeRecord struct {
+	ID      string `json:"id"`
+	Hash    []byte `json:"h"`
+	Issued  int64  `json:"i"`
+	Expires int64  `json:"e"`
+	// To is where the code went (for checks such as the Manage API's
+	// phone number); never a secret.
+	To string `json:"to,omitempty"`
+}
+
+// Issued is a freshly issued code, to be sent to the user.
+type Issued struct {
+	Code    string
+	Expires time.Time
+}
+
+// keys of a scope; the scope carries the hash tag (e.g. "{sid}").
+func (c *CodeChallenges) recordKey(scope string) string   { return "o:" + scope }
+func (c *CodeChallenges) cooldownKey(scope string) string { return "o:" + scope + ":wait" }
+func (c *CodeChallenges) issuesKey(scope string) string   { return "o:" + scope + ":n" }
+func (c *CodeChallenges) attemptsKey(scope, id string) string {
+	return "o:" + scope + ":a:" + id
+}
+func (c *CodeChallenges) doneKey(scope, id string) string { return "o:" + scope + ":v:" + id }
+
+func (c *CodeChallenges) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *CodeChallenges) ttl() time.Duration {
+	if c.TTL > 0 {
+		return c.TTL
+	}
+	return DefaultCodeTTL
+}
+
+func (c *CodeChallenges) resend() time.Duration {
+	if c.ResendInterval > 0 {
+		return c.ResendInterval
+	}
+	return DefaultResendInterval
+}
+
+// Issue makes a new code for scope, replacing any earlier one: fixed when
+// set (sandbox), else random. keep is how long the challenge's bookkeeping
+// must outlive it (at least the code's TTL; for step-up, the rest of the
+// session).
+func (c *CodeChallenges) Issue(ctx context.Context, scope, to, fixed string, keep time.Duration) (*Issued, error) {
+	keep = max(keep, c.ttl())
+	// The cooldown is taken first so that a refused resend does not use up
+	// one of the round's issues.
+	ok, err := c.Store.SetNX(ctx, c.cooldownKey(scope), []byte{1}, c.resend())
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if !ok {
+		return nil, challengeErr(CodeRetryIn15Sec)
+	}
+	n, err := c.Store.Incr(ctx, c.issuesKey(scope), keep)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if n > MaxIssuesPerRound {
+		return nil, challengeErr(CodeChallengeLimitExceeded)
+	}
+	code := fixed
+	if code == "" {
+		code = RandomDigits(6)
+	}
+	now := c.now()
+	rec := codeRecord{ID: newID(), Issued: now.UnixMilli(), Expires: now.Add(c.ttl()).UnixMilli(), To: to}
+	rec.Hash = c.hash(scope, rec.ID, code)
+	data, _ := json.Marshal(rec)
+	if err := c.Store.Set(ctx, c.recordKey(scope), data, keep); err != nil {
+		return nil, storeError(err)
+	}
+	return &Issued{Code: code, Expires: time.UnixMilli(rec.Expires)}, nil
+}
+
+// Verification is an accepted code.
+type Verification struct {
+	// To is where the code was sent.
+	To string
+}
+
+// Verify checks code against scope's current challenge. Limits: a
+// challenge takes MaxCodeAttempts tries (the 4th wrong one answers
+// ONE_CHALLENGE_LIMIT_REMAINING, the 5th CHALLENGE_LIMIT_EXCEEDED, any
+// later one STATE_INVALID, right code or not), is accepted once (then
+// ALREADY_VERIFIED), and expires (VERIFICATION_CODE_EXPIRED). A success
+// starts a new round of issues.
+func (c *CodeChallenges) Verify(ctx context.Context, scope, code string) (*Verification, error) {
+	data, err := c.Store.Get(ctx, c.recordKey(scope))
+	if errors.Is(err, ErrNotFound) {
+		return nil, challengeErr(CodeStateInvalid)
+	} else if err != nil {
+		return nil, storeError(err)
+	}
+	var rec codeRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("decoding challenge: %w", err)
+	}
+	switch _, err := c.Store.Get(ctx, c.doneKey(scope, rec.ID)); {
+	case err == nil:
+		return nil, challengeErr(CodeAlreadyVerified)
+	case !errors.Is(err, ErrNotFound):
+		return nil, storeError(err)
+	}
+	keep := max(time.UnixMilli(rec.Expires).Sub(c.now()), 0) + c.ttl()
+	n, err := c.Store.Incr(ctx, c.attemptsKey(scope, rec.ID), keep)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if n > MaxCodeAttempts {
+		return nil, challengeErr(CodeStateInvalid)
+	}
+	if !c.now().Before(time.UnixMilli(rec.Expires)) {
+		return nil, challengeErr(CodeVerificationCodeExpired)
+	}
+	if !hmac.Equal(c.hash(scope, rec.ID, code), rec.Hash) {
+		switch {
+		case n == MaxCodeAttempts:
+			return nil, challengeErr(CodeChallengeLimitExceeded)
+		case n == MaxCodeAttempts-1:
+			return nil, challengeErr(CodeOneChallengeLimitLeft)
+		}
+		return nil, challengeErr(CodeVerificationCodeInvalid)
+	}
+	// Of concurrent right answers, one wins; the code is single use.
+	won, err := c.Store.SetNX(ctx, c.doneKey(scope, rec.ID), []byte{1}, keep)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if !won {
+		return nil, challengeErr(CodeAlreadyVerified)
+	}
+	if err := c.Store.Delete(ctx, c.issuesKey(scope)); err != nil {
+		return nil, storeError(err)
+	}
+	return &Verification{To: rec.To}, nil
+}
+
+// hash is the keyed hash a code is stored as, bound to its scope and
+// challenge so that a hash is worthless anywhere else.
+func (c *CodeChallenges) hash(scope, id, code string) []byte {
+	m := hmac.New(sha256.New, c.Key)
+	m.Write([]byte(scope))
+	m.Write([]byte{0})
+	m.Write([]byte(id))
+	m.Write([]byte{0})
+	m.Write([]byte(code))
+	return m.Sum(nil)
+}
+
+// RandomDigits returns n uniformly random decimal digits from crypto/rand.
+func RandomDigits(n int) string {
+	b := make([]byte, n)
+	ten := big.NewInt(10)
+	for i := range b {
+		d, err := rand.Int(rand.Reader, ten)
+		if err != nil {
+			panic(err) // crypto/rand does not fail on supported platforms
+		}
+		b[i] = byte('0' + d.Int64())
+	}
+	return string(b)
+}

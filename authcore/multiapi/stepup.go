@@ -1,0 +1,244 @@
+package multiapi
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authcore"
+)
+
+// writeChallengeError answers the errors of the step-up and factor routes.
+func (h *Handler) writeChallengeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ce *authcore.ChallengeError
+	switch {
+	case errors.As(err, &ce):
+		authcore.WriteErrorCode(w, http.StatusConflict, ce.Code)
+	case errors.Is(err, authcore.ErrStepUpRequired):
+		authcore.WriteErrorCode(w, http.StatusForbidden, "STEP_UP_REQUIRED")
+	case errors.Is(err, authcore.ErrNotFound):
+		authcore.WriteMessage(w, http.StatusNotFound, "no such challenge")
+	case errors.Is(err, authcore.ErrNoSender):
+		h.log.Error("no sender configured", zap.String("request_ref", requestRef(r.Context())))
+		authcore.WriteMessage(w, http.StatusServiceUnavailable, "no sender is configured for this channel")
+	case errors.Is(err, authcore.ErrInvalidToken), errors.Is(err, authcore.ErrUnavailable):
+		h.writeError(w, r, err)
+	default:
+		// A sender that failed after its retries: the code was not delivered.
+		h.log.Error("sending failed", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+		w.Header().Set("Retry-After", "15")
+		authcore.WriteMessage(w, http.StatusServiceUnavailable, "the code could not be sent; try again later")
+	}
+}
+
+// channelParam checks the {channel} path value against the allowed ones.
+func channelParam(w http.ResponseWriter, r *http.Request, allowed ...string) (string, bool) {
+	ch := r.PathValue("channel")
+	for _, a := range allowed {
+		if ch == a {
+			return ch, true
+		}
+	}
+	writeInvalid(w, "unsupported channel", invalidField{FieldName: "channel", Error: "IN", Params: allowed})
+	return "", false
+}
+
+var pushChannels = []string{authcore.ChannelAuthy, authcore.ChannelBiometric}
+
+type verifyRequest struct {
+	VerificationCode *string `json:"verificationCode"`
+}
+
+// verificationCode reads the {"verificationCode"} body.
+func verificationCode(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var req verifyRequest
+	if !decodeBody(w, r, &req) {
+		return "", false
+	}
+	switch {
+	case req.VerificationCode == nil || *req.VerificationCode == "":
+		writeInvalid(w, "verificationCode is required", invalidField{FieldName: "verificationCode", Error: "REQUIRED"})
+		return "", false
+	case len(*req.VerificationCode) > 50:
+		writeInvalid(w, "verificationCode is too long", invalidField{FieldName: "verificationCode", Error: "SIZE", Params: []string{"1", "50"}})
+		return "", false
+	}
+	return *req.VerificationCode, true
+}
+
+func (h *Handler) issueStepUpOTP(w http.ResponseWriter, r *http.Request, c *caller) {
+	ch, ok := channelParam(w, r, authcore.ChannelSMS)
+	if !ok {
+		return
+	}
+	if err := h.gw.IssueStepUpOTP(r.Context(), c.session, ch); err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) verifyStepUpOTP(w http.ResponseWriter, r *http.Request, c *caller) {
+	ch, ok := channelParam(w, r, authcore.ChannelSMS)
+	if !ok {
+		return
+	}
+	code, ok := verificationCode(w, r)
+	if !ok {
+		return
+	}
+	if err := h.gw.VerifyStepUpOTP(r.Context(), c.session, ch, code); err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) issuePush(w http.ResponseWriter, r *http.Request, c *caller) {
+	ch, ok := channelParam(w, r, pushChannels...)
+	if !ok {
+		return
+	}
+	id, err := h.gw.IssuePush(r.Context(), c.session, ch)
+	if err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	authcore.WriteJSON(w, http.StatusOK, struct {
+		ID string `json:"id"`
+	}{id})
+}
+
+type pushStatusResponse struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func (h *Handler) pushStatus(w http.ResponseWriter, r *http.Request, c *caller) {
+	ch, ok := channelParam(w, r, pushChannels...)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	status, err := h.gw.PushStatus(r.Context(), c.session, ch, id)
+	if err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	authcore.WriteJSON(w, http.StatusOK, pushStatusResponse{ID: id, Status: status})
+}
+
+// resolvePush is the push provider's callback: no bearer token, but the
+// body must be signed with the push secret.
+func (h *Handler) resolvePush(w http.ResponseWriter, r *http.Request) {
+	ch, ok := channelParam(w, r, pushChannels...)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		authcore.WriteMessage(w, http.StatusRequestEntityTooLarge, "request body is too large")
+		return
+	}
+	secret := h.gw.PushSecret()
+	if len(secret) == 0 || !authcore.VerifyHMAC(body, secret, r.Header.Get("signature")) {
+		authcore.WriteMessage(w, http.StatusUnauthorized, "bad or missing signature")
+		return
+	}
+	var req struct {
+		Status *string `json:"status"`
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Status == nil || (*req.Status != authcore.PushVerified && *req.Status != authcore.PushDeclined) {
+		writeInvalid(w, "status must be VERIFIED or DECLINED", invalidField{FieldName: "status", Error: "IN",
+			Params: []string{authcore.PushVerified, authcore.PushDeclined}})
+		return
+	}
+	if err := h.gw.ResolvePush(r.Context(), ch, r.PathValue("id"), *req.Status); err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) simulate(outcome string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		answer, err := h.gw.SimulatePush(r.Context(), r.PathValue("credentials_id"), r.PathValue("challenge_id"), outcome)
+		if err != nil {
+			h.writeChallengeError(w, r, err)
+			return
+		}
+		authcore.WriteJSON(w, http.StatusOK, struct {
+			Code string `json:"code"`
+		}{answer})
+	}
+}
+
+func (h *Handler) factors(w http.ResponseWriter, r *http.Request, c *caller) {
+	factors, err := h.gw.Factors(r.Context(), c.session)
+	if err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	authcore.WriteJSON(w, http.StatusOK, struct {
+		Factors []authcore.FactorStatus `json:"factors"`
+	}{factors})
+}
+
+func (h *Handler) enrolOTP(w http.ResponseWriter, r *http.Request, c *caller) {
+	ch, ok := channelParam(w, r, authcore.ChannelSMS)
+	if !ok {
+		return
+	}
+	if err := h.gw.EnrolOTP(r.Context(), c.session, ch); err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) verifyEnrolOTP(w http.ResponseWriter, r *http.Request, c *caller) {
+	ch, ok := channelParam(w, r, authcore.ChannelSMS)
+	if !ok {
+		return
+	}
+	code, ok := verificationCode(w, r)
+	if !ok {
+		return
+	}
+	if err := h.gw.VerifyEnrolOTP(r.Context(), c.session, ch, code); err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) enrolPush(w http.ResponseWriter, r *http.Request, c *caller) {
+	ch, ok := channelParam(w, r, pushChannels...)
+	if !ok {
+		return
+	}
+	if err := h.gw.EnrolPush(r.Context(), c.session, ch); err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) removePush(w http.ResponseWriter, r *http.Request, c *caller) {
+	ch, ok := channelParam(w, r, pushChannels...)
+	if !ok {
+		return
+	}
+	if err := h.gw.RemovePush(r.Context(), c.session, ch); err != nil {
+		h.writeChallengeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

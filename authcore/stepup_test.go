@@ -1,0 +1,497 @@
+package authcore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/store/memory"
+	redisstore "github.com/authgate/authgate/authcore/store/redis"
+	"github.com/authgate/authgate/authcore/store/storetest"
+)
+
+// recordingSender keeps what it was asked to send.
+type recordingSender struct {
+	mu   sync.Mutex
+	msgs []authcore.Message
+}
+
+func (r *recordingSender) Send(_ context.Context, m authcore.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, m)
+	return nil
+}
+
+func (r *recordingSender) last(t *testing.T) authcore.Message {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.msgs) == 0 {
+		t.Fatal("nothing was sent")
+	}
+	return r.msgs[len(r.msgs)-1]
+}
+
+func (r *recordingSender) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+// stepUpEnv is a gateway (or two, sharing a store) with a settable clock.
+// On Redis, TTLs run on real time, so wait both sleeps and advances the
+// clock; on memory it only advances the clock.
+type stepUpEnv struct {
+	gw, gw2  *authcore.Gateway
+	clk      *clock
+	otp      *recordingSender
+	push     *recordingSender
+	realTime bool
+	secret   []byte
+}
+
+const (
+	testCodeTTL = 600 * time.Millisecond
+	testResend  = 200 * time.Millisecond
+)
+
+func (e *stepUpEnv) wait(d time.Duration) {
+	e.clk.Advance(d)
+	if e.realTime {
+		time.Sleep(d)
+	}
+}
+
+// nodeStores returns the stores of two gateway nodes that share state:
+// one memory store, or two clients of one Redis.
+type nodeStores func() (authcore.Store, authcore.Store)
+
+// forEachStore runs fn once per store kind.
+func forEachStore(t *testing.T, fn func(t *testing.T, newStores nodeStores, realTime bool, clk *clock)) {
+	t.Run("memory", func(t *testing.T) {
+		clk := &clock{now: time.Now()}
+		fn(t, func() (authcore.Store, authcore.Store) {
+			s := memory.New(clk.Now)
+			t.Cleanup(func() { s.Close() })
+			return s, s
+		}, false, clk)
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := storetest.StartRedis(t)
+		prefix := fmt.Sprintf("t%d:", time.Now().UnixNano())
+		clk := &clock{now: time.Now()}
+		client := func() authcore.Store {
+			opts, err := redisstore.ParseURL("redis://" + srv.Addr() + "/0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := redisstore.New(goredis.NewUniversalClient(opts), prefix)
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		fn(t, func() (authcore.Store, authcore.Store) { return client(), client() }, true, clk)
+	})
+}
+
+func stepUpUsers(t *testing.T) *authcore.StaticUsers {
+	hash, _ := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	users, err := authcore.NewStaticUsers([]authcore.User{
+		{ID: "1001", CredentialsType: "ROOT", Email: "alice@example.com", Password: string(hash), TextNumber: "+35699000001",
+			Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001"}}, Factors: authcore.Factors{OTP: []string{"SMS"}, Push: []string{"AUTHY"}}},
+		{ID: "1002", CredentialsType: "USER", Email: "bob@example.com", Password: string(hash), Phone: "+35699000002",
+			Identities: []authcore.Identity{{Type: "CORPORATE", ID: "3001"}}},
+		{ID: "1003", CredentialsType: "USER", Email: "dave@example.com", Password: string(hash),
+			Identities: []authcore.Identity{{Type: "CORPORATE", ID: "3001"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
+}
+
+func newStepUpEnv(t *testing.T, newStores nodeStores, realTime bool, clk *clock, sandbox bool) *stepUpEnv {
+	t.Helper()
+	e := &stepUpEnv{clk: clk, otp: &recordingSender{}, push: &recordingSender{}, realTime: realTime, secret: []byte("push-secret")}
+	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	users := stepUpUsers(t)
+	mk := func(store authcore.Store) *authcore.Gateway {
+		gw, err := authcore.NewGateway(authcore.Options{
+			Store: store, Users: users, Tokens: authcore.NewTokens("test", key, clk.Now), Now: clk.Now,
+			Sandbox: sandbox, OTPSender: e.otp, PushSender: e.push, PushSecret: e.secret,
+			CodeKey: key.Derive("codes"), CodeTTL: testCodeTTL, ResendInterval: testResend,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gw
+	}
+	s1, s2 := newStores()
+	e.gw, e.gw2 = mk(s1), mk(s2)
+	return e
+}
+
+func (e *stepUpEnv) login(t *testing.T, email string) *authcore.Session {
+	t.Helper()
+	res, err := e.gw.Login(context.Background(), email, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Session
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	var ce *authcore.ChallengeError
+	if code == "" {
+		if err != nil {
+			t.Fatalf("err = %v, want success", err)
+		}
+		return
+	}
+	if !errors.As(err, &ce) || ce.Code != code {
+		t.Fatalf("err = %v, want %s", err, code)
+	}
+}
+
+// reload reads the session as the guard would.
+func reload(t *testing.T, gw *authcore.Gateway, s *authcore.Session) *authcore.Session {
+	t.Helper()
+	tok, _ := gw.IssueToken(s, authcore.TokenAuth, s.Identity)
+	_, fresh, err := gw.Authenticate(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fresh
+}
+
+func TestOTPStepUpStateMachine(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore nodeStores, realTime bool, clk *clock) {
+		ctx := context.Background()
+
+		t.Run("right code steps the session up, once", func(t *testing.T) {
+			e := newStepUpEnv(t, newStore, realTime, clk, false)
+			s := e.login(t, "alice@example.com")
+			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", "123456"), authcore.CodeStateInvalid) // nothing issued
+			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			msg := e.otp.last(t)
+			if msg.To != "+35699000001" || len(msg.Code) != 6 || msg.Channel != "SMS" || msg.Purpose != "stepup" {
+				t.Fatalf("sent %+v", msg)
+			}
+			wantCode(t, e.gw2.VerifyStepUpOTP(ctx, s, "SMS", msg.Code), "") // on the other node
+			if got := reload(t, e.gw, s); !got.IsSteppedUp(clk.Now(), 0) || got.StepUpMethod != "otp" {
+				t.Fatalf("session not stepped up: %+v", got)
+			}
+			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", msg.Code), authcore.CodeAlreadyVerified)
+		})
+
+		t.Run("five attempts, then STATE_INVALID even for the right code", func(t *testing.T) {
+			e := newStepUpEnv(t, newStore, realTime, clk, false)
+			s := e.login(t, "alice@example.com")
+			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			code := e.otp.last(t).Code
+			wrong := fmt.Sprintf("%06d", (atoi(code)+1)%1000000)
+			for i, want := range []string{
+				authcore.CodeVerificationCodeInvalid, authcore.CodeVerificationCodeInvalid, authcore.CodeVerificationCodeInvalid,
+				authcore.CodeOneChallengeLimitLeft, authcore.CodeChallengeLimitExceeded,
+				authcore.CodeStateInvalid, authcore.CodeStateInvalid,
+			} {
+				t.Logf("attempt %d", i+1)
+				wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", wrong), want)
+			}
+			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", code), authcore.CodeStateInvalid)
+			if reload(t, e.gw, s).IsSteppedUp(clk.Now(), 0) {
+				t.Fatal("stepped up after the attempts ran out")
+			}
+		})
+
+		t.Run("code expires", func(t *testing.T) {
+			e := newStepUpEnv(t, newStore, realTime, clk, false)
+			s := e.login(t, "alice@example.com")
+			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			code := e.otp.last(t).Code
+			e.wait(testCodeTTL + 50*time.Millisecond)
+			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", code), authcore.CodeVerificationCodeExpired)
+		})
+
+		t.Run("resend: not within the interval, once per step-up", func(t *testing.T) {
+			e := newStepUpEnv(t, newStore, realTime, clk, false)
+			s := e.login(t, "alice@example.com")
+			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			first := e.otp.last(t).Code
+			wantCode(t, e.gw2.IssueStepUpOTP(ctx, s, "SMS"), authcore.CodeRetryIn15Sec)
+			e.wait(testResend + 50*time.Millisecond)
+			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "") // the one resend
+			second := e.otp.last(t).Code
+			e.wait(testResend + 50*time.Millisecond)
+			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), authcore.CodeChallengeLimitExceeded)
+			if e.otp.count() != 2 {
+				t.Fatalf("%d codes sent, want 2", e.otp.count())
+			}
+			// Only the latest code counts.
+			if first != second {
+				wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", first), authcore.CodeVerificationCodeInvalid)
+			}
+			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", second), "")
+			// A success starts a new round.
+			e.wait(testResend + 50*time.Millisecond)
+			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+		})
+
+		t.Run("channel not registered", func(t *testing.T) {
+			e := newStepUpEnv(t, newStore, realTime, clk, false)
+			s := e.login(t, "bob@example.com")
+			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), authcore.CodeChannelNotRegistered)
+			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", "123456"), authcore.CodeChannelNotRegistered)
+			_, err := e.gw.IssuePush(ctx, s, "AUTHY")
+			wantCode(t, err, authcore.CodeChannelNotRegistered)
+		})
+
+		t.Run("sandbox: code 123456, nothing sent", func(t *testing.T) {
+			e := newStepUpEnv(t, newStore, realTime, clk, true)
+			s := e.login(t, "alice@example.com")
+			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", "123456"), "")
+			if e.otp.count() != 0 {
+				t.Fatal("sandbox sent a message")
+			}
+		})
+	})
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// TestParallelWrongCodesAcrossTwoNodesGetFiveTries: 50 concurrent wrong
+// verifications against one challenge, spread over two gateways on one
+// store, are answered as at most five tries.
+func TestParallelWrongCodesAcrossTwoNodesGetFiveTries(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore nodeStores, realTime bool, clk *clock) {
+		ctx := context.Background()
+		e := newStepUpEnv(t, newStore, realTime, clk, false)
+		s := e.login(t, "alice@example.com")
+		wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+		wrong := fmt.Sprintf("%06d", (atoi(e.otp.last(t).Code)+1)%1000000)
+		var mu sync.Mutex
+		counts := map[string]int{}
+		var wg sync.WaitGroup
+		for i := 0; i < 50; i++ {
+			gw := e.gw
+			if i%2 == 1 {
+				gw = e.gw2
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var ce *authcore.ChallengeError
+				err := gw.VerifyStepUpOTP(ctx, s, "SMS", wrong)
+				if !errors.As(err, &ce) {
+					t.Errorf("err = %v", err)
+					return
+				}
+				mu.Lock()
+				counts[ce.Code]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		tries := counts[authcore.CodeVerificationCodeInvalid] + counts[authcore.CodeOneChallengeLimitLeft] + counts[authcore.CodeChallengeLimitExceeded]
+		if tries != 5 || counts[authcore.CodeStateInvalid] != 45 || counts[authcore.CodeOneChallengeLimitLeft] != 1 || counts[authcore.CodeChallengeLimitExceeded] != 1 {
+			t.Fatalf("answers %v: want exactly 5 tries (3 invalid, 1 one-left, 1 limit) and 45 STATE_INVALID", counts)
+		}
+	})
+}
+
+func TestPushStepUp(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore nodeStores, realTime bool, clk *clock) {
+		ctx := context.Background()
+
+		t.Run("signed resolve VERIFIED steps up; resolve is idempotent", func(t *testing.T) {
+			e := newStepUpEnv(t, newStore, realTime, clk, false)
+			s := e.login(t, "alice@example.com")
+			id, err := e.gw.IssuePush(ctx, s, "AUTHY")
+			wantCode(t, err, "")
+			msg := e.push.last(t)
+			if msg.ChallengeID != id || msg.To != "1001" || msg.Channel != "AUTHY" || msg.Code != "" {
+				t.Fatalf("push sent %+v", msg)
+			}
+			if st, _ := e.gw.PushStatus(ctx, s, "AUTHY", id); st != authcore.PushPending {
+				t.Fatalf("status %s", st)
+			}
+			wantCode(t, e.gw2.ResolvePush(ctx, "AUTHY", id, authcore.PushVerified), "")
+			wantCode(t, e.gw.ResolvePush(ctx, "AUTHY", id, authcore.PushVerified), "") // idempotent
+			wantCode(t, e.gw.ResolvePush(ctx, "AUTHY", id, authcore.PushDeclined), authcore.CodeStateInvalid)
+			if st, _ := e.gw.PushStatus(ctx, s, "AUTHY", id); st != authcore.PushVerified {
+				t.Fatalf("status %s", st)
+			}
+			if got := reload(t, e.gw, s); got.StepUpMethod != "push" || got.SteppedUp.IsZero() {
+				t.Fatalf("session %+v", got)
+			}
+			_, err = e.gw.IssuePush(ctx, reload(t, e.gw, s), "AUTHY")
+			wantCode(t, err, authcore.CodeStateInvalid) // already resolved a push
+		})
+
+		t.Run("declined, expired, foreign and limits", func(t *testing.T) {
+			e := newStepUpEnv(t, newStore, realTime, clk, false)
+			s := e.login(t, "alice@example.com")
+			other := e.login(t, "alice@example.com")
+			id, _ := e.gw.IssuePush(ctx, s, "AUTHY")
+			if _, err := e.gw.PushStatus(ctx, other, "AUTHY", id); !errors.Is(err, authcore.ErrNotFound) {
+				t.Fatalf("another session sees the push: %v", err)
+			}
+			if _, err := e.gw.PushStatus(ctx, s, "BIOMETRIC", id); !errors.Is(err, authcore.ErrNotFound) {
+				t.Fatalf("wrong channel: %v", err)
+			}
+			if err := e.gw.ResolvePush(ctx, "AUTHY", "999", authcore.PushVerified); !errors.Is(err, authcore.ErrNotFound) {
+				t.Fatalf("unknown id: %v", err)
+			}
+			wantCode(t, e.gw.ResolvePush(ctx, "AUTHY", id, authcore.PushDeclined), "")
+			if reload(t, e.gw, s).IsSteppedUp(clk.Now(), 0) {
+				t.Fatal("declined push stepped up")
+			}
+			id2, err := e.gw.IssuePush(ctx, s, "AUTHY")
+			wantCode(t, err, "")
+			e.wait(testCodeTTL + 50*time.Millisecond)
+			if st, _ := e.gw.PushStatus(ctx, s, "AUTHY", id2); st != authcore.PushExpired {
+				t.Fatalf("status %s, want EXPIRED", st)
+			}
+			wantCode(t, e.gw.ResolvePush(ctx, "AUTHY", id2, authcore.PushVerified), authcore.CodeStateInvalid)
+			_, err = e.gw.IssuePush(ctx, s, "AUTHY")
+			wantCode(t, err, authcore.CodeChallengeLimitExceeded)
+		})
+
+		t.Run("simulator, sandbox only", func(t *testing.T) {
+			e := newStepUpEnv(t, newStore, realTime, clk, false)
+			s := e.login(t, "alice@example.com")
+			id, _ := e.gw.IssuePush(ctx, s, "AUTHY")
+			if _, err := e.gw.SimulatePush(ctx, "1001", id, authcore.SimulateSuccess); !errors.Is(err, authcore.ErrNotFound) {
+				t.Fatalf("simulator outside sandbox: %v", err)
+			}
+			sb := newStepUpEnv(t, newStore, realTime, clk, true)
+			s = sb.login(t, "alice@example.com")
+			id, _ = sb.gw.IssuePush(ctx, s, "AUTHY")
+			if _, err := sb.gw.SimulatePush(ctx, "1002", id, authcore.SimulateSuccess); !errors.Is(err, authcore.ErrNotFound) {
+				t.Fatalf("someone else's push: %v", err)
+			}
+			if got, err := sb.gw.SimulatePush(ctx, "1001", id, authcore.SimulateSuccess); err != nil || got != "COMPLETED" {
+				t.Fatalf("verify_success: %q %v", got, err)
+			}
+			if !reload(t, sb.gw, s).IsSteppedUp(clk.Now(), 0) {
+				t.Fatal("not stepped up by the simulator")
+			}
+			s2 := sb.login(t, "alice@example.com")
+			id2, _ := sb.gw.IssuePush(ctx, s2, "AUTHY")
+			if got, err := sb.gw.SimulatePush(ctx, "1001", id2, authcore.SimulateInvalid); err != nil || got != "DENIED" {
+				t.Fatalf("verify_invalid: %q %v", got, err)
+			}
+			if st, _ := sb.gw.PushStatus(ctx, s2, "AUTHY", id2); st != authcore.PushDeclined {
+				t.Fatalf("status %s", st)
+			}
+			id3, _ := sb.gw.IssuePush(ctx, s2, "AUTHY")
+			if got, err := sb.gw.SimulatePush(ctx, "1001", id3, authcore.SimulateExpired); err != nil || got != "DENIED" {
+				t.Fatalf("verify_expired: %q %v", got, err)
+			}
+			if st, _ := sb.gw.PushStatus(ctx, s2, "AUTHY", id3); st != authcore.PushExpired {
+				t.Fatalf("status %s", st)
+			}
+		})
+	})
+}
+
+func TestFactorEnrolment(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore nodeStores, realTime bool, clk *clock) {
+		ctx := context.Background()
+		e := newStepUpEnv(t, newStore, realTime, clk, false)
+		s := e.login(t, "bob@example.com")
+		factors := func(gw *authcore.Gateway) string {
+			f, err := gw.Factors(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprint(f)
+		}
+		if got := factors(e.gw); got != "[]" {
+			t.Fatalf("factors %s", got)
+		}
+		if err := e.gw.EnrolPush(ctx, s, "AUTHY"); !errors.Is(err, authcore.ErrStepUpRequired) {
+			t.Fatalf("push enrolment without step-up: %v", err)
+		}
+		wantCode(t, e.gw.VerifyEnrolOTP(ctx, s, "SMS", "123456"), authcore.CodeStateInvalid) // not started
+
+		wantCode(t, e.gw.EnrolOTP(ctx, s, "SMS"), "")
+		if msg := e.otp.last(t); msg.To != "+35699000002" || msg.Purpose != "enrolment" {
+			t.Fatalf("sent %+v", msg)
+		}
+		if got := factors(e.gw2); got != "[{OTP PENDING_VERIFICATION SMS}]" {
+			t.Fatalf("pending factors %s", got)
+		}
+		wantCode(t, e.gw2.VerifyEnrolOTP(ctx, s, "SMS", e.otp.last(t).Code), "")
+		if got := factors(e.gw); got != "[{OTP ACTIVE SMS}]" {
+			t.Fatalf("factors after verify %s", got)
+		}
+		s = reload(t, e.gw, s)
+		if !s.IsSteppedUp(clk.Now(), 0) {
+			t.Fatal("enrolment did not step the session up")
+		}
+		wantCode(t, e.gw.EnrolOTP(ctx, s, "SMS"), authcore.CodeChannelAlreadyRegistered)
+
+		// Stepped up: push enrolment works, once; removal works, once.
+		wantCode(t, e.gw.EnrolPush(ctx, s, "BIOMETRIC"), "")
+		wantCode(t, e.gw2.EnrolPush(ctx, s, "BIOMETRIC"), authcore.CodeChannelAlreadyRegistered)
+		if got := factors(e.gw2); got != "[{OTP ACTIVE SMS} {PUSH ACTIVE BIOMETRIC}]" {
+			t.Fatalf("factors %s", got)
+		}
+		// The enrolled SMS factor now serves step-up on any node.
+		e.wait(testResend + 50*time.Millisecond)
+		wantCode(t, e.gw2.IssueStepUpOTP(ctx, s, "SMS"), "")
+		wantCode(t, e.gw.RemovePush(ctx, s, "BIOMETRIC"), "")
+		wantCode(t, e.gw.RemovePush(ctx, s, "BIOMETRIC"), authcore.CodeChannelNotRegistered)
+
+		dave := e.login(t, "dave@example.com")
+		wantCode(t, e.gw.EnrolOTP(ctx, dave, "SMS"), authcore.CodeMobileNumberNotAvailable)
+	})
+}
+
+func TestStepUpMaxAgeFollowsTheClock(t *testing.T) {
+	gw, clk, _ := newTestGateway(t)
+	ctx := context.Background()
+	res, _ := gw.Login(ctx, "alice@example.com", testPassword)
+	access, _ := gw.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
+	policy := &authcore.GuardPolicy{Token: "access", StepUp: true, MaxAge: 10 * time.Minute}
+	if _, rej := gw.Admit(ctx, "Bearer "+access, policy); rej == nil || rej.ErrorCode != "STEP_UP_REQUIRED" {
+		t.Fatalf("before step-up: %+v", rej)
+	}
+	s := *res.Session
+	s.SteppedUp, s.StepUpMethod = clk.Now(), authcore.StepUpOTP
+	_ = gw.Store().SaveSession(ctx, &s, 5*time.Minute)
+	for i := 0; i < 2; i++ { // 8 minutes later, still fresh
+		clk.Advance(4 * time.Minute)
+		if _, rej := gw.Admit(ctx, "Bearer "+access, policy); rej != nil {
+			t.Fatalf("within max_age: %+v", rej)
+		}
+	}
+	clk.Advance(4 * time.Minute) // 12 minutes after the step-up
+	_, rej := gw.Admit(ctx, "Bearer "+access, policy)
+	if rej == nil || rej.ErrorCode != "STEP_UP_REQUIRED" || !strings.Contains(rej.Challenge, "max_age=600") {
+		t.Fatalf("past max_age: %+v", rej)
+	}
+	// Tokens issued after the step-up carry it for backends that verify them.
+	fresh, _ := gw.IssueToken(&s, authcore.TokenAccess, s.Identity)
+	c, _ := gw.Tokens().Verify(fresh)
+	if strings.Join(c.AMR, ",") != "pwd,otp" || c.AuthTime != s.SteppedUp.Unix() {
+		t.Fatalf("amr %v auth_time %d", c.AMR, c.AuthTime)
+	}
+}

@@ -1,0 +1,94 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/sender"
+)
+
+// SenderConfig configures how codes or pushes are delivered. Secret
+// fields expand placeholders such as {env.TWILIO_TOKEN}.
+type SenderConfig struct {
+	// Type is "sandbox" (nothing sent, every code 123456), "webhook" or
+	// "twilio".
+	Type string `json:"type"`
+	// URL is the webhook's address.
+	URL string `json:"url,omitempty"`
+	// Secret signs webhook bodies (header signature: base64 HMAC-SHA256).
+	// For push_sender it also checks the provider's resolve callbacks.
+	Secret string `json:"secret,omitempty"`
+	// AccountSID, AuthToken and From are Twilio's.
+	AccountSID string `json:"account_sid,omitempty"`
+	AuthToken  string `json:"auth_token,omitempty"`
+	From       string `json:"from,omitempty"`
+}
+
+func (c *SenderConfig) validate(directive string, types ...string) error {
+	allowed := false
+	for _, t := range types {
+		allowed = allowed || c.Type == t
+	}
+	if !allowed {
+		return fmt.Errorf("%s: unknown sender %q: want one of %v", directive, c.Type, types)
+	}
+	switch c.Type {
+	case "webhook":
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s webhook: bad URL: want http(s)://host/path", directive)
+		}
+		if c.Secret == "" {
+			return fmt.Errorf("%s webhook: missing hmac secret", directive)
+		}
+	case "twilio":
+		if c.AccountSID == "" || c.AuthToken == "" || c.From == "" {
+			return fmt.Errorf("%s twilio: needs <account> <token> <from>", directive)
+		}
+	}
+	return nil
+}
+
+// build returns the sender and the secret it signs with.
+func (c *SenderConfig) build(repl *caddy.Replacer) (authcore.Sender, []byte) {
+	switch c.Type {
+	case "webhook":
+		secret := []byte(repl.ReplaceKnown(c.Secret, ""))
+		return sender.NewWebhook(repl.ReplaceKnown(c.URL, ""), secret), secret
+	case "twilio":
+		return sender.NewTwilio(repl.ReplaceKnown(c.AccountSID, ""), repl.ReplaceKnown(c.AuthToken, ""),
+			repl.ReplaceKnown(c.From, "")), nil
+	}
+	return sender.Sandbox{}, nil
+}
+
+// parseSender reads `<directive> sandbox | webhook <url> <secret> | twilio <account> <token> <from>`.
+func parseSender(d *caddyfile.Dispenser, types ...string) (*SenderConfig, error) {
+	dir := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.Errf("%s: missing sender type", dir)
+	}
+	c := &SenderConfig{Type: args[0]}
+	want := map[string]int{"sandbox": 1, "webhook": 3, "twilio": 4}[c.Type]
+	if want == 0 {
+		return nil, d.Errf("%s: unknown sender %q: want one of %v", dir, c.Type, types)
+	}
+	if len(args) != want {
+		return nil, d.Errf("%s %s: wrong number of arguments", dir, c.Type)
+	}
+	switch c.Type {
+	case "webhook":
+		c.URL, c.Secret = args[1], args[2]
+	case "twilio":
+		c.AccountSID, c.AuthToken, c.From = args[1], args[2], args[3]
+	}
+	if err := c.validate(dir, types...); err != nil {
+		return nil, d.Err(err.Error())
+	}
+	return c, nil
+}
