@@ -64,6 +64,8 @@ type Options struct {
 	OTPSender Sender
 	// PushSender sends push approvals. Required for push outside sandbox.
 	PushSender Sender
+	// EmailSender sends EMAIL codes (Manage API MFA).
+	EmailSender Sender
 	// PushSecret checks the signature of push resolve callbacks.
 	PushSecret []byte
 	// CodeKey keys the stored hashes of one-time codes; all nodes must
@@ -73,6 +75,14 @@ type Options struct {
 	CodeTTL time.Duration
 	// ResendInterval is the least time between two codes. Default 15s.
 	ResendInterval time.Duration
+	// LockoutAttempts consecutive wrong passwords lock an account for
+	// LockoutDuration. Defaults 5 and 30m.
+	LockoutAttempts int
+	LockoutDuration time.Duration
+	// RateLimits per client IP by action (login, code_issue,
+	// code_verify). Default DefaultRateLimits; a missing action is
+	// unlimited.
+	RateLimits map[string]RateLimit
 }
 
 // Gateway is the framework-free core: logins, sessions, tokens and the
@@ -87,11 +97,14 @@ type Gateway struct {
 	verify    func(hash, password string) bool
 	dummyHash string
 
-	sandbox    bool
-	otpSender  Sender
-	pushSender Sender
-	pushSecret []byte
-	codes      *CodeChallenges
+	sandbox     bool
+	otpSender   Sender
+	pushSender  Sender
+	emailSender Sender
+	pushSecret  []byte
+	codes       *CodeChallenges
+	lockout     *Lockout
+	limits      map[string]RateLimit
 }
 
 // NewGateway checks opts and returns a Gateway.
@@ -126,12 +139,24 @@ func NewGateway(opts Options) (*Gateway, error) {
 		g.dummyHash = DummyHashLike("")
 	}
 	g.sandbox, g.otpSender, g.pushSender, g.pushSecret = opts.Sandbox, opts.OTPSender, opts.PushSender, opts.PushSecret
+	g.emailSender = opts.EmailSender
 	key := opts.CodeKey
 	if len(key) == 0 {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
 	g.codes = &CodeChallenges{Store: g.store, Key: key, TTL: opts.CodeTTL, ResendInterval: opts.ResendInterval, Now: g.now}
+	g.lockout = &Lockout{Store: g.store, Attempts: opts.LockoutAttempts, Duration: opts.LockoutDuration}
+	if g.lockout.Attempts <= 0 {
+		g.lockout.Attempts = DefaultLockoutAttempts
+	}
+	if g.lockout.Duration <= 0 {
+		g.lockout.Duration = DefaultLockoutDuration
+	}
+	g.limits = opts.RateLimits
+	if g.limits == nil {
+		g.limits = DefaultRateLimits
+	}
 	return g, nil
 }
 
@@ -163,15 +188,13 @@ type LoginResult struct {
 // password-update-only session and returns *PasswordExpiredError.
 func (g *Gateway) Login(ctx context.Context, email, password string) (*LoginResult, error) {
 	user, err := g.users.UserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, ErrUserNotFound):
-		g.verify(g.dummyHash, password)
-		return nil, ErrInvalidCredentials
-	case err != nil:
+	if errors.Is(err, ErrUserNotFound) {
+		user = nil
+	} else if err != nil {
 		return nil, storeError(err)
 	}
-	if !g.verify(user.Password, password) || user.Disabled {
-		return nil, ErrInvalidCredentials
+	if err := g.CheckPassword(ctx, user, email, password); err != nil {
+		return nil, err
 	}
 	now := g.now()
 	s := &Session{
@@ -194,6 +217,43 @@ func (g *Gateway) Login(ctx context.Context, email, password string) (*LoginResu
 		return nil, &PasswordExpiredError{Token: token, Session: s}
 	}
 	return &LoginResult{Token: token, Session: s, User: user}, nil
+}
+
+// CheckPassword is the one password check of both APIs: lockout first
+// (ErrLocked), then the hash (ErrInvalidCredentials for a wrong password,
+// an unknown user — nil, checked against the dummy hash at the same cost —
+// or a disabled account). identifier is what the caller logged in with.
+func (g *Gateway) CheckPassword(ctx context.Context, user *User, identifier, password string) error {
+	key := lockoutKey(user, identifier)
+	if err := g.lockout.begin(ctx, key); err != nil {
+		if errors.Is(err, ErrLocked) {
+			g.log.Debug("login refused: account locked", zap.String("credentials_id", credentialsIDOf(user)))
+		}
+		return err
+	}
+	hash := g.dummyHash
+	if user != nil {
+		hash = user.Password
+	}
+	if !g.verify(hash, password) || user == nil || user.Disabled {
+		locked, err := g.lockout.failed(ctx, key)
+		if err != nil {
+			return err
+		}
+		if locked {
+			g.log.Info("lockout", zap.String("credentials_id", credentialsIDOf(user)),
+				zap.Int("failures", g.lockout.Attempts), zap.Duration("duration", g.lockout.Duration))
+		}
+		return ErrInvalidCredentials
+	}
+	return g.lockout.succeeded(ctx, key)
+}
+
+func credentialsIDOf(u *User) string {
+	if u == nil {
+		return ""
+	}
+	return u.ID
 }
 
 // IssueToken signs a token of the session. It expires with the session's
@@ -258,6 +318,11 @@ func (g *Gateway) AccessToken(ctx context.Context, s *Session, identity Identity
 	}
 	if !user.HasIdentity(identity) {
 		return "", ErrIdentityNotAllowed
+	}
+	if locked, err := g.lockout.Locked(ctx, user); err != nil {
+		return "", err
+	} else if locked {
+		return "", ErrLocked
 	}
 	return g.IssueToken(s, TokenAccess, identity)
 }

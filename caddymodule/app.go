@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +82,12 @@ type App struct {
 	// PushSender delivers push approvals (webhook); its secret also checks
 	// the provider's signed resolve callbacks.
 	PushSender *SenderConfig `json:"push_sender,omitempty"`
+	// Lockout locks an account after Attempts consecutive wrong passwords
+	// for Duration. Default 5 and 30m.
+	Lockout *LockoutConfig `json:"lockout,omitempty"`
+	// RateLimits per client IP, by action: login (default 10 per 1m),
+	// code_issue (10 per 1m), code_verify (30 per 1m).
+	RateLimits map[string]RateLimitConfig `json:"rate_limits,omitempty"`
 
 	gateway  *authcore.Gateway
 	storeKey string
@@ -106,6 +114,23 @@ func (p pooledStore) Destruct() error { return p.Close() }
 // ephemeralKey is made once per process so that reloads do not log
 // everybody out when no key is configured.
 var ephemeralKey = sync.OnceValue(authcore.NewEphemeralKey)
+
+// LockoutConfig configures the account lockout.
+type LockoutConfig struct {
+	// Attempts is the number of consecutive failures that lock. Default 5.
+	Attempts int `json:"attempts,omitempty"`
+	// Duration is how long the lock lasts. Default 30m.
+	Duration caddy.Duration `json:"duration,omitempty"`
+}
+
+// RateLimitConfig is a limit of Requests per Window per client IP.
+type RateLimitConfig struct {
+	Requests int            `json:"requests"`
+	Window   caddy.Duration `json:"window"`
+}
+
+// rateLimitActions are the actions rate_limit accepts.
+var rateLimitActions = []string{authcore.LimitLogin, authcore.LimitCodeIssue, authcore.LimitCodeVerify}
 
 // Provision builds the shared gateway.
 func (a *App) Provision(ctx caddy.Context) error {
@@ -149,6 +174,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		SessionIdle: time.Duration(a.SessionIdle), SessionMax: time.Duration(a.SessionMax),
 		Logger: a.logger, DummyHash: dummy, Sandbox: a.Sandbox,
 		CodeKey: key.Derive("one-time code hashes"),
+	}
+	if a.Lockout != nil {
+		opts.LockoutAttempts, opts.LockoutDuration = a.Lockout.Attempts, time.Duration(a.Lockout.Duration)
+	}
+	opts.RateLimits = maps.Clone(authcore.DefaultRateLimits)
+	for action, rl := range a.RateLimits {
+		opts.RateLimits[action] = authcore.RateLimit{Limit: rl.Requests, Window: time.Duration(rl.Window)}
 	}
 	if a.OTPSender != nil {
 		opts.OTPSender, _ = a.OTPSender.build(repl)
@@ -239,6 +271,17 @@ func (a *App) Validate() error {
 	for _, k := range a.APIKeys {
 		if k == "" {
 			return errors.New("api_key: empty key")
+		}
+	}
+	if a.Lockout != nil && (a.Lockout.Attempts < 0 || a.Lockout.Duration < 0) {
+		return errors.New("lockout: attempts and duration must be positive")
+	}
+	for action, rl := range a.RateLimits {
+		if !slices.Contains(rateLimitActions, action) {
+			return fmt.Errorf("rate_limit: unknown action %q: want one of %v", action, rateLimitActions)
+		}
+		if rl.Requests <= 0 || rl.Window <= 0 {
+			return fmt.Errorf("rate_limit %s: requests and window must be positive", action)
 		}
 	}
 	if a.OTPSender != nil {

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -36,6 +38,8 @@ func init() {
 //		sandbox
 //		otp_sender sandbox | webhook <url> <hmac-secret> | twilio <account> <token> <from>
 //		push_sender sandbox | webhook <url> <hmac-secret>
+//		lockout <attempts> <duration>
+//		rate_limit login | code_issue | code_verify <requests> <window>
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -109,6 +113,40 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, err
 			}
 			app.PushSender = c
+		case "lockout":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.Errf("lockout: want <attempts> <duration>")
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n <= 0 {
+				return nil, d.Errf("lockout: bad attempts %q", args[0])
+			}
+			dur, err := caddy.ParseDuration(args[1])
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("lockout: bad duration %q", args[1])
+			}
+			app.Lockout = &LockoutConfig{Attempts: n, Duration: caddy.Duration(dur)}
+		case "rate_limit":
+			args := d.RemainingArgs()
+			if len(args) != 3 {
+				return nil, d.Errf("rate_limit: want <action> <requests> <window>")
+			}
+			if !slices.Contains(rateLimitActions, args[0]) {
+				return nil, d.Errf("rate_limit: unknown action %q: want one of %v", args[0], rateLimitActions)
+			}
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n <= 0 {
+				return nil, d.Errf("rate_limit %s: bad request count %q", args[0], args[1])
+			}
+			win, err := caddy.ParseDuration(args[2])
+			if err != nil || win <= 0 {
+				return nil, d.Errf("rate_limit %s: bad window %q", args[0], args[2])
+			}
+			if app.RateLimits == nil {
+				app.RateLimits = map[string]RateLimitConfig{}
+			}
+			app.RateLimits[args[0]] = RateLimitConfig{Requests: n, Window: caddy.Duration(win)}
 		default:
 			return nil, d.Errf("authgate: unknown directive %q", dir)
 		}

@@ -121,20 +121,23 @@ func roundTrip(t *testing.T, raw []byte, into any, ignore ...string) {
 
 func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 	cases := map[string]struct{ caddyfile, want string }{
-		"unknown global directive": {"{\n authgate {\n  colour blue\n }\n}\n:80 {\n respond ok\n}", `unknown directive "colour"`},
-		"unknown store":            {"{\n authgate {\n  store mongo\n }\n}\n:80 {\n respond ok\n}", `unknown store "mongo"`},
-		"redis without url":        {"{\n authgate {\n  store redis\n }\n}\n:80 {\n respond ok\n}", "store redis: missing URL"},
-		"bad session_idle":         {"{\n authgate {\n  session_idle soon\n }\n}\n:80 {\n respond ok\n}", `session_idle: bad duration "soon"`},
-		"extra argument":           {"{\n authgate {\n  issuer a b\n }\n}\n:80 {\n respond ok\n}", "issuer: too many arguments"},
-		"bad token kind":           {":80 {\n authgate_protect {\n  token bearer\n }\n respond ok\n}", `token: unknown kind "bearer"`},
-		"bad identity_type":        {":80 {\n authgate_protect {\n  identity_type ADMIN\n }\n respond ok\n}", `identity_type: "ADMIN"`},
-		"bad stepup max_age":       {":80 {\n authgate_protect {\n  stepup never\n }\n respond ok\n}", `stepup: bad max_age "never"`},
-		"unknown protect option":   {":80 {\n authgate_protect {\n  realm x\n }\n respond ok\n}", `unknown subdirective "realm"`},
-		"unknown sender":           {"{\n authgate {\n  otp_sender pigeon\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "pigeon"`},
-		"webhook without secret":   {"{\n authgate {\n  otp_sender webhook https://x.example\n }\n}\n:80 {\n respond ok\n}", "otp_sender webhook: wrong number of arguments"},
-		"webhook bad url":          {"{\n authgate {\n  push_sender webhook ftp://x s\n }\n}\n:80 {\n respond ok\n}", "push_sender webhook: bad URL"},
-		"push by twilio":           {"{\n authgate {\n  push_sender twilio a b c\n }\n}\n:80 {\n respond ok\n}", `push_sender: unknown sender "twilio"`},
-		"api with options":         {":80 {\n authgate_api {\n  store memory\n }\n}", `authgate_api: unknown subdirective "store"`},
+		"unknown global directive":  {"{\n authgate {\n  colour blue\n }\n}\n:80 {\n respond ok\n}", `unknown directive "colour"`},
+		"unknown store":             {"{\n authgate {\n  store mongo\n }\n}\n:80 {\n respond ok\n}", `unknown store "mongo"`},
+		"redis without url":         {"{\n authgate {\n  store redis\n }\n}\n:80 {\n respond ok\n}", "store redis: missing URL"},
+		"bad session_idle":          {"{\n authgate {\n  session_idle soon\n }\n}\n:80 {\n respond ok\n}", `session_idle: bad duration "soon"`},
+		"extra argument":            {"{\n authgate {\n  issuer a b\n }\n}\n:80 {\n respond ok\n}", "issuer: too many arguments"},
+		"bad token kind":            {":80 {\n authgate_protect {\n  token bearer\n }\n respond ok\n}", `token: unknown kind "bearer"`},
+		"bad identity_type":         {":80 {\n authgate_protect {\n  identity_type ADMIN\n }\n respond ok\n}", `identity_type: "ADMIN"`},
+		"bad stepup max_age":        {":80 {\n authgate_protect {\n  stepup never\n }\n respond ok\n}", `stepup: bad max_age "never"`},
+		"unknown protect option":    {":80 {\n authgate_protect {\n  realm x\n }\n respond ok\n}", `unknown subdirective "realm"`},
+		"unknown sender":            {"{\n authgate {\n  otp_sender pigeon\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "pigeon"`},
+		"webhook without secret":    {"{\n authgate {\n  otp_sender webhook https://x.example\n }\n}\n:80 {\n respond ok\n}", "otp_sender webhook: wrong number of arguments"},
+		"webhook bad url":           {"{\n authgate {\n  push_sender webhook ftp://x s\n }\n}\n:80 {\n respond ok\n}", "push_sender webhook: bad URL"},
+		"push by twilio":            {"{\n authgate {\n  push_sender twilio a b c\n }\n}\n:80 {\n respond ok\n}", `push_sender: unknown sender "twilio"`},
+		"lockout without duration":  {"{\n authgate {\n  lockout 5\n }\n}\n:80 {\n respond ok\n}", "lockout: want <attempts> <duration>"},
+		"rate_limit unknown action": {"{\n authgate {\n  rate_limit logout 5 1m\n }\n}\n:80 {\n respond ok\n}", `rate_limit: unknown action "logout"`},
+		"rate_limit bad window":     {"{\n authgate {\n  rate_limit login 5 soon\n }\n}\n:80 {\n respond ok\n}", `rate_limit login: bad window "soon"`},
+		"api with options":          {":80 {\n authgate_api {\n  store memory\n }\n}", `authgate_api: unknown subdirective "store"`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

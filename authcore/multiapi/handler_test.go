@@ -19,7 +19,15 @@ import (
 
 const password = "Correct-Horse-1"
 
+// newServer serves the Multi API over a memory store with test users and
+// no rate limits (tests log in often from one address).
 func newServer(t *testing.T, apiKeys ...string) *httptest.Server {
+	t.Helper()
+	return newServerWith(t, func(o *authcore.Options) { o.RateLimits = map[string]authcore.RateLimit{} }, apiKeys...)
+}
+
+// newServerWith is newServer with the gateway options adjusted by tune.
+func newServerWith(t *testing.T, tune func(*authcore.Options), apiKeys ...string) *httptest.Server {
 	t.Helper()
 	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	past := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -35,8 +43,10 @@ func newServer(t *testing.T, apiKeys ...string) *httptest.Server {
 	store := memory.New(nil)
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
-		Tokens: authcore.NewTokens("test", key, time.Now), DummyHash: users.DummyHash()})
+	opts := authcore.Options{Store: store, Users: users,
+		Tokens: authcore.NewTokens("test", key, time.Now), DummyHash: users.DummyHash()}
+	tune(&opts)
+	gw, err := authcore.NewGateway(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,5 +269,60 @@ func TestJWKSIs404WithHS256(t *testing.T) {
 	srv := newServer(t)
 	if resp, body, _ := do(t, srv, call{method: "GET", path: "/.well-known/jwks.json"}); resp.StatusCode != 404 || body["message"] == nil {
 		t.Fatalf("jwks: %d", resp.StatusCode)
+	}
+}
+
+func TestLoginLockedAfterFiveFailures(t *testing.T) {
+	srv := newServer(t)
+	wrong := `{"email":"alice@example.com","password":{"value":"wrong"}}`
+	right := `{"email":"ALICE@example.com","password":{"value":"` + password + `"}}`
+	// A success before the lock resets the count.
+	for i := 0; i < 4; i++ {
+		do(t, srv, call{method: "POST", path: "/login_with_password", body: wrong})
+	}
+	if resp, _, _ := do(t, srv, call{method: "POST", path: "/login_with_password", body: right}); resp.StatusCode != 200 {
+		t.Fatalf("right password after 4 failures: %d", resp.StatusCode)
+	}
+	auth := login(t, srv, "alice@example.com")
+	for i := 1; i <= 5; i++ {
+		if resp, _, raw := do(t, srv, call{method: "POST", path: "/login_with_password", body: wrong}); resp.StatusCode != 403 {
+			t.Fatalf("failure %d: %d %s", i, resp.StatusCode, raw)
+		}
+	}
+	for _, body := range []string{wrong, right} {
+		resp, obj, raw := do(t, srv, call{method: "POST", path: "/login_with_password", body: body})
+		if resp.StatusCode != 423 || obj["message"] == nil {
+			t.Fatalf("locked account: %d %s", resp.StatusCode, raw)
+		}
+	}
+	// A session opened before the lock cannot get access tokens while locked.
+	if resp, _, raw := do(t, srv, call{method: "POST", path: "/access_token", headers: bearer(auth),
+		body: `{"identity":{"type":"CONSUMER","id":"2001"}}`}); resp.StatusCode != 423 {
+		t.Fatalf("access_token while locked: %d %s", resp.StatusCode, raw)
+	}
+	// Unknown emails count too, and answer exactly like a known one.
+	ghost := `{"email":"ghost@example.com","password":{"value":"x"}}`
+	for i := 1; i <= 5; i++ {
+		do(t, srv, call{method: "POST", path: "/login_with_password", body: ghost})
+	}
+	if resp, _, _ := do(t, srv, call{method: "POST", path: "/login_with_password", body: ghost}); resp.StatusCode != 423 {
+		t.Fatalf("unknown email after 5 failures: %d", resp.StatusCode)
+	}
+}
+
+func TestLoginRateLimitPerClientIP(t *testing.T) {
+	srv := newServerWith(t, func(o *authcore.Options) {
+		o.RateLimits = map[string]authcore.RateLimit{authcore.LimitLogin: {Limit: 3, Window: time.Minute}}
+	})
+	body := `{"email":"nobody@example.com","password":{"value":"x"}}`
+	for i := 1; i <= 3; i++ {
+		if resp, _, _ := do(t, srv, call{method: "POST", path: "/login_with_password", body: body}); resp.StatusCode != 403 {
+			t.Fatalf("request %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, obj, raw := do(t, srv, call{method: "POST", path: "/login_with_password", body: body})
+	if resp.StatusCode != 429 || obj["message"] == nil || resp.Header.Get("x-ratelimit-limit") != "3" ||
+		resp.Header.Get("x-ratelimit-reset") == "" || resp.Header.Get("Retry-After") != resp.Header.Get("x-ratelimit-reset") {
+		t.Fatalf("4th request: %d %s %v", resp.StatusCode, raw, resp.Header)
 	}
 }

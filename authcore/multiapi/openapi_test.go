@@ -95,7 +95,8 @@ func newOpenAPITestServer(t *testing.T) *httptest.Server {
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
-		Tokens: authcore.NewTokens("test", key, time.Now), DummyHash: users.DummyHash()})
+		Tokens: authcore.NewTokens("test", key, time.Now), DummyHash: users.DummyHash(),
+		RateLimits: map[string]authcore.RateLimit{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,9 @@ package multiapi
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"regexp"
 
 	"go.uber.org/zap"
@@ -44,11 +46,26 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, passwordU
 	return &caller{claims: claims, session: session}, true
 }
 
+// writeRateLimited answers 429 with the limit and when it resets.
+func writeRateLimited(w http.ResponseWriter, err error) {
+	var rl *authcore.RateLimited
+	errors.As(err, &rl)
+	secs := strconv.FormatInt(int64(math.Ceil(rl.Reset.Seconds())), 10)
+	w.Header().Set("x-ratelimit-limit", strconv.Itoa(rl.Limit))
+	w.Header().Set("x-ratelimit-reset", secs)
+	w.Header().Set("Retry-After", secs)
+	authcore.WriteMessage(w, http.StatusTooManyRequests, "too many requests; retry after "+secs+" seconds")
+}
+
 // writeError answers the errors every route shares.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, authcore.ErrInvalidToken):
 		authcore.WriteMessage(w, http.StatusUnauthorized, "invalid or expired token")
+	case errors.Is(err, authcore.ErrLocked):
+		authcore.WriteMessage(w, http.StatusLocked, "the account is temporarily locked after repeated failed logins")
+	case errors.As(err, new(*authcore.RateLimited)):
+		writeRateLimited(w, err)
 	case errors.Is(err, authcore.ErrUnavailable):
 		h.log.Error("store unavailable", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
 		w.Header().Set("Retry-After", "1")
@@ -106,6 +123,10 @@ func (h *Handler) loginWithPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, ip := requestRef(r.Context()), h.clientIP(r)
+	if err := h.gw.Allow(r.Context(), authcore.LimitLogin, ip); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	res, err := h.gw.Login(r.Context(), *req.Email, *req.Password.Value)
 	var expired *authcore.PasswordExpiredError
 	switch {
@@ -126,6 +147,10 @@ func (h *Handler) loginWithPassword(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "invalid_credentials"),
 			zap.String("client_ip", ip))
 		authcore.WriteMessage(w, http.StatusForbidden, "the email or password is incorrect")
+	case errors.Is(err, authcore.ErrLocked):
+		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "locked"),
+			zap.String("client_ip", ip))
+		h.writeError(w, r, err)
 	default:
 		h.writeError(w, r, err)
 	}

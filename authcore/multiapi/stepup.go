@@ -24,7 +24,8 @@ func (h *Handler) writeChallengeError(w http.ResponseWriter, r *http.Request, er
 	case errors.Is(err, authcore.ErrNoSender):
 		h.log.Error("no sender configured", zap.String("request_ref", requestRef(r.Context())))
 		authcore.WriteMessage(w, http.StatusServiceUnavailable, "no sender is configured for this channel")
-	case errors.Is(err, authcore.ErrInvalidToken), errors.Is(err, authcore.ErrUnavailable):
+	case errors.Is(err, authcore.ErrInvalidToken), errors.Is(err, authcore.ErrUnavailable),
+		errors.As(err, new(*authcore.RateLimited)):
 		h.writeError(w, r, err)
 	default:
 		// A sender that failed after its retries: the code was not delivered.
@@ -69,9 +70,19 @@ func verificationCode(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return *req.VerificationCode, true
 }
 
+// limit counts the request against the client's limit for action; when
+// it is used up it has answered 429 and returns false.
+func (h *Handler) limit(w http.ResponseWriter, r *http.Request, action string) bool {
+	if err := h.gw.Allow(r.Context(), action, h.clientIP(r)); err != nil {
+		h.writeError(w, r, err)
+		return false
+	}
+	return true
+}
+
 func (h *Handler) issueStepUpOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 	ch, ok := channelParam(w, r, authcore.ChannelSMS)
-	if !ok {
+	if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
 		return
 	}
 	if err := h.gw.IssueStepUpOTP(r.Context(), c.session, ch); err != nil {
@@ -83,7 +94,7 @@ func (h *Handler) issueStepUpOTP(w http.ResponseWriter, r *http.Request, c *call
 
 func (h *Handler) verifyStepUpOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 	ch, ok := channelParam(w, r, authcore.ChannelSMS)
-	if !ok {
+	if !ok || !h.limit(w, r, authcore.LimitCodeVerify) {
 		return
 	}
 	code, ok := verificationCode(w, r)
@@ -99,7 +110,7 @@ func (h *Handler) verifyStepUpOTP(w http.ResponseWriter, r *http.Request, c *cal
 
 func (h *Handler) issuePush(w http.ResponseWriter, r *http.Request, c *caller) {
 	ch, ok := channelParam(w, r, pushChannels...)
-	if !ok {
+	if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
 		return
 	}
 	id, err := h.gw.IssuePush(r.Context(), c.session, ch)
@@ -193,7 +204,7 @@ func (h *Handler) factors(w http.ResponseWriter, r *http.Request, c *caller) {
 
 func (h *Handler) enrolOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 	ch, ok := channelParam(w, r, authcore.ChannelSMS)
-	if !ok {
+	if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
 		return
 	}
 	if err := h.gw.EnrolOTP(r.Context(), c.session, ch); err != nil {
@@ -205,7 +216,7 @@ func (h *Handler) enrolOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 
 func (h *Handler) verifyEnrolOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 	ch, ok := channelParam(w, r, authcore.ChannelSMS)
-	if !ok {
+	if !ok || !h.limit(w, r, authcore.LimitCodeVerify) {
 		return
 	}
 	code, ok := verificationCode(w, r)

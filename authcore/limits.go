@@ -1,0 +1,152 @@
+package authcore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of the account lockout.
+const (
+	DefaultLockoutAttempts = 5
+	DefaultLockoutDuration = 30 * time.Minute
+)
+
+// ErrLocked is returned for an account locked by consecutive password
+// failures: every login of it answers this until the lock expires, the
+// right password included.
+var ErrLocked = errors.New("account locked")
+
+// Lockout counts consecutive password failures per account in the store,
+// so the count is one across every node and both APIs. Checks are
+// reserved before the password is verified: of any number of concurrent
+// attempts, at most Attempts reach the password hash before the lock.
+type Lockout struct {
+	Store    Store
+	Attempts int
+	Duration time.Duration
+}
+
+// lockoutKey names an account's counters: the credentials id of a known
+// user, or a digest of the identifier of an unknown one, so unknown
+// emails lock just like known ones and reveal nothing.
+func lockoutKey(user *User, identifier string) string {
+	if user != nil {
+		return "lk:{" + user.ID + "}"
+	}
+	sum := sha256.Sum256([]byte(strings.ToLower(identifier)))
+	return "lk:{x" + hex.EncodeToString(sum[:12]) + "}"
+}
+
+// begin reserves one password check for the account; ErrLocked when the
+// account is locked or its checks are used up.
+func (l *Lockout) begin(ctx context.Context, key string) error {
+	switch _, err := l.Store.Get(ctx, key+":lock"); {
+	case err == nil:
+		return ErrLocked
+	case !errors.Is(err, ErrNotFound):
+		return storeError(err)
+	}
+	n, err := l.Store.Incr(ctx, key+":f", l.Duration)
+	if err != nil {
+		return storeError(err)
+	}
+	if n > int64(l.Attempts) {
+		return ErrLocked
+	}
+	return nil
+}
+
+// failed records a wrong password; the last allowed failure locks, and
+// it reports whether this call set the lock.
+func (l *Lockout) failed(ctx context.Context, key string) (bool, error) {
+	data, err := l.Store.Get(ctx, key+":f")
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, storeError(err)
+	}
+	if n, _ := strconv.Atoi(string(data)); n >= l.Attempts {
+		locked, err := l.Store.SetNX(ctx, key+":lock", []byte{1}, l.Duration)
+		if err != nil {
+			return false, storeError(err)
+		}
+		return locked, nil
+	}
+	return false, nil
+}
+
+// succeeded resets the count of consecutive failures.
+func (l *Lockout) succeeded(ctx context.Context, key string) error {
+	if err := l.Store.Delete(ctx, key+":f"); err != nil {
+		return storeError(err)
+	}
+	return nil
+}
+
+// Locked reports whether the account is locked now.
+func (l *Lockout) Locked(ctx context.Context, user *User) (bool, error) {
+	_, err := l.Store.Get(ctx, lockoutKey(user, "")+":lock")
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	}
+	return false, storeError(err)
+}
+
+// RateLimit is a fixed-window limit per client address.
+type RateLimit struct {
+	// Limit is the number of requests allowed per Window.
+	Limit  int
+	Window time.Duration
+}
+
+// Rate-limited actions.
+const (
+	LimitLogin      = "login"
+	LimitCodeIssue  = "code_issue"
+	LimitCodeVerify = "code_verify"
+)
+
+// DefaultRateLimits are the per-IP limits when none are configured.
+var DefaultRateLimits = map[string]RateLimit{
+	LimitLogin:      {Limit: 10, Window: time.Minute},
+	LimitCodeIssue:  {Limit: 10, Window: time.Minute},
+	LimitCodeVerify: {Limit: 30, Window: time.Minute},
+}
+
+// RateLimited is a refused request: retry after Reset.
+type RateLimited struct {
+	Limit int
+	Reset time.Duration
+}
+
+func (e *RateLimited) Error() string { return "rate limited" }
+
+// Allow counts a request of action from clientIP against its limit, in the
+// store so the limit holds across nodes. It returns *RateLimited when the
+// limit is used up.
+func (g *Gateway) Allow(ctx context.Context, action, clientIP string) error {
+	rl, ok := g.limits[action]
+	if !ok || rl.Limit <= 0 {
+		return nil
+	}
+	now := g.now()
+	window := now.UnixMilli() / rl.Window.Milliseconds()
+	reset := time.UnixMilli((window+1)*rl.Window.Milliseconds()).Sub(now)
+	key := "rl:" + action + ":{" + clientIP + "}:" + strconv.FormatInt(window, 10)
+	n, err := g.store.Incr(ctx, key, rl.Window)
+	if err != nil {
+		return storeError(err)
+	}
+	if n > int64(rl.Limit) {
+		return &RateLimited{Limit: rl.Limit, Reset: reset}
+	}
+	return nil
+}
