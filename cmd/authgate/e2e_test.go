@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -82,14 +83,23 @@ type gateway struct {
 // {ADMIN} are replaced by free ports, and waits until it serves.
 func startGateway(t *testing.T, caddyfile string) *gateway {
 	t.Helper()
+	return startGatewayAdapter(t, caddyfile, "caddyfile")
+}
+
+func startGatewayAdapter(t *testing.T, config, adapter string) *gateway {
+	t.Helper()
 	port, admin := freePort(t), freePort(t)
-	caddyfile = strings.NewReplacer("{PORT}", fmt.Sprint(port), "{ADMIN}", fmt.Sprint(admin)).Replace(caddyfile)
-	path := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
+	config = strings.NewReplacer("{PORT}", fmt.Sprint(port), "{ADMIN}", fmt.Sprint(admin)).Replace(config)
+	path := filepath.Join(t.TempDir(), "config."+adapter)
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g := &gateway{URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}}
-	g.cmd = exec.Command(binary, "run", "--config", path, "--adapter", "caddyfile")
+	args := []string{"run", "--config", path}
+	if adapter != "json" {
+		args = append(args, "--adapter", adapter)
+	}
+	g.cmd = exec.Command(binary, args...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	g.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
 	if err := g.cmd.Start(); err != nil {
@@ -108,6 +118,15 @@ func startGateway(t *testing.T, caddyfile string) *gateway {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func decodeJWTHeader(t *testing.T, tok string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func (g *gateway) stop() {
