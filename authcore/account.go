@@ -26,7 +26,12 @@ type accountRecord struct {
 	Factors *Factors `json:"f,omitempty"`
 	// PendingOTP are OTP channels whose enrolment awaits its code.
 	PendingOTP []string `json:"po,omitempty"`
-	Written    int64    `json:"w"`
+	// Password, when set, is the hash of a password changed at run time;
+	// it replaces the configured one and clears its expiry.
+	Password string `json:"p,omitempty"`
+	// History holds the hashes of earlier passwords, newest first.
+	History []string `json:"h,omitempty"`
+	Written int64    `json:"w"`
 }
 
 func accountKey(credentialsID string) string { return "a:{" + credentialsID + "}" }
@@ -44,6 +49,39 @@ func (g *Gateway) userAndAccount(ctx context.Context, credentialsID string) (*Us
 	} else if err != nil {
 		return nil, nil, storeError(err)
 	}
+	return g.withAccount(ctx, u)
+}
+
+// UserByEmail finds a user by email (case-insensitive) with run-time
+// changes applied; ErrUserNotFound when there is none.
+func (g *Gateway) UserByEmail(ctx context.Context, email string) (*User, error) {
+	return g.findUser(ctx, g.users.UserByEmail, email)
+}
+
+// UserByName finds a user by userName (case-insensitive) with run-time
+// changes applied; ErrUserNotFound when there is none.
+func (g *Gateway) UserByName(ctx context.Context, userName string) (*User, error) {
+	return g.findUser(ctx, g.users.UserByName, userName)
+}
+
+func (g *Gateway) findUser(ctx context.Context, find func(context.Context, string) (*User, error), key string) (*User, error) {
+	u, err := find(ctx, key)
+	if errors.Is(err, ErrUserNotFound) {
+		// Read an account record all the same, so that an unknown user
+		// costs the store round trip a known one does.
+		if _, err := g.store.Get(ctx, accountKey("0")); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, storeError(err)
+		}
+		return nil, ErrUserNotFound
+	} else if err != nil {
+		return nil, storeError(err)
+	}
+	u, _, err = g.withAccount(ctx, u)
+	return u, err
+}
+
+// withAccount applies the user's run-time changes kept in the store.
+func (g *Gateway) withAccount(ctx context.Context, u *User) (*User, *accountRecord, error) {
 	rec := &accountRecord{}
 	data, err := g.store.Get(ctx, accountKey(u.ID))
 	switch {
@@ -57,6 +95,9 @@ func (g *Gateway) userAndAccount(ctx context.Context, credentialsID string) (*Us
 	}
 	if rec.Factors != nil {
 		u.Factors = *rec.Factors
+	}
+	if rec.Password != "" {
+		u.Password, u.PasswordExpires, u.ForcePasswordChange = rec.Password, nil, false
 	}
 	if g.now().Sub(time.UnixMilli(rec.Written)) > refreshAfter {
 		if err := g.saveAccount(ctx, u.ID, rec); err != nil {

@@ -187,23 +187,18 @@ type LoginResult struct {
 // after the same password-hash work. An expired password opens a
 // password-update-only session and returns *PasswordExpiredError.
 func (g *Gateway) Login(ctx context.Context, email, password string) (*LoginResult, error) {
-	user, err := g.users.UserByEmail(ctx, email)
+	user, err := g.UserByEmail(ctx, email)
 	if errors.Is(err, ErrUserNotFound) {
 		user = nil
 	} else if err != nil {
-		return nil, storeError(err)
+		return nil, err
 	}
 	if err := g.CheckPassword(ctx, user, email, password); err != nil {
 		return nil, err
 	}
-	now := g.now()
-	s := &Session{
-		ID: newID(), CredentialsID: user.ID, CredentialsType: user.CredentialsType,
-		Identity: user.Identities[0].Ref(), Created: now, LastUsed: now, Expires: now.Add(g.max),
-		PasswordUpdateOnly: user.PasswordExpired(now),
-	}
-	if err := g.store.CreateSession(ctx, s, g.idle); err != nil {
-		return nil, storeError(err)
+	s, err := g.openSession(ctx, user)
+	if err != nil {
+		return nil, err
 	}
 	tokenType := TokenAuth
 	if s.PasswordUpdateOnly {
@@ -217,6 +212,40 @@ func (g *Gateway) Login(ctx context.Context, email, password string) (*LoginResu
 		return nil, &PasswordExpiredError{Token: token, Session: s}
 	}
 	return &LoginResult{Token: token, Session: s, User: user}, nil
+}
+
+// openSession creates a session for user and records it in the user's
+// session index, so that a password change can end them all.
+func (g *Gateway) openSession(ctx context.Context, user *User) (*Session, error) {
+	now := g.now()
+	s := &Session{
+		ID: newID(), CredentialsID: user.ID, CredentialsType: user.CredentialsType,
+		Identity: user.Identities[0].Ref(), Created: now, LastUsed: now, Expires: now.Add(g.max),
+		PasswordUpdateOnly: user.PasswordExpired(now),
+	}
+	if err := g.store.AddMember(ctx, userSessionsKey(user.ID), s.ID, g.max); err != nil {
+		return nil, storeError(err)
+	}
+	if err := g.store.CreateSession(ctx, s, g.idle); err != nil {
+		return nil, storeError(err)
+	}
+	return s, nil
+}
+
+func userSessionsKey(credentialsID string) string { return "us:{" + credentialsID + "}" }
+
+// endAllSessions ends every session of the user, on every node.
+func (g *Gateway) endAllSessions(ctx context.Context, credentialsID string) error {
+	ids, err := g.store.Members(ctx, userSessionsKey(credentialsID))
+	if err != nil {
+		return storeError(err)
+	}
+	for _, id := range ids {
+		if err := g.store.DeleteSession(ctx, id); err != nil {
+			return storeError(err)
+		}
+	}
+	return nil
 }
 
 // CheckPassword is the one password check of both APIs: lockout first

@@ -139,7 +139,7 @@ func (g *Gateway) Allow(ctx context.Context, action, clientIP string) error {
 	}
 	now := g.now()
 	window := now.UnixMilli() / rl.Window.Milliseconds()
-	reset := time.UnixMilli((window+1)*rl.Window.Milliseconds()).Sub(now)
+	reset := time.UnixMilli((window + 1) * rl.Window.Milliseconds()).Sub(now)
 	key := "rl:" + action + ":{" + clientIP + "}:" + strconv.FormatInt(window, 10)
 	n, err := g.store.Incr(ctx, key, rl.Window)
 	if err != nil {

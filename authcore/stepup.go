@@ -28,6 +28,9 @@ const (
 // is configured for it.
 var ErrNoSender = errors.New("no sender configured for this channel")
 
+// ErrSendFailed wraps a sender's failure to deliver a code or push.
+var ErrSendFailed = errors.New("sending failed")
+
 // ErrStepUpRequired is returned by operations that need a stepped-up session.
 var ErrStepUpRequired = errors.New("step-up required")
 
@@ -68,7 +71,7 @@ func (g *Gateway) send(ctx context.Context, sender Sender, m Message) error {
 		return ErrNoSender
 	}
 	if err := sender.Send(ctx, m); err != nil {
-		return fmt.Errorf("sending %s %s: %w", m.Channel, m.Purpose, err)
+		return fmt.Errorf("%w: %s %s: %w", ErrSendFailed, m.Channel, m.Purpose, err)
 	}
 	return nil
 }

@@ -54,6 +54,12 @@ type Store interface {
 	// or ErrNotFound: of concurrent callers, exactly one gets the value.
 	TakeOnce(ctx context.Context, key string) ([]byte, error)
 
+	// AddMember adds member to the set at key and sets the set's time to
+	// live to ttl, in one atomic step.
+	AddMember(ctx context.Context, key, member string, ttl time.Duration) error
+	// Members returns the members of the set at key; none when it is missing.
+	Members(ctx context.Context, key string) ([]string, error)
+
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

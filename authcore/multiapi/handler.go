@@ -64,6 +64,7 @@ func New(opts Options) *Handler {
 	h.route("POST /access_token", h.authenticated(h.accessToken))
 	h.route("POST /logout", h.authenticated(h.logout))
 	h.route("GET /.well-known/jwks.json", h.jwks)
+	h.route("POST /passwords/update", h.passwordsUpdate)
 	h.route("POST /stepup/challenges/otp/{channel}", h.authenticated(h.issueStepUpOTP))
 	h.route("POST /stepup/challenges/otp/{channel}/verify", h.authenticated(h.verifyStepUpOTP))
 	h.route("POST /stepup/challenges/push/{channel}", h.authenticated(h.issuePush))

@@ -326,3 +326,93 @@ func TestLoginRateLimitPerClientIP(t *testing.T) {
 		t.Fatalf("4th request: %d %s %v", resp.StatusCode, raw, resp.Header)
 	}
 }
+
+func TestPasswordUpdate(t *testing.T) {
+	srv := newServer(t)
+	update := func(tok, old, new string) (*http.Response, map[string]any, []byte) {
+		return do(t, srv, call{method: "POST", path: "/passwords/update", headers: bearer(tok),
+			body: `{"oldPassword":{"value":"` + old + `"},"newPassword":{"value":"` + new + `"}}`})
+	}
+	// An expired password: the PASSWORD_UPDATE token serves this route.
+	resp, body, _ := do(t, srv, call{method: "POST", path: "/login_with_password",
+		body: `{"email":"carol@example.com","password":{"value":"` + password + `"}}`})
+	pwToken := body["token"].(string)
+	if resp.StatusCode != 409 {
+		t.Fatalf("expired login: %d", resp.StatusCode)
+	}
+
+	for _, tc := range []struct{ old, new, code string }{
+		{"wrong-old", "N3w-Password!", "PASSWORD_INCORRECT"},
+		{password, "Sh0rt!", "PASSWORD_TOO_SHORT"},
+		{password, "Way-T00-Long-" + strings.Repeat("x", 20), "PASSWORD_TOO_LONG"},
+		{password, "alllowercase1!", "PASSWORD_TOO_SIMPLE"},
+		{password, "NoDigitsHere!", "PASSWORD_TOO_SIMPLE"},
+		{password, "NoSpecial123", "PASSWORD_TOO_SIMPLE"},
+		{password, password, "PASSWORD_ALREADY_USED"},
+	} {
+		resp, body, raw := update(pwToken, tc.old, tc.new)
+		if resp.StatusCode != 409 || body["errorCode"] != tc.code {
+			t.Fatalf("%q -> %q: %d %s, want 409 %s", tc.old, tc.new, resp.StatusCode, raw, tc.code)
+		}
+	}
+	if resp, _, raw := do(t, srv, call{method: "POST", path: "/passwords/update", headers: bearer(pwToken), body: `{}`}); resp.StatusCode != 400 ||
+		!strings.Contains(string(raw), `"fieldName":"oldPassword.value"`) || !strings.Contains(string(raw), `"fieldName":"newPassword.value"`) {
+		t.Fatalf("empty body: %d %s", resp.StatusCode, raw)
+	}
+
+	resp, body, raw := update(pwToken, password, "N3w-Password!")
+	if resp.StatusCode != 200 || body["token"] == nil {
+		t.Fatalf("update: %d %s", resp.StatusCode, raw)
+	}
+	info, _ := json.Marshal(body["passwordInfo"])
+	if string(info) != `{"expiryDate":0,"identityId":{"id":"2003","type":"CONSUMER"}}` {
+		t.Fatalf("passwordInfo %s", info)
+	}
+	fresh := body["token"].(string)
+	if r, _, _ := do(t, srv, call{method: "GET", path: "/identities", headers: bearer(fresh)}); r.StatusCode != 200 {
+		t.Fatalf("fresh AUTH token: %d", r.StatusCode)
+	}
+	if r, _, _ := do(t, srv, call{method: "GET", path: "/identities", headers: bearer(pwToken)}); r.StatusCode != 401 {
+		t.Fatalf("the PASSWORD_UPDATE token survived: %d", r.StatusCode)
+	}
+	// The new password logs in normally; the old one is refused.
+	if r, _, _ := do(t, srv, call{method: "POST", path: "/login_with_password",
+		body: `{"email":"carol@example.com","password":{"value":"N3w-Password!"}}`}); r.StatusCode != 200 {
+		t.Fatalf("login with the new password: %d", r.StatusCode)
+	}
+	if r, _, _ := do(t, srv, call{method: "POST", path: "/login_with_password",
+		body: `{"email":"carol@example.com","password":{"value":"` + password + `"}}`}); r.StatusCode != 403 {
+		t.Fatalf("login with the old password: %d", r.StatusCode)
+	}
+}
+
+func TestPasswordChangeEndsEveryOldSessionAndKeepsHistory(t *testing.T) {
+	srv := newServer(t)
+	a, b := login(t, srv, "alice@example.com"), login(t, srv, "alice@example.com")
+	pw := password
+	var fresh string
+	for i, next := range []string{"Second-Pass-2", "Third-Pass-3!", "Fourth-Pass-4", "Fifth-Pass-5!", "Sixth-Pass-6!"} {
+		resp, body, raw := do(t, srv, call{method: "POST", path: "/passwords/update", headers: bearer(a),
+			body: `{"oldPassword":{"value":"` + pw + `"},"newPassword":{"value":"` + next + `"}}`})
+		if resp.StatusCode != 200 {
+			t.Fatalf("change %d: %d %s", i+1, resp.StatusCode, raw)
+		}
+		pw, fresh, a = next, body["token"].(string), body["token"].(string)
+	}
+	if r, _, _ := do(t, srv, call{method: "GET", path: "/identities", headers: bearer(b)}); r.StatusCode != 401 {
+		t.Fatalf("the other session survived a password change: %d", r.StatusCode)
+	}
+	// The last five passwords are refused; the sixth-newest is allowed again.
+	for _, old := range []string{"Sixth-Pass-6!", "Fifth-Pass-5!", "Second-Pass-2"} {
+		resp, body, _ := do(t, srv, call{method: "POST", path: "/passwords/update", headers: bearer(fresh),
+			body: `{"oldPassword":{"value":"` + pw + `"},"newPassword":{"value":"` + old + `"}}`})
+		if resp.StatusCode != 409 || body["errorCode"] != "PASSWORD_ALREADY_USED" {
+			t.Fatalf("reusing %s: %d %v", old, resp.StatusCode, body)
+		}
+	}
+	resp, _, raw := do(t, srv, call{method: "POST", path: "/passwords/update", headers: bearer(fresh),
+		body: `{"oldPassword":{"value":"` + pw + `"},"newPassword":{"value":"` + password + `"}}`})
+	if resp.StatusCode != 200 {
+		t.Fatalf("the password from six changes ago: %d %s", resp.StatusCode, raw)
+	}
+}

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"math"
 	"net/http"
-	"strconv"
 	"regexp"
+	"strconv"
 
 	"go.uber.org/zap"
 

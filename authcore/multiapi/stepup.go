@@ -11,7 +11,8 @@ import (
 	"github.com/authgate/authgate/authcore"
 )
 
-// writeChallengeError answers the errors of the step-up and factor routes.
+// writeChallengeError answers the errors of the step-up, factor and
+// password routes.
 func (h *Handler) writeChallengeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ce *authcore.ChallengeError
 	switch {
@@ -24,14 +25,13 @@ func (h *Handler) writeChallengeError(w http.ResponseWriter, r *http.Request, er
 	case errors.Is(err, authcore.ErrNoSender):
 		h.log.Error("no sender configured", zap.String("request_ref", requestRef(r.Context())))
 		authcore.WriteMessage(w, http.StatusServiceUnavailable, "no sender is configured for this channel")
-	case errors.Is(err, authcore.ErrInvalidToken), errors.Is(err, authcore.ErrUnavailable),
-		errors.As(err, new(*authcore.RateLimited)):
-		h.writeError(w, r, err)
-	default:
-		// A sender that failed after its retries: the code was not delivered.
+	case errors.Is(err, authcore.ErrSendFailed):
+		// The sender failed after its retries: the code was not delivered.
 		h.log.Error("sending failed", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
 		w.Header().Set("Retry-After", "15")
 		authcore.WriteMessage(w, http.StatusServiceUnavailable, "the code could not be sent; try again later")
+	default:
+		h.writeError(w, r, err)
 	}
 }
 

@@ -33,6 +33,7 @@ type Store struct {
 
 type entry struct {
 	data    []byte
+	set     map[string]struct{} // for AddMember/Members
 	expires time.Time
 }
 
@@ -236,6 +237,36 @@ func (s *Store) Delete(_ context.Context, key string) error {
 	delete(s.records, key)
 	s.mu.Unlock()
 	return nil
+}
+
+// AddMember implements authcore.Store.
+func (s *Store) AddMember(_ context.Context, key, member string, ttl time.Duration) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, _ := s.live(key, now)
+	if e.set == nil {
+		e = entry{set: map[string]struct{}{}}
+	}
+	e.set[member] = struct{}{}
+	e.expires = now.Add(ttl)
+	s.records[key] = e
+	return nil
+}
+
+// Members implements authcore.Store.
+func (s *Store) Members(_ context.Context, key string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, _ := s.live(key, s.now())
+	out := make([]string, 0, len(e.set))
+	for m := range e.set {
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // TakeOnce implements authcore.Store: the lookup and the delete happen

@@ -224,6 +224,30 @@ func (s *Store) TakeOnce(ctx context.Context, key string) ([]byte, error) {
 	return data, nil
 }
 
+// AddMember implements authcore.Store: SADD and PEXPIRE in one MULTI/EXEC.
+func (s *Store) AddMember(ctx context.Context, key, member string, ttl time.Duration) error {
+	ms, err := ttlMillis(ttl)
+	if err != nil {
+		return err
+	}
+	k := s.kvKey(key)
+	_, err = s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.SAdd(ctx, k, member)
+		p.PExpire(ctx, k, time.Duration(ms)*time.Millisecond)
+		return nil
+	})
+	return storeErr(err)
+}
+
+// Members implements authcore.Store: SMEMBERS.
+func (s *Store) Members(ctx context.Context, key string) ([]string, error) {
+	members, err := s.client.SMembers(ctx, s.kvKey(key)).Result()
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return members, nil
+}
+
 // Ping implements authcore.Store; a failure satisfies
 // errors.Is(err, authcore.ErrUnavailable).
 func (s *Store) Ping(ctx context.Context) error {

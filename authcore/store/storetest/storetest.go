@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -369,6 +371,7 @@ func Run(t *testing.T, newStore func(t *testing.T) authcore.Store) {
 	})
 
 	t.Run("KV", func(t *testing.T) { runKV(t, open) })
+	t.Run("Sets", func(t *testing.T) { runSets(t, open) })
 
 	t.Run("Ping", func(t *testing.T) {
 		s := open(t)
@@ -991,4 +994,76 @@ func zeroFields(v reflect.Value, path string) []string {
 		return []string{path}
 	}
 	return nil
+}
+
+// runSets checks AddMember and Members.
+func runSets(t *testing.T, open func(t *testing.T) authcore.Store) {
+	t.Run("MissingSetIsEmpty", func(t *testing.T) {
+		s := open(t)
+		got, err := s.Members(t.Context(), "set:{"+newID()+"}")
+		if err != nil || len(got) != 0 {
+			t.Fatalf("Members of a missing set = %v, %v", got, err)
+		}
+	})
+	t.Run("AddThenMembersWithoutDuplicates", func(t *testing.T) {
+		s := open(t)
+		key := "set:{" + newID() + "}"
+		for _, m := range []string{"a", "b", "a", "c"} {
+			if err := s.AddMember(t.Context(), key, m, longTTL); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Members(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != "a,b,c" {
+			t.Fatalf("Members = %v, want a,b,c", got)
+		}
+	})
+	t.Run("AddExtendsTheSetTTL", func(t *testing.T) {
+		s := open(t)
+		key := "set:{" + newID() + "}"
+		if err := s.AddMember(t.Context(), key, "a", shortTTL); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(shortTTL / 2)
+		if err := s.AddMember(t.Context(), key, "b", shortTTL); err != nil {
+			t.Fatal(err)
+		}
+		// Past the first TTL, before the extended one.
+		time.Sleep(shortTTL/2 + ttlSlack/2)
+		if got, _ := s.Members(t.Context(), key); len(got) != 2 {
+			t.Fatalf("after the extension, Members = %v, want both", got)
+		}
+		time.Sleep(shortTTL)
+		if got, _ := s.Members(t.Context(), key); len(got) != 0 {
+			t.Fatalf("after the TTL, Members = %v, want none", got)
+		}
+	})
+	t.Run("ConcurrentAddsAreAllKept", func(t *testing.T) {
+		s := open(t)
+		key := "set:{" + newID() + "}"
+		var wg sync.WaitGroup
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.AddMember(t.Context(), key, strconv.Itoa(i), longTTL); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if got, _ := s.Members(t.Context(), key); len(got) != 50 {
+			t.Fatalf("%d members, want 50", len(got))
+		}
+	})
+	t.Run("NonPositiveTTLIsRefused", func(t *testing.T) {
+		s := open(t)
+		if err := s.AddMember(t.Context(), "set:{"+newID()+"}", "a", 0); err == nil {
+			t.Fatal("AddMember with ttl 0 succeeded")
+		}
+	})
 }

@@ -1,0 +1,111 @@
+package authcore
+
+import (
+	"context"
+	"errors"
+	"unicode"
+
+	"go.uber.org/zap"
+)
+
+// Password policy of /passwords/update.
+const (
+	MinPasswordLen     = 8
+	MaxPasswordLen     = 30
+	PasswordHistoryLen = 5 // the current password and the four before it
+)
+
+// Error codes of a refused password change (409).
+const (
+	CodePasswordIncorrect   = "PASSWORD_INCORRECT"
+	CodePasswordTooShort    = "PASSWORD_TOO_SHORT"
+	CodePasswordTooLong     = "PASSWORD_TOO_LONG"
+	CodePasswordTooSimple   = "PASSWORD_TOO_SIMPLE"
+	CodePasswordAlreadyUsed = "PASSWORD_ALREADY_USED"
+)
+
+// PasswordPolicyError returns the policy code newPassword breaks, or "".
+func PasswordPolicyError(newPassword string) string {
+	n := len([]rune(newPassword))
+	switch {
+	case n < MinPasswordLen:
+		return CodePasswordTooShort
+	case n > MaxPasswordLen:
+		return CodePasswordTooLong
+	}
+	var lower, upper, digit, special bool
+	for _, r := range newPassword {
+		switch {
+		case unicode.IsLower(r):
+			lower = true
+		case unicode.IsUpper(r):
+			upper = true
+		case unicode.IsDigit(r):
+			digit = true
+		case unicode.IsPunct(r) || unicode.IsSymbol(r) || unicode.IsSpace(r):
+			special = true
+		}
+	}
+	if !lower || !upper || !digit || !special {
+		return CodePasswordTooSimple
+	}
+	return ""
+}
+
+// PasswordChange is a completed password change.
+type PasswordChange struct {
+	// Token is an AUTH token of the fresh session that replaces the old ones.
+	Token   string
+	Session *Session
+}
+
+// ChangePassword replaces the user's password after checking the old one
+// (through the lockout, like a login), the policy and the history. Nothing
+// changes unless every check passes. Then every session of the user ends,
+// on every node, and a fresh session is opened for the caller.
+func (g *Gateway) ChangePassword(ctx context.Context, s *Session, oldPassword, newPassword string) (*PasswordChange, error) {
+	u, rec, err := g.userAndAccount(ctx, s.CredentialsID)
+	if err != nil {
+		return nil, err
+	}
+	switch err := g.CheckPassword(ctx, u, u.Email, oldPassword); {
+	case errors.Is(err, ErrInvalidCredentials):
+		return nil, challengeErr(CodePasswordIncorrect)
+	case err != nil:
+		return nil, err
+	}
+	if code := PasswordPolicyError(newPassword); code != "" {
+		return nil, challengeErr(code)
+	}
+	previous := append([]string{u.Password}, rec.History...)
+	if len(previous) > PasswordHistoryLen {
+		previous = previous[:PasswordHistoryLen]
+	}
+	for _, h := range previous {
+		if g.verify(h, newPassword) {
+			return nil, challengeErr(CodePasswordAlreadyUsed)
+		}
+	}
+	hash, err := HashPassword(newPassword)
+	if err != nil {
+		return nil, err
+	}
+	rec.Password, rec.History = hash, previous[:min(len(previous), PasswordHistoryLen-1)]
+	if err := g.saveAccount(ctx, u.ID, rec); err != nil {
+		return nil, err
+	}
+	if err := g.endAllSessions(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	u.Password, u.PasswordExpires, u.ForcePasswordChange = hash, nil, false
+	fresh, err := g.openSession(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	token, err := g.IssueToken(fresh, TokenAuth, s.Identity)
+	if err != nil {
+		return nil, err
+	}
+	g.log.Info("password changed", zap.String("credentials_id", u.ID))
+	return &PasswordChange{Token: token, Session: fresh}, nil
+}
