@@ -1,0 +1,125 @@
+package authcore_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/authcore"
+)
+
+// twoNodes builds two gateways on the stores of newStores, counting the
+// password-hash checks of both.
+func twoNodes(t *testing.T, newStores nodeStores, clk *clock, limits map[string]authcore.RateLimit) (a, b *authcore.Gateway, checks *atomic.Int64) {
+	t.Helper()
+	checks = &atomic.Int64{}
+	verify := func(hash, pw string) bool { checks.Add(1); return authcore.VerifyPassword(hash, pw) }
+	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	users := stepUpUsers(t)
+	s1, s2 := newStores()
+	mk := func(store authcore.Store) *authcore.Gateway {
+		gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
+			Tokens: authcore.NewTokens("test", key, clk.Now), Now: clk.Now, VerifyPassword: verify,
+			DummyHash: users.DummyHash(), RateLimits: limits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gw
+	}
+	return mk(s1), mk(s2), checks
+}
+
+func TestConcurrentWrongPasswordsAcrossTwoNodesGetFiveChecks(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStores nodeStores, realTime bool, clk *clock) {
+		for _, email := range []string{"alice@example.com", "nobody@example.com"} {
+			t.Run(email, func(t *testing.T) {
+				a, b, checks := twoNodes(t, newStores, clk, map[string]authcore.RateLimit{})
+				var wg sync.WaitGroup
+				var invalid, locked atomic.Int64
+				for i := 0; i < 20; i++ {
+					gw := a
+					if i%2 == 1 {
+						gw = b
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						_, err := gw.Login(context.Background(), email, "wrong")
+						switch {
+						case errors.Is(err, authcore.ErrInvalidCredentials):
+							invalid.Add(1)
+						case errors.Is(err, authcore.ErrLocked):
+							locked.Add(1)
+						default:
+							t.Errorf("login: %v", err)
+						}
+					}()
+				}
+				wg.Wait()
+				if checks.Load() > 5 || invalid.Load() != checks.Load() || locked.Load() != 20-invalid.Load() {
+					t.Fatalf("%d hash checks, %d invalid, %d locked: want at most 5 checks and the rest locked",
+						checks.Load(), invalid.Load(), locked.Load())
+				}
+				// Locked for both nodes, the right password included.
+				if _, err := b.Login(context.Background(), email, testPassword); !errors.Is(err, authcore.ErrLocked) {
+					t.Fatalf("right password on the other node: %v, want ErrLocked", err)
+				}
+			})
+		}
+	})
+}
+
+func TestLockoutExpires(t *testing.T) {
+	gw, clk, _ := newTestGateway(t)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		_, _ = gw.Login(ctx, "alice@example.com", "wrong")
+	}
+	if _, err := gw.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrLocked) {
+		t.Fatalf("after 5 failures: %v", err)
+	}
+	clk.Advance(29 * time.Minute)
+	if _, err := gw.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrLocked) {
+		t.Fatalf("29 minutes later: %v", err)
+	}
+	clk.Advance(2 * time.Minute)
+	if _, err := gw.Login(ctx, "alice@example.com", testPassword); err != nil {
+		t.Fatalf("31 minutes later: %v", err)
+	}
+}
+
+func TestRateLimitHoldsAcrossTwoNodes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStores nodeStores, realTime bool, clk *clock) {
+		a, b, _ := twoNodes(t, newStores, clk, map[string]authcore.RateLimit{authcore.LimitCodeVerify: {Limit: 6, Window: time.Minute}})
+		ctx := context.Background()
+		allowed := 0
+		var limited *authcore.RateLimited
+		for i := 0; i < 10; i++ {
+			gw := a
+			if i%2 == 1 {
+				gw = b
+			}
+			err := gw.Allow(ctx, authcore.LimitCodeVerify, "192.0.2.7")
+			switch {
+			case err == nil:
+				allowed++
+			case errors.As(err, &limited):
+			default:
+				t.Fatal(err)
+			}
+		}
+		if allowed != 6 || limited == nil || limited.Limit != 6 || limited.Reset <= 0 || limited.Reset > time.Minute {
+			t.Fatalf("allowed %d, limited %+v", allowed, limited)
+		}
+		if err := a.Allow(ctx, authcore.LimitCodeVerify, "192.0.2.8"); err != nil {
+			t.Fatalf("another address is limited too: %v", err)
+		}
+		if err := a.Allow(ctx, authcore.LimitLogin, "192.0.2.7"); err != nil {
+			t.Fatalf("an unconfigured action is limited: %v", err)
+		}
+	})
+}
