@@ -288,7 +288,7 @@ func TestIdentityHeadersReplaceClientLookalikes(t *testing.T) {
 	h["X-AUTHGATE-Admin"] = []string{"true"}
 	h["X-Other"] = []string{"kept"}
 	h["Authorization"] = []string{"Bearer " + alice.Token}
-	adm.SetIdentityHeaders(h, "X-Authgate-")
+	authcore.NewIdentityHeaders("X-Authgate-").Set(h, adm)
 	want := map[string]string{
 		"X-Authgate-Credentials-Id": "1001", "X-Authgate-Credentials-Type": "ROOT",
 		"X-Authgate-Identity-Id": "2001", "X-Authgate-Identity-Type": "CONSUMER",

@@ -147,18 +147,34 @@ const (
 	HeaderAuthTime        = "Auth-Time"
 )
 
-// SetIdentityHeaders removes every header a client sent that looks like
-// one of ours (prefix compared case-insensitively, "_" read as "-"), then
-// sets the caller's identity headers.
-func (a *Admission) SetIdentityHeaders(h http.Header, prefix string) {
-	StripPrefixedHeaders(h, prefix)
-	set := func(name, value string) { h[http.CanonicalHeaderKey(prefix+name)] = []string{value} }
-	set(HeaderCredentialsID, a.Claims.Subject)
-	set(HeaderCredentialsType, a.Claims.CredentialsType)
-	set(HeaderIdentityID, a.Claims.Identity.ID)
-	set(HeaderIdentityType, a.Claims.Identity.Type)
-	set(HeaderSteppedUp, strconv.FormatBool(a.SteppedUp()))
-	set(HeaderAuthTime, strconv.FormatInt(a.AuthTime().Unix(), 10))
+// IdentityHeaders sets the caller's identity headers under one prefix.
+// The canonical names are computed once, not per request.
+type IdentityHeaders struct {
+	prefix string
+	names  [6]string
+}
+
+// NewIdentityHeaders returns the identity headers under prefix.
+func NewIdentityHeaders(prefix string) *IdentityHeaders {
+	ih := &IdentityHeaders{prefix: prefix}
+	for i, n := range []string{HeaderCredentialsID, HeaderCredentialsType, HeaderIdentityID,
+		HeaderIdentityType, HeaderSteppedUp, HeaderAuthTime} {
+		ih.names[i] = http.CanonicalHeaderKey(prefix + n)
+	}
+	return ih
+}
+
+// Set removes every header a client sent that looks like one of ours
+// (prefix compared case-insensitively, "_" read as "-"), then sets the
+// caller's identity headers.
+func (ih *IdentityHeaders) Set(h http.Header, a *Admission) {
+	StripPrefixedHeaders(h, ih.prefix)
+	values := [6]string{a.Claims.Subject, a.Claims.CredentialsType, a.Claims.Identity.ID,
+		a.Claims.Identity.Type, strconv.FormatBool(a.SteppedUp()), strconv.FormatInt(a.AuthTime().Unix(), 10)}
+	backing := values[:] // one allocation for all six values
+	for i, name := range ih.names {
+		h[name] = backing[i : i+1 : i+1]
+	}
 }
 
 // StripPrefixedHeaders deletes the headers whose names start with prefix,

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -160,12 +161,14 @@ type Tokens struct {
 	current *Key
 	byID    map[string]*Key
 	parser  *jwt.Parser
+	now     func() time.Time
+	cache   verifiedCache
 }
 
 // NewTokens returns a token issuer/verifier. now is the clock used for
 // validation; extra keys are accepted for verification only.
 func NewTokens(issuer string, current *Key, now func() time.Time, verifyOnly ...*Key) *Tokens {
-	t := &Tokens{issuer: issuer, current: current, byID: map[string]*Key{current.ID: current}}
+	t := &Tokens{issuer: issuer, current: current, byID: map[string]*Key{current.ID: current}, now: now}
 	algs := []string{current.Alg}
 	for _, k := range verifyOnly {
 		t.byID[k.ID] = k
@@ -176,7 +179,7 @@ func NewTokens(issuer string, current *Key, now func() time.Time, verifyOnly ...
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(now),
-		jwt.WithLeeway(5 * time.Second),
+		jwt.WithLeeway(tokenLeeway),
 	}
 	if issuer != "" {
 		opts = append(opts, jwt.WithIssuer(issuer))
@@ -203,8 +206,17 @@ func (t *Tokens) Issue(c *Claims) (string, error) {
 var ErrInvalidToken = errors.New("invalid token")
 
 // Verify checks the token's signature, algorithm, key and time claims and
-// returns its claims. It does not consult the store.
+// returns its claims, which the caller must not modify. It does not
+// consult the store. A token that verified before is recognised by its
+// exact text and only its time claims are checked again: the signature
+// check and JSON decoding are most of a guarded request's cost.
 func (t *Tokens) Verify(token string) (*Claims, error) {
+	if c, ok := t.cache.get(token); ok {
+		if err := t.checkTimes(c); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	c := new(Claims)
 	_, err := t.parser.ParseWithClaims(token, c, t.keyFor)
 	if err != nil {
@@ -218,7 +230,64 @@ func (t *Tokens) Verify(token string) (*Claims, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown token_type", ErrInvalidToken)
 	}
+	t.cache.put(token, c)
 	return c, nil
+}
+
+// checkTimes re-checks exp and nbf of a cached token, with the parser's
+// leeway.
+func (t *Tokens) checkTimes(c *Claims) error {
+	now := t.now()
+	if !now.Before(c.ExpiresAt.Add(tokenLeeway)) {
+		return fmt.Errorf("%w: %w", ErrInvalidToken, jwt.ErrTokenExpired)
+	}
+	if c.NotBefore != nil && now.Add(tokenLeeway).Before(c.NotBefore.Time) {
+		return fmt.Errorf("%w: %w", ErrInvalidToken, jwt.ErrTokenNotValidYet)
+	}
+	return nil
+}
+
+// tokenLeeway is the clock skew allowed on exp, nbf and iat.
+const tokenLeeway = 5 * time.Second
+
+// verifiedCacheSize bounds each generation of the verified-token cache.
+const verifiedCacheSize = 1 << 14
+
+// verifiedCache remembers recently verified tokens in two generations: a
+// lookup that hits the older one promotes the entry, and when the newer
+// fills up it becomes the older and the oldest is dropped. That keeps hot
+// tokens at the cost of a map lookup, with bounded memory and no per-entry
+// bookkeeping.
+type verifiedCache struct {
+	mu       sync.RWMutex
+	cur, old map[string]*Claims
+}
+
+func (v *verifiedCache) get(token string) (*Claims, bool) {
+	v.mu.RLock()
+	c, ok := v.cur[token]
+	if ok {
+		v.mu.RUnlock()
+		return c, true
+	}
+	c, ok = v.old[token]
+	v.mu.RUnlock()
+	if ok {
+		v.put(token, c) // promote: only hits in the older generation write
+	}
+	return c, ok
+}
+
+func (v *verifiedCache) put(token string, c *Claims) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.cur[token]; ok {
+		return
+	}
+	if v.cur == nil || len(v.cur) >= verifiedCacheSize {
+		v.old, v.cur = v.cur, make(map[string]*Claims, 256)
+	}
+	v.cur[token] = c
 }
 
 func (t *Tokens) keyFor(tok *jwt.Token) (any, error) {

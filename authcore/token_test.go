@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,58 @@ func TestVerifyOnlyKeysAreAcceptedButNotUsedToSign(t *testing.T) {
 	newTok, _ := tokens.Issue(testClaims(now))
 	if !strings.Contains(decodeSegment(t, newTok, 0), cur.ID) {
 		t.Fatal("new tokens are not signed with the current key")
+	}
+}
+
+func TestCachedTokensStillExpire(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	tokens := NewTokens("i", mustHMAC(t, 'a'), clock)
+	c := testClaims(now)
+	c.ExpiresAt = jwtTime(now.Add(time.Minute))
+	tok, _ := tokens.Issue(c)
+	for i := 0; i < 2; i++ { // the second verify is served by the cache
+		if _, err := tokens.Verify(tok); err != nil {
+			t.Fatalf("verify %d: %v", i, err)
+		}
+	}
+	now = now.Add(time.Minute + tokenLeeway)
+	if _, err := tokens.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("cached token after exp: %v, want ErrInvalidToken", err)
+	}
+}
+
+func TestCachedTokenIsNotYetValidBeforeNbf(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	tokens := NewTokens("i", mustHMAC(t, 'a'), clock)
+	c := testClaims(now)
+	tok, _ := tokens.Issue(c)
+	if _, err := tokens.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(-time.Minute) // the clock moved back: nbf is in the future
+	if _, err := tokens.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("cached token before nbf: %v, want ErrInvalidToken", err)
+	}
+}
+
+func TestVerifiedCacheKeepsHotEntriesAndStaysBounded(t *testing.T) {
+	var v verifiedCache
+	hot := &Claims{}
+	v.put("hot", hot)
+	for i := 0; i < 3*verifiedCacheSize; i++ {
+		v.put(strconv.Itoa(i), &Claims{})
+		if i%1000 == 0 {
+			if c, ok := v.get("hot"); !ok || c != hot {
+				t.Fatalf("hot entry lost after %d puts", i)
+			}
+		}
+	}
+	if n := len(v.cur) + len(v.old); n > 2*verifiedCacheSize {
+		t.Fatalf("cache holds %d entries, bound is %d", n, 2*verifiedCacheSize)
+	}
+	if _, ok := v.get("5"); ok {
+		t.Fatal("a cold entry survived two generations")
 	}
 }

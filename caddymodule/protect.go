@@ -44,10 +44,10 @@ type Protect struct {
 // guard is the decision shared by the handler and the authentication
 // provider.
 type guard struct {
-	policy authcore.GuardPolicy
-	prefix string
-	app    *App
-	logger *zap.Logger
+	policy  authcore.GuardPolicy
+	headers *authcore.IdentityHeaders
+	app     *App
+	logger  *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -120,10 +120,11 @@ func (g *guard) provision(ctx caddy.Context, c policyConfig) error {
 	if g.policy.Token == "" {
 		g.policy.Token = authcore.GuardAccess
 	}
-	g.prefix = c.HeaderPrefix
-	if g.prefix == "" {
-		g.prefix = authcore.DefaultHeaderPrefix
+	prefix := c.HeaderPrefix
+	if prefix == "" {
+		prefix = authcore.DefaultHeaderPrefix
 	}
+	g.headers = authcore.NewIdentityHeaders(prefix)
 	return nil
 }
 
@@ -141,7 +142,7 @@ func (g *guard) admit(r *http.Request) (*authcore.Admission, *authcore.Rejection
 		}
 		return nil, rej
 	}
-	adm.SetIdentityHeaders(r.Header, g.prefix)
+	g.headers.Set(r.Header, adm)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		for k, v := range userMetadata(adm) {
 			repl.Set("http.auth.user."+k, v)

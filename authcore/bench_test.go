@@ -1,0 +1,188 @@
+package authcore_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/store/memory"
+	redisstore "github.com/authgate/authgate/authcore/store/redis"
+	"github.com/authgate/authgate/authcore/store/storetest"
+)
+
+func benchGateway(b *testing.B, store authcore.Store, key *authcore.Key) (*authcore.Gateway, string) {
+	b.Helper()
+	hash, _ := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	users, _ := authcore.NewStaticUsers([]authcore.User{{ID: "1001", CredentialsType: "ROOT", Email: "a@example.com",
+		Password: string(hash), Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001"}}}})
+	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("bench", key, time.Now),
+		DummyHash: users.DummyHash(), RateLimits: map[string]authcore.RateLimit{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := gw.Login(context.Background(), "a@example.com", testPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	access, err := gw.AccessToken(context.Background(), res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return gw, access
+}
+
+func hmacKey(b *testing.B) *authcore.Key {
+	k, err := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
+}
+
+// benchAdmit measures the whole guard decision and header rewrite.
+func benchAdmit(b *testing.B, gw *authcore.Gateway, token string) {
+	policy := &authcore.GuardPolicy{Token: authcore.GuardAccess}
+	auth := "Bearer " + token
+	h := http.Header{}
+	ctx := context.Background()
+	headers := authcore.NewIdentityHeaders(authcore.DefaultHeaderPrefix)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		adm, rej := gw.Admit(ctx, auth, policy)
+		if rej != nil {
+			b.Fatal(rej)
+		}
+		headers.Set(h, adm)
+	}
+}
+
+func BenchmarkGuardDecisionMemory(b *testing.B) {
+	store := memory.New(nil)
+	defer store.Close()
+	gw, tok := benchGateway(b, store, hmacKey(b))
+	benchAdmit(b, gw, tok)
+}
+
+func BenchmarkGuardDecisionRedis(b *testing.B) {
+	srv := storetest.StartRedis(b)
+	opts, _ := redisstore.ParseURL("redis://" + srv.Addr() + "/0")
+	store := redisstore.New(goredis.NewUniversalClient(opts), "bench:")
+	defer store.Close()
+	gw, tok := benchGateway(b, store, hmacKey(b))
+	benchAdmit(b, gw, tok)
+}
+
+// BenchmarkTokenVerify measures a token's first verification (signature
+// and JSON: cold) and the later ones served by the verified-token cache.
+func BenchmarkTokenVerify(b *testing.B) {
+	for _, k := range benchKeys(b) {
+		store := memory.New(nil)
+		defer store.Close()
+		gw, tok := benchGateway(b, store, k)
+		b.Run(k.Alg+"/cold", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := authcore.NewTokens("bench", k, time.Now).Verify(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(k.Alg+"/cached", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := gw.Tokens().Verify(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkTokenIssue(b *testing.B) {
+	for _, k := range benchKeys(b) {
+		b.Run(k.Alg, func(b *testing.B) {
+			store := memory.New(nil)
+			defer store.Close()
+			gw, _ := benchGateway(b, store, k)
+			res, _ := gw.Login(context.Background(), "a@example.com", testPassword)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := gw.IssueToken(res.Session, authcore.TokenAccess, res.Session.Identity); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func benchKeys(b *testing.B) []*authcore.Key {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(ec)
+	es, err := authcore.ParsePrivateKeyPEM(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return []*authcore.Key{hmacKey(b), authcore.NewEphemeralKey(), es}
+}
+
+// BenchmarkLogin splits a login into the raw hash check and the whole
+// login (argon2id with the production parameters), so that their ratio is
+// the login overhead.
+func BenchmarkLogin(b *testing.B) {
+	hash, _ := authcore.HashPassword(testPassword)
+	b.Run("hash-only", func(b *testing.B) {
+		for b.Loop() {
+			if !authcore.VerifyPassword(hash, testPassword) {
+				b.Fatal("no match")
+			}
+		}
+	})
+	b.Run("login", func(b *testing.B) {
+		users, _ := authcore.NewStaticUsers([]authcore.User{{ID: "1001", CredentialsType: "ROOT", Email: "a@example.com",
+			Password: hash, Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001"}}}})
+		store := memory.New(nil)
+		defer store.Close()
+		gw, _ := authcore.NewGateway(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("bench", hmacKey(b), time.Now),
+			RateLimits: map[string]authcore.RateLimit{}})
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			if _, err := gw.Login(context.Background(), "a@example.com", testPassword); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkOTPVerify(b *testing.B) {
+	store := memory.New(nil)
+	defer store.Close()
+	key := hmacKey(b)
+	codes := &authcore.CodeChallenges{Store: store, Key: key.Derive("codes"), ResendInterval: time.Nanosecond}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		scope := "{bench" + strings.Repeat("x", i%7) + "}:" + time.Now().String()
+		issued, err := codes.Issue(ctx, scope, "+35699000001", "", time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := codes.Verify(ctx, scope, issued.Code); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
