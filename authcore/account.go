@@ -82,16 +82,33 @@ func (g *Gateway) findUser(ctx context.Context, find func(context.Context, strin
 
 // withAccount applies the user's run-time changes kept in the store.
 func (g *Gateway) withAccount(ctx context.Context, u *User) (*User, *accountRecord, error) {
+	u, rec, raw, err := g.loadAccount(ctx, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	if raw != nil && g.now().Sub(time.UnixMilli(rec.Written)) > refreshAfter {
+		// Restart the record's TTL; losing to a concurrent change is fine,
+		// since that change wrote it anew.
+		if _, err := g.swapAccount(ctx, u.ID, raw, rec); err != nil {
+			return nil, nil, err
+		}
+	}
+	return u, rec, nil
+}
+
+// loadAccount reads the user's account record and applies it to u; raw is
+// the stored bytes (nil when there is no record), for a later Swap.
+func (g *Gateway) loadAccount(ctx context.Context, u *User) (*User, *accountRecord, []byte, error) {
 	rec := &accountRecord{}
-	data, err := g.store.Get(ctx, accountKey(u.ID))
+	raw, err := g.store.Get(ctx, accountKey(u.ID))
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return u, rec, nil
+		return u, rec, nil, nil
 	case err != nil:
-		return nil, nil, storeError(err)
+		return nil, nil, nil, storeError(err)
 	}
-	if err := json.Unmarshal(data, rec); err != nil {
-		return nil, nil, fmt.Errorf("decoding account data: %w", err)
+	if err := json.Unmarshal(raw, rec); err != nil {
+		return nil, nil, nil, fmt.Errorf("decoding account data: %w", err)
 	}
 	if rec.Factors != nil {
 		u.Factors = *rec.Factors
@@ -99,21 +116,53 @@ func (g *Gateway) withAccount(ctx context.Context, u *User) (*User, *accountReco
 	if rec.Password != "" {
 		u.Password, u.PasswordExpires, u.ForcePasswordChange = rec.Password, nil, false
 	}
-	if g.now().Sub(time.UnixMilli(rec.Written)) > refreshAfter {
-		if err := g.saveAccount(ctx, u.ID, rec); err != nil {
-			return nil, nil, err
-		}
-	}
-	return u, rec, nil
+	return u, rec, raw, nil
 }
 
-func (g *Gateway) saveAccount(ctx context.Context, credentialsID string, rec *accountRecord) error {
+func (g *Gateway) swapAccount(ctx context.Context, credentialsID string, old []byte, rec *accountRecord) (bool, error) {
 	rec.Written = g.now().UnixMilli()
 	data, _ := json.Marshal(rec)
-	if err := g.store.Set(ctx, accountKey(credentialsID), data, AccountDataTTL); err != nil {
-		return storeError(err)
+	ok, err := g.store.Swap(ctx, accountKey(credentialsID), old, data, AccountDataTTL)
+	if err != nil {
+		return false, storeError(err)
 	}
-	return nil
+	return ok, nil
+}
+
+// maxAccountRetries bounds the retries of a contended account change.
+const maxAccountRetries = 16
+
+// updateAccount changes the user's account record atomically: change sees
+// the user and record as they are now, checks its preconditions (an error
+// aborts, changing nothing) and modifies the record, which is written back
+// only if no other change came in between; otherwise it all starts over.
+// Concurrent changes on any nodes therefore never lose one another.
+func (g *Gateway) updateAccount(ctx context.Context, credentialsID string, change func(u *User, rec *accountRecord) error) (*User, error) {
+	for range maxAccountRetries {
+		u, err := g.users.UserByID(ctx, credentialsID)
+		if errors.Is(err, ErrUserNotFound) {
+			return nil, fmt.Errorf("%w: user gone", ErrInvalidToken)
+		} else if err != nil {
+			return nil, storeError(err)
+		}
+		u, rec, raw, err := g.loadAccount(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		if err := change(u, rec); err != nil {
+			return nil, err
+		}
+		if ok, err := g.swapAccount(ctx, u.ID, raw, rec); err != nil || ok {
+			return u, err
+		}
+	}
+	return nil, fmt.Errorf("%w: account %s changed concurrently too often", ErrUnavailable, credentialsID)
+}
+
+// setFactors records the user's factors (and pending enrolments) in rec.
+func setFactors(u *User, rec *accountRecord, f Factors) {
+	u.Factors = f
+	rec.Factors = &Factors{OTP: slices.Clone(f.OTP), Push: slices.Clone(f.Push)}
 }
 
 // Factor types and statuses as the Multi API reports them.
@@ -150,12 +199,4 @@ func (g *Gateway) Factors(ctx context.Context, s *Session) ([]FactorStatus, erro
 		out = append(out, FactorStatus{FactorPush, FactorActive, ch})
 	}
 	return out, nil
-}
-
-// updateFactors applies change to the user's factors and saves them.
-func (g *Gateway) updateFactors(ctx context.Context, u *User, rec *accountRecord, change func(f *Factors, rec *accountRecord)) error {
-	f := Factors{OTP: slices.Clone(u.Factors.OTP), Push: slices.Clone(u.Factors.Push)}
-	change(&f, rec)
-	rec.Factors = &f
-	return g.saveAccount(ctx, u.ID, rec)
 }

@@ -270,8 +270,8 @@ func (g *Gateway) CheckPassword(ctx context.Context, user *User, identifier, pas
 			return err
 		}
 		if locked {
-			g.log.Info("lockout", zap.String("credentials_id", credentialsIDOf(user)),
-				zap.Int("failures", g.lockout.Attempts), zap.Duration("duration", g.lockout.Duration))
+			g.log.Info("lockout", append(auditFields(ctx), zap.String("credentials_id", credentialsIDOf(user)),
+				zap.Int("failures", g.lockout.Attempts), zap.Duration("duration", g.lockout.Duration))...)
 		}
 		return ErrInvalidCredentials
 	}
@@ -370,4 +370,20 @@ func storeError(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+type requestInfoKey struct{}
+
+type requestInfo struct{ ref, clientIP string }
+
+// WithRequestInfo records the request's id and client address in ctx, so
+// that the core's audit lines carry them.
+func WithRequestInfo(ctx context.Context, requestRef, clientIP string) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, requestInfo{requestRef, clientIP})
+}
+
+// auditFields are the request fields of an audit line.
+func auditFields(ctx context.Context) []zap.Field {
+	info, _ := ctx.Value(requestInfoKey{}).(requestInfo)
+	return []zap.Field{zap.String("request_ref", info.ref), zap.String("client_ip", info.clientIP)}
 }

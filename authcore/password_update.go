@@ -90,14 +90,23 @@ func (g *Gateway) ChangePassword(ctx context.Context, s *Session, oldPassword, n
 	if err != nil {
 		return nil, err
 	}
-	rec.Password, rec.History = hash, previous[:min(len(previous), PasswordHistoryLen-1)]
-	if err := g.saveAccount(ctx, u.ID, rec); err != nil {
+	validated := u.Password
+	u, err = g.updateAccount(ctx, u.ID, func(now *User, rec *accountRecord) error {
+		// A concurrent change got in first: the old password checked above
+		// is no longer the current one.
+		if now.Password != validated {
+			return challengeErr(CodePasswordIncorrect)
+		}
+		rec.Password, rec.History = hash, previous[:min(len(previous), PasswordHistoryLen-1)]
+		now.Password, now.PasswordExpires, now.ForcePasswordChange = hash, nil, false
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := g.endAllSessions(ctx, u.ID); err != nil {
 		return nil, err
 	}
-	u.Password, u.PasswordExpires, u.ForcePasswordChange = hash, nil, false
 	fresh, err := g.openSession(ctx, u)
 	if err != nil {
 		return nil, err
@@ -106,6 +115,6 @@ func (g *Gateway) ChangePassword(ctx context.Context, s *Session, oldPassword, n
 	if err != nil {
 		return nil, err
 	}
-	g.log.Info("password changed", zap.String("credentials_id", u.ID))
+	g.log.Info("password changed", append(auditFields(ctx), zap.String("credentials_id", u.ID))...)
 	return &PasswordChange{Token: token, Session: fresh}, nil
 }

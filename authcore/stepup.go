@@ -120,7 +120,7 @@ func (g *Gateway) VerifyStepUpOTP(ctx context.Context, s *Session, channel, code
 		return challengeErr(CodeChannelNotRegistered)
 	}
 	err = g.verifyCode(ctx, s, PurposeStepUp, code)
-	g.auditStepUp(s, StepUpOTP, err)
+	g.auditStepUp(ctx, s, StepUpOTP, err)
 	return err
 }
 
@@ -131,7 +131,7 @@ func (g *Gateway) verifyCode(ctx context.Context, s *Session, purpose, code stri
 	return g.stepUp(ctx, s, StepUpOTP)
 }
 
-func (g *Gateway) auditStepUp(s *Session, method string, err error) {
+func (g *Gateway) auditStepUp(ctx context.Context, s *Session, method string, err error) {
 	result := "success"
 	var ce *ChallengeError
 	switch {
@@ -140,28 +140,41 @@ func (g *Gateway) auditStepUp(s *Session, method string, err error) {
 	case err != nil:
 		result = "error"
 	}
-	g.log.Info("stepup", zap.String("credentials_id", s.CredentialsID), zap.String("method", method), zap.String("result", result))
+	g.log.Info("stepup", append(auditFields(ctx), zap.String("credentials_id", s.CredentialsID),
+		zap.String("method", method), zap.String("result", result))...)
 }
 
 // EnrolOTP starts the enrolment of an OTP channel: a code goes to the
 // user's mobile number, and the factor is pending until it is verified.
 func (g *Gateway) EnrolOTP(ctx context.Context, s *Session, channel string) error {
-	u, rec, err := g.userAndAccount(ctx, s.CredentialsID)
+	u, err := g.User(ctx, s.CredentialsID)
 	if err != nil {
 		return err
 	}
-	if slices.Contains(u.Factors.OTP, channel) {
-		return challengeErr(CodeChannelAlreadyRegistered)
-	}
-	if smsNumber(u) == "" {
-		return challengeErr(CodeMobileNumberNotAvailable)
+	if err := canEnrolOTP(u, channel); err != nil {
+		return err
 	}
 	if err := g.issueCode(ctx, s, u, channel, PurposeEnrolment); err != nil {
 		return err
 	}
-	if !slices.Contains(rec.PendingOTP, channel) {
-		rec.PendingOTP = append(rec.PendingOTP, channel)
-		return g.saveAccount(ctx, u.ID, rec)
+	_, err = g.updateAccount(ctx, u.ID, func(u *User, rec *accountRecord) error {
+		if err := canEnrolOTP(u, channel); err != nil {
+			return err
+		}
+		if !slices.Contains(rec.PendingOTP, channel) {
+			rec.PendingOTP = append(rec.PendingOTP, channel)
+		}
+		return nil
+	})
+	return err
+}
+
+func canEnrolOTP(u *User, channel string) error {
+	switch {
+	case slices.Contains(u.Factors.OTP, channel):
+		return challengeErr(CodeChannelAlreadyRegistered)
+	case smsNumber(u) == "":
+		return challengeErr(CodeMobileNumberNotAvailable)
 	}
 	return nil
 }
@@ -182,11 +195,14 @@ func (g *Gateway) VerifyEnrolOTP(ctx context.Context, s *Session, channel, code 
 	if err := g.verifyCode(ctx, s, PurposeEnrolment, code); err != nil {
 		return err
 	}
-	err = g.updateFactors(ctx, u, rec, func(f *Factors, rec *accountRecord) {
-		f.OTP = append(f.OTP, channel)
+	_, err = g.updateAccount(ctx, u.ID, func(u *User, rec *accountRecord) error {
+		if !slices.Contains(u.Factors.OTP, channel) {
+			setFactors(u, rec, Factors{OTP: append(slices.Clone(u.Factors.OTP), channel), Push: u.Factors.Push})
+		}
 		rec.PendingOTP = slices.DeleteFunc(rec.PendingOTP, func(c string) bool { return c == channel })
+		return nil
 	})
-	g.log.Info("factor enrolled", zap.String("credentials_id", u.ID), zap.String("type", FactorOTP), zap.String("channel", channel))
+	g.auditFactor(ctx, u.ID, "factor enrolled", FactorOTP, channel, err)
 	return err
 }
 
@@ -195,32 +211,37 @@ func (g *Gateway) EnrolPush(ctx context.Context, s *Session, channel string) err
 	if !s.IsSteppedUp(g.now(), 0) {
 		return ErrStepUpRequired
 	}
-	u, rec, err := g.userAndAccount(ctx, s.CredentialsID)
-	if err != nil {
-		return err
-	}
-	if slices.Contains(u.Factors.Push, channel) {
-		return challengeErr(CodeChannelAlreadyRegistered)
-	}
-	err = g.updateFactors(ctx, u, rec, func(f *Factors, _ *accountRecord) { f.Push = append(f.Push, channel) })
-	g.log.Info("factor enrolled", zap.String("credentials_id", u.ID), zap.String("type", FactorPush), zap.String("channel", channel))
+	_, err := g.updateAccount(ctx, s.CredentialsID, func(u *User, rec *accountRecord) error {
+		if slices.Contains(u.Factors.Push, channel) {
+			return challengeErr(CodeChannelAlreadyRegistered)
+		}
+		setFactors(u, rec, Factors{OTP: u.Factors.OTP, Push: append(slices.Clone(u.Factors.Push), channel)})
+		return nil
+	})
+	g.auditFactor(ctx, s.CredentialsID, "factor enrolled", FactorPush, channel, err)
 	return err
 }
 
 // RemovePush removes an enrolled push channel.
 func (g *Gateway) RemovePush(ctx context.Context, s *Session, channel string) error {
-	u, rec, err := g.userAndAccount(ctx, s.CredentialsID)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(u.Factors.Push, channel) {
-		return challengeErr(CodeChannelNotRegistered)
-	}
-	err = g.updateFactors(ctx, u, rec, func(f *Factors, _ *accountRecord) {
-		f.Push = slices.DeleteFunc(f.Push, func(c string) bool { return c == channel })
+	_, err := g.updateAccount(ctx, s.CredentialsID, func(u *User, rec *accountRecord) error {
+		if !slices.Contains(u.Factors.Push, channel) {
+			return challengeErr(CodeChannelNotRegistered)
+		}
+		push := slices.DeleteFunc(slices.Clone(u.Factors.Push), func(c string) bool { return c == channel })
+		setFactors(u, rec, Factors{OTP: u.Factors.OTP, Push: push})
+		return nil
 	})
-	g.log.Info("factor removed", zap.String("credentials_id", u.ID), zap.String("type", FactorPush), zap.String("channel", channel))
+	g.auditFactor(ctx, s.CredentialsID, "factor removed", FactorPush, channel, err)
 	return err
+}
+
+func (g *Gateway) auditFactor(ctx context.Context, credentialsID, msg, kind, channel string, err error) {
+	if err != nil {
+		return
+	}
+	g.log.Info(msg, append(auditFields(ctx), zap.String("credentials_id", credentialsID),
+		zap.String("type", kind), zap.String("channel", channel))...)
 }
 
 // Push challenge statuses.
@@ -362,11 +383,11 @@ func (g *Gateway) ResolvePush(ctx context.Context, channel, id, status string) e
 		return storeError(err)
 	}
 	if status != PushVerified {
-		g.auditStepUp(s, StepUpPush, challengeErr(status))
+		g.auditStepUp(ctx, s, StepUpPush, challengeErr(status))
 		return nil
 	}
 	err = g.stepUp(ctx, s, StepUpPush)
-	g.auditStepUp(s, StepUpPush, err)
+	g.auditStepUp(ctx, s, StepUpPush, err)
 	return err
 }
 

@@ -54,6 +54,11 @@ type Store interface {
 	// or ErrNotFound: of concurrent callers, exactly one gets the value.
 	TakeOnce(ctx context.Context, key string) ([]byte, error)
 
+	// Swap stores value at key for ttl only if the key still holds old
+	// (absent when old is nil), atomically, and reports whether it did:
+	// read-modify-write without lost updates.
+	Swap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
+
 	// AddMember adds member to the set at key and sets the set's time to
 	// live to ttl, in one atomic step.
 	AddMember(ctx context.Context, key, member string, ttl time.Duration) error

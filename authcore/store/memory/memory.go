@@ -239,6 +239,22 @@ func (s *Store) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// Swap implements authcore.Store under one lock.
+func (s *Store) Swap(_ context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTTL(ttl); err != nil {
+		return false, err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.live(key, now)
+	if ok != (old != nil) || (ok && (e.set != nil || !bytes.Equal(e.data, old))) {
+		return false, nil
+	}
+	s.records[key] = entry{data: cloneValue(value), expires: now.Add(ttl)}
+	return true, nil
+}
+
 // AddMember implements authcore.Store.
 func (s *Store) AddMember(_ context.Context, key, member string, ttl time.Duration) error {
 	if err := checkTTL(ttl); err != nil {

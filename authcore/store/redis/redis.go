@@ -224,6 +224,36 @@ func (s *Store) TakeOnce(ctx context.Context, key string) ([]byte, error) {
 	return data, nil
 }
 
+// swapScript sets KEYS[1] to ARGV[3] for ARGV[4] ms only if it holds
+// ARGV[2] (or, when ARGV[1] is "0", does not exist): one atomic step on
+// the server, one round trip.
+var swapScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+	if cur then return 0 end
+elseif cur ~= ARGV[2] then
+	return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1`)
+
+// Swap implements authcore.Store with a server-side script.
+func (s *Store) Swap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	ms, err := ttlMillis(ttl)
+	if err != nil {
+		return false, err
+	}
+	exists := "1"
+	if old == nil {
+		exists, old = "0", []byte{}
+	}
+	n, err := swapScript.Run(ctx, s.client, []string{s.kvKey(key)}, exists, old, value, ms).Int()
+	if err != nil {
+		return false, storeErr(err)
+	}
+	return n == 1, nil
+}
+
 // AddMember implements authcore.Store: SADD and PEXPIRE in one MULTI/EXEC.
 func (s *Store) AddMember(ctx context.Context, key, member string, ttl time.Duration) error {
 	ms, err := ttlMillis(ttl)

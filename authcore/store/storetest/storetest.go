@@ -372,6 +372,7 @@ func Run(t *testing.T, newStore func(t *testing.T) authcore.Store) {
 
 	t.Run("KV", func(t *testing.T) { runKV(t, open) })
 	t.Run("Sets", func(t *testing.T) { runSets(t, open) })
+	t.Run("Swap", func(t *testing.T) { runSwap(t, open) })
 
 	t.Run("Ping", func(t *testing.T) {
 		s := open(t)
@@ -1064,6 +1065,79 @@ func runSets(t *testing.T, open func(t *testing.T) authcore.Store) {
 		s := open(t)
 		if err := s.AddMember(t.Context(), "set:{"+newID()+"}", "a", 0); err == nil {
 			t.Fatal("AddMember with ttl 0 succeeded")
+		}
+	})
+}
+
+// runSwap checks the compare-and-swap that account changes rely on.
+func runSwap(t *testing.T, open func(t *testing.T) authcore.Store) {
+	t.Run("CreatesOnlyWhenAbsent", func(t *testing.T) {
+		s := open(t)
+		key := "sw:{" + newID() + "}"
+		if ok, err := s.Swap(t.Context(), key, nil, []byte("v1"), longTTL); !ok || err != nil {
+			t.Fatalf("Swap(absent -> v1) = %v, %v", ok, err)
+		}
+		if ok, err := s.Swap(t.Context(), key, nil, []byte("v2"), longTTL); ok || err != nil {
+			t.Fatalf("Swap(absent -> v2) on a present key = %v, %v, want false", ok, err)
+		}
+		if got, _ := s.Get(t.Context(), key); string(got) != "v1" {
+			t.Fatalf("value %q, want v1", got)
+		}
+	})
+	t.Run("ReplacesOnlyTheExpectedValue", func(t *testing.T) {
+		s := open(t)
+		key := "sw:{" + newID() + "}"
+		_ = s.Set(t.Context(), key, []byte("v1"), longTTL)
+		if ok, _ := s.Swap(t.Context(), key, []byte("other"), []byte("v2"), longTTL); ok {
+			t.Fatal("Swap with a stale old value succeeded")
+		}
+		if ok, _ := s.Swap(t.Context(), key, []byte{}, []byte("v2"), longTTL); ok {
+			t.Fatal("Swap expecting an empty value succeeded on v1")
+		}
+		if ok, err := s.Swap(t.Context(), key, []byte("v1"), []byte("v2"), longTTL); !ok || err != nil {
+			t.Fatalf("Swap(v1 -> v2) = %v, %v", ok, err)
+		}
+		if got, _ := s.Get(t.Context(), key); string(got) != "v2" {
+			t.Fatalf("value %q, want v2", got)
+		}
+	})
+	t.Run("ConcurrentSwapsLoseNoUpdate", func(t *testing.T) {
+		// 20 writers each append their mark with a read-swap-retry loop;
+		// every mark must be there at the end.
+		s := open(t)
+		key := "sw:{" + newID() + "}"
+		var wg sync.WaitGroup
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					old, err := s.Get(t.Context(), key)
+					if errors.Is(err, authcore.ErrNotFound) {
+						old = nil
+					} else if err != nil {
+						t.Error(err)
+						return
+					}
+					next := append(bytes.Clone(old), byte('a'+i))
+					if ok, err := s.Swap(t.Context(), key, old, next, longTTL); err != nil {
+						t.Error(err)
+						return
+					} else if ok {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if got, _ := s.Get(t.Context(), key); len(got) != 20 {
+			t.Fatalf("value %q has %d marks, want 20", got, len(got))
+		}
+	})
+	t.Run("NonPositiveTTLIsRefused", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.Swap(t.Context(), "sw:{"+newID()+"}", nil, []byte("v"), 0); err == nil {
+			t.Fatal("Swap with ttl 0 succeeded")
 		}
 	})
 }
