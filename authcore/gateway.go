@@ -83,6 +83,8 @@ type Options struct {
 	// code_verify). Default DefaultRateLimits; a missing action is
 	// unlimited.
 	RateLimits map[string]RateLimit
+	// Metrics receives counts and store timings. Default: none.
+	Metrics Metrics
 }
 
 // Gateway is the framework-free core: logins, sessions, tokens and the
@@ -105,6 +107,7 @@ type Gateway struct {
 	codes       *CodeChallenges
 	lockout     *Lockout
 	limits      map[string]RateLimit
+	metrics     Metrics
 }
 
 // NewGateway checks opts and returns a Gateway.
@@ -157,6 +160,14 @@ func NewGateway(opts Options) (*Gateway, error) {
 	if g.limits == nil {
 		g.limits = DefaultRateLimits
 	}
+	g.metrics = opts.Metrics
+	if g.metrics == nil {
+		g.metrics = noMetrics{}
+	} else {
+		// Every component below uses the instrumented store.
+		g.store = instrumentedStore{Store: g.store, m: g.metrics}
+		g.codes.Store, g.lockout.Store = g.store, g.store
+	}
 	return g, nil
 }
 
@@ -186,7 +197,31 @@ type LoginResult struct {
 // wrong passwords and disabled accounts all return ErrInvalidCredentials
 // after the same password-hash work. An expired password opens a
 // password-update-only session and returns *PasswordExpiredError.
-func (g *Gateway) Login(ctx context.Context, email, password string) (*LoginResult, error) {
+func (g *Gateway) Login(ctx context.Context, email, password string) (res *LoginResult, err error) {
+	defer func() { g.metrics.Login(loginResult(err)) }()
+	return g.login(ctx, email, password)
+}
+
+// loginResult is the metrics label of a login's outcome.
+func loginResult(err error) string {
+	var expired *PasswordExpiredError
+	switch {
+	case err == nil:
+		return "success"
+	case errors.As(err, &expired):
+		return "password_expired"
+	case errors.Is(err, ErrInvalidCredentials):
+		return "invalid_credentials"
+	case errors.Is(err, ErrLocked):
+		return "locked"
+	}
+	return "error"
+}
+
+// CountLogin counts a login made by another path (the Manage API).
+func (g *Gateway) CountLogin(err error) { g.metrics.Login(loginResult(err)) }
+
+func (g *Gateway) login(ctx context.Context, email, password string) (*LoginResult, error) {
 	user, err := g.UserByEmail(ctx, email)
 	if errors.Is(err, ErrUserNotFound) {
 		user = nil

@@ -95,6 +95,27 @@ func BearerToken(header string) (string, bool) {
 
 // Admit decides a guarded request from its Authorization header.
 func (g *Gateway) Admit(ctx context.Context, authorization string, p *GuardPolicy) (*Admission, *Rejection) {
+	adm, rej := g.admit(ctx, authorization, p)
+	g.metrics.GuardDecision(guardResult(rej))
+	return adm, rej
+}
+
+// guardResult is the metrics label of a guard decision.
+func guardResult(rej *Rejection) string {
+	switch {
+	case rej == nil:
+		return "admitted"
+	case rej.Status == http.StatusServiceUnavailable:
+		return "unavailable"
+	case rej.ErrorCode != "":
+		return strings.ToLower(rej.ErrorCode)
+	case rej.Challenge == realm:
+		return "no_token"
+	}
+	return "invalid_token"
+}
+
+func (g *Gateway) admit(ctx context.Context, authorization string, p *GuardPolicy) (*Admission, *Rejection) {
 	token, ok := BearerToken(authorization)
 	if !ok {
 		return nil, &Rejection{Status: http.StatusUnauthorized, Message: "authentication required", Challenge: realm}

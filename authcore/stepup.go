@@ -140,6 +140,7 @@ func (g *Gateway) auditStepUp(ctx context.Context, s *Session, method string, er
 	case err != nil:
 		result = "error"
 	}
+	g.metrics.StepUp(method, result)
 	g.log.Info("stepup", append(auditFields(ctx), zap.String("credentials_id", s.CredentialsID),
 		zap.String("method", method), zap.String("result", result))...)
 }
