@@ -88,7 +88,18 @@ func startGateway(t *testing.T, caddyfile string) *gateway {
 
 func startGatewayAdapter(t *testing.T, config, adapter string) *gateway {
 	t.Helper()
-	port, admin := freePort(t), freePort(t)
+	return startGatewayOn(t, config, adapter, freePort(t), freePort(t))
+}
+
+// startGatewayFixedPorts starts a Caddyfile on the given ports, for tests
+// that talk to the admin endpoint.
+func startGatewayFixedPorts(t *testing.T, caddyfile string, port, admin int) *gateway {
+	t.Helper()
+	return startGatewayOn(t, caddyfile, "caddyfile", port, admin)
+}
+
+func startGatewayOn(t *testing.T, config, adapter string, port, admin int) *gateway {
+	t.Helper()
 	config = strings.NewReplacer("{PORT}", fmt.Sprint(port), "{ADMIN}", fmt.Sprint(admin)).Replace(config)
 	path := filepath.Join(t.TempDir(), "config."+adapter)
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
