@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/manageapi"
 	"github.com/authgate/authgate/authcore/store/memory"
 	redisstore "github.com/authgate/authgate/authcore/store/redis"
 )
@@ -82,6 +83,12 @@ type App struct {
 	// PushSender delivers push approvals (webhook); its secret also checks
 	// the provider's signed resolve callbacks.
 	PushSender *SenderConfig `json:"push_sender,omitempty"`
+	// EmailSender delivers the Manage API's EMAIL codes: sandbox, smtp or
+	// webhook. Default none: EMAIL MFA answers 503 outside sandbox mode.
+	EmailSender *SenderConfig `json:"email_sender,omitempty"`
+	// ServiceClients may call the Manage API (authgate_manage) with HTTP
+	// Basic auth. Default none: every Manage call answers 401.
+	ServiceClients []ServiceClientConfig `json:"service_clients,omitempty"`
 	// Lockout locks an account after Attempts consecutive wrong passwords
 	// for Duration. Default 5 and 30m.
 	Lockout *LockoutConfig `json:"lockout,omitempty"`
@@ -123,11 +130,36 @@ type LockoutConfig struct {
 	Duration caddy.Duration `json:"duration,omitempty"`
 }
 
+// ServiceClientConfig is a Manage API client.
+type ServiceClientConfig struct {
+	// Name is the client's Basic-auth user name.
+	Name string `json:"name"`
+	// Hash is the bcrypt or argon2id hash of the client's secret (its
+	// Basic-auth password), as `authgate hash-password` prints it.
+	// Placeholders such as {env.MANAGE_CLIENT_HASH} are expanded.
+	Hash string `json:"hash"`
+	// Scopes are the routes the client may call: manage.user.read,
+	// manage.user.write, manage.otp.verify, manage.otp.send.
+	Scopes []string `json:"scopes"`
+}
+
+// serviceClients returns the clients with placeholders expanded.
+func (a *App) serviceClients(repl *caddy.Replacer) []manageapi.ServiceClient {
+	out := make([]manageapi.ServiceClient, 0, len(a.ServiceClients))
+	for _, c := range a.ServiceClients {
+		out = append(out, manageapi.ServiceClient{Name: c.Name, Hash: repl.ReplaceKnown(c.Hash, ""), Scopes: c.Scopes})
+	}
+	return out
+}
+
 // RateLimitConfig is a limit of Requests per Window per client IP.
 type RateLimitConfig struct {
 	Requests int            `json:"requests"`
 	Window   caddy.Duration `json:"window"`
 }
+
+// emailSenders are the senders email_sender accepts.
+var emailSenders = []string{"sandbox", "smtp", "webhook"}
 
 // rateLimitActions are the actions rate_limit accepts.
 var rateLimitActions = []string{authcore.LimitLogin, authcore.LimitCodeIssue, authcore.LimitCodeVerify}
@@ -187,6 +219,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.PushSender != nil {
 		opts.PushSender, opts.PushSecret = a.PushSender.build(repl)
+	}
+	if a.EmailSender != nil {
+		opts.EmailSender, _ = a.EmailSender.build(repl)
+	}
+	if opts.Metrics, err = registerMetrics(ctx); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if a.Sandbox {
 		a.logger.Warn("sandbox mode: every code is 123456, nothing is sent and the push simulator is on; never use it in production")
@@ -293,6 +331,14 @@ func (a *App) Validate() error {
 		if err := a.PushSender.validate("push_sender", "sandbox", "webhook"); err != nil {
 			return err
 		}
+	}
+	if a.EmailSender != nil {
+		if err := a.EmailSender.validate("email_sender", emailSenders...); err != nil {
+			return err
+		}
+	}
+	if err := manageapi.ValidateClients(a.serviceClients(caddy.NewReplacer())); err != nil {
+		return fmt.Errorf("service_client: %w", err)
 	}
 	return nil
 }

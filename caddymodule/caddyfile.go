@@ -10,17 +10,22 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/manageapi"
 )
 
 func init() {
 	httpcaddyfile.RegisterGlobalOption("authgate", parseGlobal)
 	httpcaddyfile.RegisterHandlerDirective("authgate_api", parseAPI)
+	httpcaddyfile.RegisterHandlerDirective("authgate_manage", parseManage)
 	httpcaddyfile.RegisterHandlerDirective("authgate_protect", parseProtect)
 	// Registered orders mean users never need an `order` line: the guard
 	// runs with the other auth handlers, ahead of anything that proxies or
 	// responds; the API handlers respond, so they sit with respond.
 	httpcaddyfile.RegisterDirectiveOrder("authgate_protect", httpcaddyfile.After, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("authgate_api", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterDirectiveOrder("authgate_manage", httpcaddyfile.Before, "respond")
 }
 
 // parseGlobal sets up the authgate app from the global options block:
@@ -38,8 +43,10 @@ func init() {
 //		sandbox
 //		otp_sender sandbox | webhook <url> <hmac-secret> | twilio <account> <token> <from>
 //		push_sender sandbox | webhook <url> <hmac-secret>
+//		email_sender sandbox | smtp <host:port> <from> [<user> <pass>] | webhook <url> <hmac-secret>
 //		lockout <attempts> <duration>
 //		rate_limit login | code_issue | code_verify <requests> <window>
+//		service_client <name> <hash> <scope>...
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -113,6 +120,23 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, err
 			}
 			app.PushSender = c
+		case "email_sender":
+			c, err := parseSender(d, emailSenders...)
+			if err != nil {
+				return nil, err
+			}
+			app.EmailSender = c
+		case "service_client":
+			c, err := parseServiceClient(d)
+			if err != nil {
+				return nil, err
+			}
+			for _, other := range app.ServiceClients {
+				if other.Name == c.Name {
+					return nil, d.Errf("service_client: duplicate name %q", c.Name)
+				}
+			}
+			app.ServiceClients = append(app.ServiceClients, *c)
 		case "lockout":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
@@ -157,6 +181,28 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	return httpcaddyfile.App{Name: "authgate", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
+// parseServiceClient reads `service_client <name> <hash> <scope>...`. A
+// hash with placeholders is checked once they are expanded (Validate).
+func parseServiceClient(d *caddyfile.Dispenser) (*ServiceClientConfig, error) {
+	args := d.RemainingArgs()
+	if len(args) < 3 {
+		return nil, d.Errf("service_client: want <name> <hash> <scope>... (scopes: %v)", manageapi.Scopes)
+	}
+	c := &ServiceClientConfig{Name: args[0], Hash: args[1], Scopes: args[2:]}
+	if strings.Contains(c.Name, ":") {
+		return nil, d.Errf("service_client: name %q: must not contain ':'", c.Name)
+	}
+	if err := authcore.CheckHashFormat(c.Hash); err != nil && !hasPlaceholder(c.Hash) {
+		return nil, d.Errf("service_client %s: hash: %v (make one with authgate hash-password)", c.Name, err)
+	}
+	for _, scope := range c.Scopes {
+		if !slices.Contains(manageapi.Scopes, scope) {
+			return nil, d.Errf("service_client %s: unknown scope %q: want one of %v", c.Name, scope, manageapi.Scopes)
+		}
+	}
+	return c, nil
+}
+
 func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	dir := d.Val()
 	if !d.NextArg() || d.Val() == "" {
@@ -191,6 +237,21 @@ func parseAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		return nil, h.Errf("authgate_api: unknown subdirective %q (the API is configured in the global authgate block)", h.Val())
 	}
 	return new(API), nil
+}
+
+// parseManage sets up the Manage API handler; its service clients are
+// configured in the global authgate block:
+//
+//	authgate_manage
+func parseManage(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		return nil, h.Errf("authgate_manage: unknown subdirective %q (service clients are configured in the global authgate block)", h.Val())
+	}
+	return new(Manage), nil
 }
 
 // parseProtect sets up the guard:

@@ -121,28 +121,73 @@ func roundTrip(t *testing.T, raw []byte, into any, ignore ...string) {
 
 func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 	cases := map[string]struct{ caddyfile, want string }{
-		"unknown global directive":  {"{\n authgate {\n  colour blue\n }\n}\n:80 {\n respond ok\n}", `unknown directive "colour"`},
-		"unknown store":             {"{\n authgate {\n  store mongo\n }\n}\n:80 {\n respond ok\n}", `unknown store "mongo"`},
-		"redis without url":         {"{\n authgate {\n  store redis\n }\n}\n:80 {\n respond ok\n}", "store redis: missing URL"},
-		"bad session_idle":          {"{\n authgate {\n  session_idle soon\n }\n}\n:80 {\n respond ok\n}", `session_idle: bad duration "soon"`},
-		"extra argument":            {"{\n authgate {\n  issuer a b\n }\n}\n:80 {\n respond ok\n}", "issuer: too many arguments"},
-		"bad token kind":            {":80 {\n authgate_protect {\n  token bearer\n }\n respond ok\n}", `token: unknown kind "bearer"`},
-		"bad identity_type":         {":80 {\n authgate_protect {\n  identity_type ADMIN\n }\n respond ok\n}", `identity_type: "ADMIN"`},
-		"bad stepup max_age":        {":80 {\n authgate_protect {\n  stepup never\n }\n respond ok\n}", `stepup: bad max_age "never"`},
-		"unknown protect option":    {":80 {\n authgate_protect {\n  realm x\n }\n respond ok\n}", `unknown subdirective "realm"`},
-		"unknown sender":            {"{\n authgate {\n  otp_sender pigeon\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "pigeon"`},
-		"webhook without secret":    {"{\n authgate {\n  otp_sender webhook https://x.example\n }\n}\n:80 {\n respond ok\n}", "otp_sender webhook: wrong number of arguments"},
-		"webhook bad url":           {"{\n authgate {\n  push_sender webhook ftp://x s\n }\n}\n:80 {\n respond ok\n}", "push_sender webhook: bad URL"},
-		"push by twilio":            {"{\n authgate {\n  push_sender twilio a b c\n }\n}\n:80 {\n respond ok\n}", `push_sender: unknown sender "twilio"`},
-		"lockout without duration":  {"{\n authgate {\n  lockout 5\n }\n}\n:80 {\n respond ok\n}", "lockout: want <attempts> <duration>"},
-		"rate_limit unknown action": {"{\n authgate {\n  rate_limit logout 5 1m\n }\n}\n:80 {\n respond ok\n}", `rate_limit: unknown action "logout"`},
-		"rate_limit bad window":     {"{\n authgate {\n  rate_limit login 5 soon\n }\n}\n:80 {\n respond ok\n}", `rate_limit login: bad window "soon"`},
-		"api with options":          {":80 {\n authgate_api {\n  store memory\n }\n}", `authgate_api: unknown subdirective "store"`},
+		"unknown global directive":   {"{\n authgate {\n  colour blue\n }\n}\n:80 {\n respond ok\n}", `unknown directive "colour"`},
+		"unknown store":              {"{\n authgate {\n  store mongo\n }\n}\n:80 {\n respond ok\n}", `unknown store "mongo"`},
+		"redis without url":          {"{\n authgate {\n  store redis\n }\n}\n:80 {\n respond ok\n}", "store redis: missing URL"},
+		"bad session_idle":           {"{\n authgate {\n  session_idle soon\n }\n}\n:80 {\n respond ok\n}", `session_idle: bad duration "soon"`},
+		"extra argument":             {"{\n authgate {\n  issuer a b\n }\n}\n:80 {\n respond ok\n}", "issuer: too many arguments"},
+		"bad token kind":             {":80 {\n authgate_protect {\n  token bearer\n }\n respond ok\n}", `token: unknown kind "bearer"`},
+		"bad identity_type":          {":80 {\n authgate_protect {\n  identity_type ADMIN\n }\n respond ok\n}", `identity_type: "ADMIN"`},
+		"bad stepup max_age":         {":80 {\n authgate_protect {\n  stepup never\n }\n respond ok\n}", `stepup: bad max_age "never"`},
+		"unknown protect option":     {":80 {\n authgate_protect {\n  realm x\n }\n respond ok\n}", `unknown subdirective "realm"`},
+		"unknown sender":             {"{\n authgate {\n  otp_sender pigeon\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "pigeon"`},
+		"webhook without secret":     {"{\n authgate {\n  otp_sender webhook https://x.example\n }\n}\n:80 {\n respond ok\n}", "otp_sender webhook: wrong number of arguments"},
+		"webhook bad url":            {"{\n authgate {\n  push_sender webhook ftp://x s\n }\n}\n:80 {\n respond ok\n}", "push_sender webhook: bad URL"},
+		"push by twilio":             {"{\n authgate {\n  push_sender twilio a b c\n }\n}\n:80 {\n respond ok\n}", `push_sender: unknown sender "twilio"`},
+		"lockout without duration":   {"{\n authgate {\n  lockout 5\n }\n}\n:80 {\n respond ok\n}", "lockout: want <attempts> <duration>"},
+		"rate_limit unknown action":  {"{\n authgate {\n  rate_limit logout 5 1m\n }\n}\n:80 {\n respond ok\n}", `rate_limit: unknown action "logout"`},
+		"rate_limit bad window":      {"{\n authgate {\n  rate_limit login 5 soon\n }\n}\n:80 {\n respond ok\n}", `rate_limit login: bad window "soon"`},
+		"api with options":           {":80 {\n authgate_api {\n  store memory\n }\n}", `authgate_api: unknown subdirective "store"`},
+		"manage with options":        {":80 {\n authgate_manage {\n  service_client x\n }\n}", `authgate_manage: unknown subdirective "service_client"`},
+		"manage with argument":       {":80 {\n authgate_manage v2\n}", "wrong argument count"},
+		"service_client no scope":    {"{\n authgate {\n  service_client crm " + bcryptHash + "\n }\n}\n:80 {\n respond ok\n}", "service_client: want <name> <hash> <scope>..."},
+		"service_client bad scope":   {"{\n authgate {\n  service_client crm " + bcryptHash + " manage.everything\n }\n}\n:80 {\n respond ok\n}", `service_client crm: unknown scope "manage.everything"`},
+		"service_client plain pass":  {"{\n authgate {\n  service_client crm hunter2 manage.user.read\n }\n}\n:80 {\n respond ok\n}", "service_client crm: hash: not a bcrypt"},
+		"service_client colon name":  {"{\n authgate {\n  service_client a:b " + bcryptHash + " manage.user.read\n }\n}\n:80 {\n respond ok\n}", `service_client: name "a:b"`},
+		"service_client duplicate":   {"{\n authgate {\n  service_client crm " + bcryptHash + " manage.user.read\n  service_client crm " + bcryptHash + " manage.otp.send\n }\n}\n:80 {\n respond ok\n}", `service_client: duplicate name "crm"`},
+		"email_sender twilio":        {"{\n authgate {\n  email_sender twilio a b c\n }\n}\n:80 {\n respond ok\n}", `email_sender: unknown sender "twilio"`},
+		"email_sender smtp 2 args":   {"{\n authgate {\n  email_sender smtp mail.example.com:587\n }\n}\n:80 {\n respond ok\n}", "email_sender smtp: wrong number of arguments"},
+		"email_sender smtp no pass":  {"{\n authgate {\n  email_sender smtp mail.example.com:587 a@example.com user\n }\n}\n:80 {\n respond ok\n}", "email_sender smtp: wrong number of arguments"},
+		"email_sender smtp no port":  {"{\n authgate {\n  email_sender smtp mail.example.com a@example.com\n }\n}\n:80 {\n respond ok\n}", `email_sender smtp: bad address "mail.example.com"`},
+		"email_sender smtp bad from": {"{\n authgate {\n  email_sender smtp mail.example.com:587 nobody\n }\n}\n:80 {\n respond ok\n}", `email_sender smtp: bad from address "nobody"`},
+		"otp_sender smtp":            {"{\n authgate {\n  otp_sender smtp mail.example.com:587 a@example.com\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "smtp"`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(tc.caddyfile), nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// bcryptHash is a valid bcrypt hash for service_client cases.
+const bcryptHash = "$2a$10$sTiPAu0YBTUXvwzTQGjgvOPIBvHHsh/Olryw4fpXjZmEauQhjVxS2"
+
+// TestAppValidateChecksServiceClientsOnceExpanded covers JSON configs and
+// placeholders, which the Caddyfile parser cannot check.
+func TestAppValidateChecksServiceClientsOnceExpanded(t *testing.T) {
+	t.Setenv("AUTHGATE_TEST_CLIENT_HASH", bcryptHash)
+	cases := map[string]struct {
+		app  App
+		want string
+	}{
+		"placeholder hash":  {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_CLIENT_HASH}", Scopes: []string{"manage.user.read"}}}}, ""},
+		"unset placeholder": {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, `service_client: client "crm": not a bcrypt`},
+		"unknown scope":     {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"admin"}}}}, `service_client: client "crm": unknown scope "admin"`},
+		"no scopes":         {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash}}}, `service_client: client "crm": no scopes`},
+		"duplicate":         {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.user.read"}}, {Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.otp.send"}}}}, `service_client: client "crm": duplicate name`},
+		"smtp sender":       {App{EmailSender: &SenderConfig{Type: "smtp", Addr: "mail.example.com:587", From: "a@example.com", Username: "u"}}, "email_sender smtp: needs both <user> and <pass>"},
+		"twilio for email":  {App{EmailSender: &SenderConfig{Type: "twilio", AccountSID: "a", AuthToken: "b", From: "c"}}, `email_sender: unknown sender "twilio"`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := tc.app.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
 		})

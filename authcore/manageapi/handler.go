@@ -1,0 +1,276 @@
+// Package manageapi serves the service-to-service Manage API (myKaarma
+// "Manage v2" style) as a plain net/http handler: a trusted backend,
+// authenticated with HTTP Basic as a service client, validates a user's
+// password and learns the MFA requirements, or sends and validates a
+// user's one-time code. Every answer is the envelope {errors, warnings,
+// apiRequestId} plus its payload.
+package manageapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/multiapi"
+)
+
+// Scopes a service client may be granted.
+const (
+	// ScopeUserRead: POST /v2/user/{UserName}/validate/password.
+	ScopeUserRead = "manage.user.read"
+	// ScopeUserWrite: DELETE /v2/user/{UserName}/rememberedDevices.
+	ScopeUserWrite = "manage.user.write"
+	// ScopeOTPVerify: POST /v2/user/validate/otp.
+	ScopeOTPVerify = "manage.otp.verify"
+	// ScopeOTPSend: POST /v2/user/send/otp.
+	ScopeOTPSend = "manage.otp.send"
+)
+
+// Scopes lists every scope, for config validation.
+var Scopes = []string{ScopeUserRead, ScopeUserWrite, ScopeOTPVerify, ScopeOTPSend}
+
+// ServiceClient is a backend allowed to call the Manage API.
+type ServiceClient struct {
+	// Name is the Basic-auth user name.
+	Name string
+	// Hash is the bcrypt or argon2id hash of its secret (the Basic-auth
+	// password).
+	Hash string
+	// Scopes are the routes it may call.
+	Scopes []string
+}
+
+// ValidateClients reports a config error in clients: an empty or
+// duplicate name, a name with ':', a bad hash or an unknown scope.
+func ValidateClients(clients []ServiceClient) error {
+	seen := map[string]bool{}
+	for _, c := range clients {
+		switch {
+		case c.Name == "" || strings.ContainsAny(c.Name, ": \t"):
+			return fmt.Errorf("client name %q: must be non-empty, without ':' or spaces", c.Name)
+		case seen[c.Name]:
+			return fmt.Errorf("client %q: duplicate name", c.Name)
+		case len(c.Scopes) == 0:
+			return fmt.Errorf("client %q: no scopes: want one or more of %v", c.Name, Scopes)
+		}
+		seen[c.Name] = true
+		if err := authcore.CheckHashFormat(c.Hash); err != nil {
+			return fmt.Errorf("client %q: %w", c.Name, err)
+		}
+		for _, s := range c.Scopes {
+			if !slices.Contains(Scopes, s) {
+				return fmt.Errorf("client %q: unknown scope %q: want one of %v", c.Name, s, Scopes)
+			}
+		}
+	}
+	return nil
+}
+
+// Options configure a Handler.
+type Options struct {
+	// Gateway is the core the routes call. Required.
+	Gateway *authcore.Gateway
+	// Clients are the service clients; with none, every call answers 401.
+	Clients []ServiceClient
+	// ClientIP returns the connection's client address, used when the
+	// caller sends no clientIp header. Default: the host of r.RemoteAddr.
+	ClientIP func(r *http.Request) string
+	// RequestRef returns the request's unique id, answered as
+	// apiRequestId (and the request-ref header) and written in the logs.
+	// Default: a random id.
+	RequestRef func(r *http.Request) string
+	// Logger receives audit lines. Default: the gateway's logger.
+	Logger *zap.Logger
+	// VerifyPassword checks a client secret against its hash. Default
+	// authcore.VerifyPassword.
+	VerifyPassword func(hash, password string) bool
+}
+
+// Handler serves the Manage API routes relative to the path it receives.
+type Handler struct {
+	gw         *authcore.Gateway
+	clients    []serviceClient
+	dummyHash  string
+	verify     func(hash, password string) bool
+	verified   sync.Map // credentialsDigest -> struct{}: secrets already checked
+	clientIP   func(*http.Request) string
+	requestRef func(*http.Request) string
+	log        *zap.Logger
+	mux        *http.ServeMux
+	allowed    map[string][]string // path -> methods, for 405 Allow
+}
+
+type serviceClient struct {
+	ServiceClient
+	nameSum [32]byte
+}
+
+// New checks opts and returns a Handler.
+func New(opts Options) (*Handler, error) {
+	if opts.Gateway == nil {
+		return nil, errors.New("manage api needs a gateway")
+	}
+	if err := ValidateClients(opts.Clients); err != nil {
+		return nil, err
+	}
+	h := &Handler{gw: opts.Gateway, verify: opts.VerifyPassword, clientIP: opts.ClientIP,
+		requestRef: opts.RequestRef, log: opts.Logger}
+	for _, c := range opts.Clients {
+		c.Scopes = slices.Clone(c.Scopes)
+		h.clients = append(h.clients, serviceClient{ServiceClient: c, nameSum: sha256.Sum256([]byte(c.Name))})
+	}
+	first := ""
+	if len(opts.Clients) > 0 {
+		first = opts.Clients[0].Hash
+	}
+	h.dummyHash = authcore.DummyHashLike(first)
+	if h.verify == nil {
+		h.verify = authcore.VerifyPassword
+	}
+	if h.clientIP == nil {
+		h.clientIP = multiapi.RemoteHost
+	}
+	if h.requestRef == nil {
+		h.requestRef = func(*http.Request) string { return multiapi.NewRequestRef() }
+	}
+	if h.log == nil {
+		h.log = opts.Gateway.Logger()
+	}
+	h.mux = http.NewServeMux()
+	h.route("POST /v2/user/{UserName}/validate/password", ScopeUserRead, h.validatePassword)
+	h.route("DELETE /v2/user/{UserName}/rememberedDevices", ScopeUserWrite, h.forgetDevices)
+	h.route("POST /v2/user/validate/otp", ScopeOTPVerify, h.validateOTP)
+	h.route("POST /v2/user/send/otp", ScopeOTPSend, h.sendOTP)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeFailure(w, r, notFound, "no such route")
+	})
+	return h, nil
+}
+
+// caller is an authenticated, authorised request.
+type caller struct {
+	client string
+	ip     string
+}
+
+// route registers a method-specific pattern behind Basic auth and scope,
+// and, for the same path, a catch-all that answers other methods with 405.
+func (h *Handler) route(pattern, scope string, fn func(http.ResponseWriter, *http.Request, *caller)) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := h.authorize(w, r, scope); ok {
+			fn(w, r, c)
+		}
+	})
+	method, path, _ := strings.Cut(pattern, " ")
+	if h.allowed == nil {
+		h.allowed = map[string][]string{}
+	}
+	if _, seen := h.allowed[path]; !seen {
+		h.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", strings.Join(h.allowed[path], ", "))
+			writeFailure(w, r, methodNotAllowed, "method not allowed")
+		})
+	}
+	h.allowed[path] = append(h.allowed[path], method)
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ref := h.requestRef(r)
+	w.Header().Set("request-ref", ref)
+	r = r.WithContext(withRequestRef(r.Context(), ref))
+	// ServeMux would redirect a path such as /v2/user//validate/password
+	// (an empty UserName) to its clean form, outside the envelope; no
+	// route has such a path, so it is a 404 like any unknown one.
+	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+		writeFailure(w, r, notFound, "no such route")
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// authorize checks the Basic credentials (401 1002) and the route's scope
+// (403 1003), and finds the end user's address: the clientIp header of
+// the trusted caller when sent (400 1001 when not an IP), else the
+// connection's.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, scope string) (*caller, bool) {
+	client := h.authenticate(r)
+	if client == nil {
+		h.log.Info("manage auth", zap.String("request_ref", requestRef(r.Context())), zap.String("result", "invalid_service_credentials"),
+			zap.String("client_ip", h.clientIP(r)))
+		w.Header().Set("WWW-Authenticate", `Basic realm="authgate manage", charset="UTF-8"`)
+		writeFailure(w, r, InvalidServiceCredentials, "missing or invalid service client credentials")
+		return nil, false
+	}
+	if !slices.Contains(client.Scopes, scope) {
+		h.log.Info("manage auth", zap.String("request_ref", requestRef(r.Context())), zap.String("result", "scope_not_granted"),
+			zap.String("service_client", client.Name), zap.String("scope", scope))
+		writeFailure(w, r, ScopeNotGranted, "the service client lacks scope "+scope)
+		return nil, false
+	}
+	c := &caller{client: client.Name, ip: h.clientIP(r)}
+	if v := r.Header.Get("clientIp"); v != "" {
+		ip, err := netip.ParseAddr(v)
+		if err != nil {
+			writeFailure(w, r, InvalidRequest, "clientIp is not an IP address")
+			return nil, false
+		}
+		c.ip = ip.Unmap().String()
+	}
+	return c, true
+}
+
+// authenticate returns the service client whose Basic credentials r
+// carries, or nil. Names are compared as digests in constant time, and an
+// unknown name is checked against a dummy hash, so neither which names
+// exist nor how long they are shows in the timing. A secret that checked
+// out once is remembered (as a digest) for the handler's life, as Caddy's
+// basic_auth does, so that a busy backend does not pay a password hash
+// per call.
+func (h *Handler) authenticate(r *http.Request) *serviceClient {
+	name, secret, ok := r.BasicAuth()
+	if !ok {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(name))
+	var found *serviceClient
+	for i := range h.clients {
+		if subtle.ConstantTimeCompare(sum[:], h.clients[i].nameSum[:]) == 1 {
+			found = &h.clients[i]
+		}
+	}
+	hash := h.dummyHash
+	if found != nil {
+		hash = found.Hash
+	}
+	key := credentialsDigest(name, secret, hash)
+	if _, ok := h.verified.Load(key); ok && found != nil {
+		return found
+	}
+	if !h.verify(hash, secret) || found == nil {
+		return nil
+	}
+	h.verified.Store(key, struct{}{})
+	return found
+}
+
+func credentialsDigest(name, secret, hash string) [32]byte {
+	d := sha256.New()
+	for _, s := range []string{name, secret, hash} {
+		d.Write([]byte(s))
+		d.Write([]byte{0})
+	}
+	var out [32]byte
+	d.Sum(out[:0])
+	return out
+}
