@@ -1,0 +1,66 @@
+package caddymodule
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/authcore"
+)
+
+// promMetrics are authgate's collectors. They are made once per process
+// and registered into each config's registry, so counts carry across
+// `caddy reload` and a second registration is not an error.
+type promMetrics struct {
+	logins *prometheus.CounterVec
+	stepup *prometheus.CounterVec
+	guard  *prometheus.CounterVec
+	store  *prometheus.HistogramVec
+}
+
+var metrics = sync.OnceValue(func() *promMetrics {
+	const ns = "authgate"
+	return &promMetrics{
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "logins_total", Help: "Login attempts by result.",
+		}, []string{"result"}),
+		stepup: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "stepup_total", Help: "Step-up attempts by method and result.",
+		}, []string{"method", "result"}),
+		guard: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "guard_decisions_total", Help: "Guard decisions by result.",
+		}, []string{"result"}),
+		store: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "store_duration_seconds", Help: "Duration of store operations.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5, 1},
+		}, []string{"op"}),
+	}
+})
+
+// registerMetrics registers the collectors in the config's registry and
+// returns them as the gateway's Metrics.
+func registerMetrics(ctx caddy.Context) (authcore.Metrics, error) {
+	m := metrics()
+	reg := ctx.GetMetricsRegistry()
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.logins, m.stepup, m.guard, m.store} {
+		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *promMetrics) Login(result string)          { m.logins.WithLabelValues(result).Inc() }
+func (m *promMetrics) StepUp(method, result string) { m.stepup.WithLabelValues(method, result).Inc() }
+func (m *promMetrics) GuardDecision(result string)  { m.guard.WithLabelValues(result).Inc() }
+func (m *promMetrics) StoreDuration(op string, d time.Duration) {
+	m.store.WithLabelValues(op).Observe(d.Seconds())
+}
+
+var _ authcore.Metrics = (*promMetrics)(nil)
