@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"path"
 	"strings"
 
 	"go.uber.org/zap"
@@ -109,6 +110,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The JWKS document is public by nature, and the push provider signs
 	// its resolve callbacks instead: the api-key rule applies to neither.
 	if len(h.apiKeys) > 0 && !apiKeyExempt(r.URL.Path) && !h.checkAPIKey(w, r) {
+		return
+	}
+	// ServeMux would answer a path such as //logout or /a/../logout with a
+	// bare redirect; such a path names no route here.
+	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+		authcore.WriteMessage(w, http.StatusNotFound, "no such route")
 		return
 	}
 	h.mux.ServeHTTP(w, r)

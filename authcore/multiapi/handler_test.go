@@ -242,6 +242,12 @@ func TestUnknownRoutesAndMethodsAnswerJSON(t *testing.T) {
 	if resp.StatusCode != 404 || body["message"] == nil || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("unknown route: %d", resp.StatusCode)
 	}
+	for _, p := range []string{"//logout", "/stepup/../logout", "/logout/", "/./identities"} {
+		resp, body, _ := do(t, srv, call{method: "POST", path: p})
+		if resp.StatusCode != 404 || body["message"] == nil {
+			t.Fatalf("non-canonical path %s: %d", p, resp.StatusCode)
+		}
+	}
 	resp, body, _ = do(t, srv, call{method: "GET", path: "/login_with_password"})
 	if resp.StatusCode != 405 || body["message"] == nil || resp.Header.Get("Allow") != "POST" {
 		t.Fatalf("wrong method: %d allow=%q", resp.StatusCode, resp.Header.Get("Allow"))
