@@ -23,11 +23,23 @@ import (
 
 func benchGateway(b *testing.B, store authcore.Store, key *authcore.Key) (*authcore.Gateway, string) {
 	b.Helper()
+	return newLoggedIn(b, store, key, nil)
+}
+
+// benchGatewayT is benchGateway for tests, with metrics.
+func benchGatewayT(t *testing.T, store authcore.Store, m authcore.Metrics) (*authcore.Gateway, string) {
+	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	return newLoggedIn(t, store, key, m)
+}
+
+// newLoggedIn returns a gateway over store with one user logged in, and
+// an ACCESS token of that session.
+func newLoggedIn(b testing.TB, store authcore.Store, key *authcore.Key, m authcore.Metrics) (*authcore.Gateway, string) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 	users, _ := authcore.NewStaticUsers([]authcore.User{{ID: "1001", CredentialsType: "ROOT", Email: "a@example.com",
 		Password: string(hash), Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001"}}}})
 	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("bench", key, time.Now),
-		DummyHash: users.DummyHash(), RateLimits: map[string]authcore.RateLimit{}})
+		DummyHash: users.DummyHash(), RateLimits: map[string]authcore.RateLimit{}, Metrics: m})
 	if err != nil {
 		b.Fatal(err)
 	}

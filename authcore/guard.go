@@ -105,6 +105,8 @@ func guardResult(rej *Rejection) string {
 	switch {
 	case rej == nil:
 		return "admitted"
+	case rej.Status == http.StatusServiceUnavailable && ClientGone(rej.Cause):
+		return "client_gone"
 	case rej.Status == http.StatusServiceUnavailable:
 		return "unavailable"
 	case rej.ErrorCode != "":

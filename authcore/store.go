@@ -14,6 +14,12 @@ var ErrNotFound = errors.New("not found")
 // did not answer. Callers answer 503 and never fail open.
 var ErrUnavailable = errors.New("store unavailable")
 
+// ClientGone reports whether err comes from the request's own context
+// being cancelled: the client went away while the store was asked. That
+// is no outage, and is not logged as one, though the request is refused
+// like any other that could not be checked.
+func ClientGone(err error) bool { return errors.Is(err, context.Canceled) }
+
 // Store keeps sessions and the gateway's other shared, expiring state. The
 // memory and Redis implementations have the same semantics and pass the
 // same conformance suite (authcore/store/storetest). Every record has a

@@ -133,7 +133,7 @@ func (g *guard) provision(ctx caddy.Context, c policyConfig) error {
 func (g *guard) admit(r *http.Request) (*authcore.Admission, *authcore.Rejection) {
 	adm, rej := g.app.Gateway().Admit(r.Context(), r.Header.Get("Authorization"), &g.policy)
 	if rej != nil {
-		if rej.Status == http.StatusServiceUnavailable {
+		if rej.Status == http.StatusServiceUnavailable && !authcore.ClientGone(rej.Cause) {
 			if c := g.logger.Check(zapcore.ErrorLevel, "guard: store unavailable"); c != nil {
 				c.Write(zap.Error(rej.Cause))
 			}

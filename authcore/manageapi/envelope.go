@@ -123,7 +123,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("Retry-After", secs)
 		writeFailure(w, r, RateLimited, "too many requests; retry after "+secs+" seconds")
 	case errors.Is(err, authcore.ErrUnavailable):
-		h.log.Error("store unavailable", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+		if !authcore.ClientGone(err) {
+			h.log.Error("store unavailable", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+		}
 		w.Header().Set("Retry-After", "1")
 		writeFailure(w, r, ServiceUnavailable, "service temporarily unavailable")
 	case errors.Is(err, authcore.ErrNoSender), errors.Is(err, authcore.ErrSendFailed):

@@ -67,7 +67,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.As(err, new(*authcore.RateLimited)):
 		writeRateLimited(w, err)
 	case errors.Is(err, authcore.ErrUnavailable):
-		h.log.Error("store unavailable", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+		if !authcore.ClientGone(err) {
+			h.log.Error("store unavailable", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+		}
 		w.Header().Set("Retry-After", "1")
 		authcore.WriteMessage(w, http.StatusServiceUnavailable, "service temporarily unavailable")
 	default:
