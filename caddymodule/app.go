@@ -65,6 +65,12 @@ type App struct {
 	// neither key set, an ephemeral Ed25519 key is made at start (tokens
 	// then die with the process and do not work across nodes).
 	SigningKeyFile string `json:"signing_key_file,omitempty"`
+	// PreviousKeys (base64 HS256) and PreviousKeyFiles (PEM) are keys
+	// that signed tokens before a rotation: tokens they signed are still
+	// accepted, new ones are signed with the current key. Drop them once
+	// session_max has passed since the rotation.
+	PreviousKeys     []string `json:"previous_keys,omitempty"`
+	PreviousKeyFiles []string `json:"previous_key_files,omitempty"`
 	// UsersFile is a JSON file {"users": [...]} of the accounts.
 	UsersFile string `json:"users_file,omitempty"`
 	// APIKeys, when any is set, are the values the Multi API's api-key
@@ -185,7 +191,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	tokens := authcore.NewTokens(a.Issuer, key, time.Now)
+	previous, err := a.previousKeys(repl)
+	if err != nil {
+		return err
+	}
+	tokens := authcore.NewTokens(a.Issuer, key, time.Now, previous...)
 
 	var users authcore.UserDirectory = emptyUsers
 	dummy := ""
@@ -238,29 +248,56 @@ func (a *App) Provision(ctx caddy.Context) error {
 func (a *App) signingKey(repl *caddy.Replacer) (*authcore.Key, error) {
 	switch {
 	case a.SigningKey != "":
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(repl.ReplaceKnown(a.SigningKey, "")))
-		if err != nil {
-			return nil, errors.New("signing_key: not valid base64")
-		}
-		key, err := authcore.NewHMACKey(raw)
-		if err != nil {
-			return nil, fmt.Errorf("signing_key: %w", err)
-		}
-		return key, nil
+		return hmacKey("signing_key", a.SigningKey, repl)
 	case a.SigningKeyFile != "":
-		data, err := os.ReadFile(a.SigningKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("signing_key_file: %w", err)
-		}
-		key, err := authcore.ParsePrivateKeyPEM(data)
-		if err != nil {
-			return nil, fmt.Errorf("signing_key_file %s: %w", a.SigningKeyFile, err)
-		}
-		return key, nil
+		return pemKey("signing_key_file", a.SigningKeyFile)
 	}
 	a.logger.Warn("no signing_key or signing_key_file: using an ephemeral Ed25519 key; " +
 		"tokens die with this process and are not accepted by other nodes (single node only)")
 	return ephemeralKey(), nil
+}
+
+func (a *App) previousKeys(repl *caddy.Replacer) ([]*authcore.Key, error) {
+	var keys []*authcore.Key
+	for _, k := range a.PreviousKeys {
+		key, err := hmacKey("previous_key", k, repl)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
+	}
+	for _, f := range a.PreviousKeyFiles {
+		key, err := pemKey("previous_key_file", f)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+func hmacKey(directive, b64 string, repl *caddy.Replacer) (*authcore.Key, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(repl.ReplaceKnown(b64, "")))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not valid base64", directive)
+	}
+	key, err := authcore.NewHMACKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", directive, err)
+	}
+	return key, nil
+}
+
+func pemKey(directive, path string) (*authcore.Key, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", directive, err)
+	}
+	key, err := authcore.ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", directive, path, err)
+	}
+	return key, nil
 }
 
 func (a *App) loadStore(repl *caddy.Replacer) (authcore.Store, error) {

@@ -36,6 +36,8 @@ func init() {
 //		issuer <iss>
 //		signing_key <base64, >= 32 bytes>
 //		signing_key_file <pem>
+//		previous_key <base64>          (repeatable)
+//		previous_key_file <pem>        (repeatable)
 //		users_file <path.json>
 //		api_key <key>
 //		session_idle <duration>
@@ -88,6 +90,18 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			if err := oneArg(d, &app.SigningKeyFile); err != nil {
 				return nil, err
 			}
+		case "previous_key":
+			var key string
+			if err := oneArg(d, &key); err != nil {
+				return nil, err
+			}
+			app.PreviousKeys = append(app.PreviousKeys, key)
+		case "previous_key_file":
+			var path string
+			if err := oneArg(d, &path); err != nil {
+				return nil, err
+			}
+			app.PreviousKeyFiles = append(app.PreviousKeyFiles, path)
 		case "users_file":
 			if err := oneArg(d, &app.UsersFile); err != nil {
 				return nil, err
