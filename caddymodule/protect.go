@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/authgate/authgate/authcore"
 )
@@ -94,6 +95,9 @@ func (c policyConfig) validate() error {
 	case "", authcore.CredentialsRoot, authcore.CredentialsUser:
 	default:
 		return fmt.Errorf("credentials_type: %q: want ROOT or USER", c.CredentialsType)
+	}
+	if c.HeaderPrefix != "" && !httpguts.ValidHeaderFieldName(c.HeaderPrefix+"X") {
+		return fmt.Errorf("header_prefix: %q is not a valid header name prefix", c.HeaderPrefix)
 	}
 	if c.StepUpMaxAge < 0 {
 		return fmt.Errorf("stepup: max_age must be positive")
