@@ -130,6 +130,8 @@ func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 		"bad identity_type":          {":80 {\n authgate_protect {\n  identity_type ADMIN\n }\n respond ok\n}", `identity_type: "ADMIN"`},
 		"bad stepup max_age":         {":80 {\n authgate_protect {\n  stepup never\n }\n respond ok\n}", `stepup: bad max_age "never"`},
 		"bad header_prefix":          {":80 {\n authgate_protect {\n  header_prefix X:Auth-\n }\n respond ok\n}", `header_prefix: "X:Auth-" is not a valid header name prefix`},
+		"prefix of Authorization":  {":80 {\n authgate_protect {\n  header_prefix Auth\n }\n respond ok\n}", `header_prefix: "Auth" would also strip the standard header Authorization`},
+		"prefix X-":                {":80 {\n authgate_protect {\n  header_prefix X-\n }\n respond ok\n}", `header_prefix: "X-" would also strip the standard header X-Forwarded-For`},
 		"unknown protect option":     {":80 {\n authgate_protect {\n  realm x\n }\n respond ok\n}", `unknown subdirective "realm"`},
 		"unknown sender":             {"{\n authgate {\n  otp_sender pigeon\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "pigeon"`},
 		"webhook without secret":     {"{\n authgate {\n  otp_sender webhook https://x.example\n }\n}\n:80 {\n respond ok\n}", "otp_sender webhook: wrong number of arguments"},

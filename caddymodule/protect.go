@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -99,6 +100,13 @@ func (c policyConfig) validate() error {
 	if c.HeaderPrefix != "" && !httpguts.ValidHeaderFieldName(c.HeaderPrefix+"X") {
 		return fmt.Errorf("header_prefix: %q is not a valid header name prefix", c.HeaderPrefix)
 	}
+	// The guard strips every client header under the prefix, so a prefix
+	// that starts a standard header name would strip that header too.
+	for _, std := range standardHeaders {
+		if len(c.HeaderPrefix) <= len(std) && strings.EqualFold(std[:len(c.HeaderPrefix)], c.HeaderPrefix) && c.HeaderPrefix != "" {
+			return fmt.Errorf("header_prefix: %q would also strip the standard header %s", c.HeaderPrefix, std)
+		}
+	}
 	if c.StepUpMaxAge < 0 {
 		return fmt.Errorf("stepup: max_age must be positive")
 	}
@@ -107,6 +115,13 @@ func (c policyConfig) validate() error {
 	}
 	return nil
 }
+
+// standardHeaders are request headers a header_prefix must not cover.
+var standardHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
+	"Connection", "Content-Length", "Content-Type", "Cookie", "Expect", "Forwarded", "Host", "If-Match",
+	"If-Modified-Since", "If-None-Match", "Origin", "Proxy-Authorization", "Range", "Referer", "TE", "Trailer",
+	"Transfer-Encoding", "Upgrade", "User-Agent", "Via", "X-Forwarded-For", "X-Forwarded-Host",
+	"X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id"}
 
 func (g *guard) provision(ctx caddy.Context, c policyConfig) error {
 	if err := c.validate(); err != nil {
