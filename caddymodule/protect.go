@@ -163,23 +163,50 @@ func (g *guard) admit(r *http.Request) (*authcore.Admission, *authcore.Rejection
 	}
 	g.headers.Set(r.Header, adm)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		for k, v := range userMetadata(adm) {
-			repl.Set("http.auth.user."+k, v)
-		}
-		repl.Set("http.auth.user.id", adm.Claims.Subject)
+		// Resolved only if a later handler asks: most routes never do, and
+		// eager writes cost a map and six replacer entries per request.
+		repl.Map(func(key string) (any, bool) {
+			name, ok := strings.CutPrefix(key, "http.auth.user.")
+			if !ok {
+				return nil, false
+			}
+			if name == "id" {
+				return adm.Claims.Subject, true
+			}
+			return userPlaceholder(adm, name)
+		})
 	}
 	return adm, nil
 }
 
-func userMetadata(adm *authcore.Admission) map[string]string {
-	return map[string]string{
-		"credentials_type": adm.Claims.CredentialsType,
-		"identity_id":      adm.Claims.Identity.ID,
-		"identity_type":    adm.Claims.Identity.Type,
-		"stepped_up":       strconv.FormatBool(adm.SteppedUp()),
-		"auth_time":        strconv.FormatInt(adm.AuthTime().Unix(), 10),
+// userPlaceholder resolves {http.auth.user.<name>} for an admission.
+func userPlaceholder(adm *authcore.Admission, name string) (any, bool) {
+	switch name {
+	case "credentials_type":
+		return adm.Claims.CredentialsType, true
+	case "identity_id":
+		return adm.Claims.Identity.ID, true
+	case "identity_type":
+		return adm.Claims.Identity.Type, true
+	case "stepped_up":
+		return strconv.FormatBool(adm.SteppedUp()), true
+	case "auth_time":
+		return strconv.FormatInt(adm.AuthTime().Unix(), 10), true
 	}
+	return nil, false
 }
+
+// userMetadata is the caller as caddyauth.User metadata (the provider).
+func userMetadata(adm *authcore.Admission) map[string]string {
+	m := make(map[string]string, len(userPlaceholderNames))
+	for _, name := range userPlaceholderNames {
+		v, _ := userPlaceholder(adm, name)
+		m[name] = v.(string)
+	}
+	return m
+}
+
+var userPlaceholderNames = []string{"credentials_type", "identity_id", "identity_type", "stepped_up", "auth_time"}
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
