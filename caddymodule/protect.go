@@ -20,10 +20,9 @@ func init() {
 	caddy.RegisterModule(Protect{})
 }
 
-// Protect guards the routes after it: only requests with a live token of
-// the right kind, from a session that meets the route's step-up demand,
-// pass on, carrying the caller's identity in headers clients cannot forge.
-type Protect struct {
+// GuardConfig is what a guarded route demands. authgate_protect and the
+// authentication provider share it.
+type GuardConfig struct {
 	// Token is the token kind accepted: "access" (default), "auth" or "any".
 	Token string `json:"token,omitempty"`
 	// StepUp requires a stepped-up session.
@@ -39,7 +38,13 @@ type Protect struct {
 	// client-sent headers with this prefix are removed. Default
 	// "X-Authgate-".
 	HeaderPrefix string `json:"header_prefix,omitempty"`
+}
 
+// Protect guards the routes after it: only requests with a live token of
+// the right kind, from a session that meets the route's step-up demand,
+// pass on, carrying the caller's identity in headers clients cannot forge.
+type Protect struct {
+	GuardConfig
 	guard
 }
 
@@ -62,26 +67,13 @@ func (Protect) CaddyModule() caddy.ModuleInfo {
 
 // Provision implements caddy.Provisioner.
 func (p *Protect) Provision(ctx caddy.Context) error {
-	return p.guard.provision(ctx, p.policyConfig())
+	return p.guard.provision(ctx, p.GuardConfig)
 }
 
 // Validate implements caddy.Validator.
-func (p *Protect) Validate() error { return p.policyConfig().validate() }
+func (p *Protect) Validate() error { return p.GuardConfig.validate() }
 
-func (p *Protect) policyConfig() policyConfig {
-	return policyConfig{p.Token, p.StepUp, p.StepUpMaxAge, p.IdentityType, p.CredentialsType, p.HeaderPrefix}
-}
-
-type policyConfig struct {
-	Token           string
-	StepUp          bool
-	StepUpMaxAge    caddy.Duration
-	IdentityType    string
-	CredentialsType string
-	HeaderPrefix    string
-}
-
-func (c policyConfig) validate() error {
+func (c GuardConfig) validate() error {
 	switch c.Token {
 	case "", authcore.GuardAccess, authcore.GuardAuth, authcore.GuardAny:
 	default:
@@ -123,7 +115,7 @@ var standardHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "
 	"Transfer-Encoding", "Upgrade", "User-Agent", "Via", "X-Forwarded-For", "X-Forwarded-Host",
 	"X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id"}
 
-func (g *guard) provision(ctx caddy.Context, c policyConfig) error {
+func (g *guard) provision(ctx caddy.Context, c GuardConfig) error {
 	if err := c.validate(); err != nil {
 		return err
 	}

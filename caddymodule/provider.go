@@ -18,19 +18,7 @@ func init() {
 // WWW-Authenticate challenge); use authgate_protect for the distinct
 // 403 and 503 answers.
 type Provider struct {
-	// Token is the token kind accepted: "access" (default), "auth" or "any".
-	Token string `json:"token,omitempty"`
-	// StepUp requires a stepped-up session.
-	StepUp bool `json:"stepup,omitempty"`
-	// StepUpMaxAge, with StepUp, bounds the age of the step-up.
-	StepUpMaxAge caddy.Duration `json:"stepup_max_age,omitempty"`
-	// IdentityType, when set (CONSUMER or CORPORATE), must be the token's.
-	IdentityType string `json:"identity_type,omitempty"`
-	// CredentialsType, when set (ROOT or USER), must be the token's.
-	CredentialsType string `json:"credentials_type,omitempty"`
-	// HeaderPrefix prefixes the identity headers. Default "X-Authgate-".
-	HeaderPrefix string `json:"header_prefix,omitempty"`
-
+	GuardConfig
 	guard
 }
 
@@ -42,17 +30,13 @@ func (Provider) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-func (p *Provider) policyConfig() policyConfig {
-	return policyConfig{p.Token, p.StepUp, p.StepUpMaxAge, p.IdentityType, p.CredentialsType, p.HeaderPrefix}
-}
-
 // Provision implements caddy.Provisioner.
 func (p *Provider) Provision(ctx caddy.Context) error {
-	return p.guard.provision(ctx, p.policyConfig())
+	return p.guard.provision(ctx, p.GuardConfig)
 }
 
 // Validate implements caddy.Validator.
-func (p *Provider) Validate() error { return p.policyConfig().validate() }
+func (p *Provider) Validate() error { return p.GuardConfig.validate() }
 
 // Authenticate implements caddyauth.Authenticator.
 func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {

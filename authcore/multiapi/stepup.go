@@ -2,6 +2,7 @@ package multiapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -78,34 +79,6 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, action string) b
 		return false
 	}
 	return true
-}
-
-func (h *Handler) issueStepUpOTP(w http.ResponseWriter, r *http.Request, c *caller) {
-	ch, ok := channelParam(w, r, authcore.ChannelSMS)
-	if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
-		return
-	}
-	if err := h.gw.IssueStepUpOTP(r.Context(), c.session, ch); err != nil {
-		h.writeChallengeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (h *Handler) verifyStepUpOTP(w http.ResponseWriter, r *http.Request, c *caller) {
-	ch, ok := channelParam(w, r, authcore.ChannelSMS)
-	if !ok || !h.limit(w, r, authcore.LimitCodeVerify) {
-		return
-	}
-	code, ok := verificationCode(w, r)
-	if !ok {
-		return
-	}
-	if err := h.gw.VerifyStepUpOTP(r.Context(), c.session, ch, code); err != nil {
-		h.writeChallengeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *Handler) issuePush(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -202,52 +175,47 @@ func (h *Handler) factors(w http.ResponseWriter, r *http.Request, c *caller) {
 	}{factors})
 }
 
-func (h *Handler) enrolOTP(w http.ResponseWriter, r *http.Request, c *caller) {
-	ch, ok := channelParam(w, r, authcore.ChannelSMS)
-	if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
-		return
+// codeIssueRoute serves a POST that sends a one-time code on {channel}
+// (step-up or enrolment): 204, or the challenge's error.
+func (h *Handler) codeIssueRoute(issue func(context.Context, *authcore.Session, string) error) func(http.ResponseWriter, *http.Request, *caller) {
+	return func(w http.ResponseWriter, r *http.Request, c *caller) {
+		ch, ok := channelParam(w, r, authcore.ChannelSMS)
+		if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
+			return
+		}
+		h.answer(w, r, issue(r.Context(), c.session, ch))
 	}
-	if err := h.gw.EnrolOTP(r.Context(), c.session, ch); err != nil {
-		h.writeChallengeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) verifyEnrolOTP(w http.ResponseWriter, r *http.Request, c *caller) {
-	ch, ok := channelParam(w, r, authcore.ChannelSMS)
-	if !ok || !h.limit(w, r, authcore.LimitCodeVerify) {
-		return
+// codeVerifyRoute serves a POST {"verificationCode"} that checks a code.
+func (h *Handler) codeVerifyRoute(verify func(context.Context, *authcore.Session, string, string) error) func(http.ResponseWriter, *http.Request, *caller) {
+	return func(w http.ResponseWriter, r *http.Request, c *caller) {
+		ch, ok := channelParam(w, r, authcore.ChannelSMS)
+		if !ok || !h.limit(w, r, authcore.LimitCodeVerify) {
+			return
+		}
+		code, ok := verificationCode(w, r)
+		if !ok {
+			return
+		}
+		h.answer(w, r, verify(r.Context(), c.session, ch, code))
 	}
-	code, ok := verificationCode(w, r)
-	if !ok {
-		return
-	}
-	if err := h.gw.VerifyEnrolOTP(r.Context(), c.session, ch, code); err != nil {
-		h.writeChallengeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) enrolPush(w http.ResponseWriter, r *http.Request, c *caller) {
-	ch, ok := channelParam(w, r, pushChannels...)
-	if !ok {
-		return
+// pushFactorRoute serves the enrolment or removal of a push channel.
+func (h *Handler) pushFactorRoute(change func(context.Context, *authcore.Session, string) error) func(http.ResponseWriter, *http.Request, *caller) {
+	return func(w http.ResponseWriter, r *http.Request, c *caller) {
+		ch, ok := channelParam(w, r, pushChannels...)
+		if !ok {
+			return
+		}
+		h.answer(w, r, change(r.Context(), c.session, ch))
 	}
-	if err := h.gw.EnrolPush(r.Context(), c.session, ch); err != nil {
-		h.writeChallengeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *Handler) removePush(w http.ResponseWriter, r *http.Request, c *caller) {
-	ch, ok := channelParam(w, r, pushChannels...)
-	if !ok {
-		return
-	}
-	if err := h.gw.RemovePush(r.Context(), c.session, ch); err != nil {
+// answer is 204 on success, else the error's answer.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return
 	}
