@@ -110,13 +110,19 @@ func (g *Gateway) loadAccount(ctx context.Context, u *User) (*User, *accountReco
 	if err := json.Unmarshal(raw, rec); err != nil {
 		return nil, nil, nil, fmt.Errorf("decoding account data: %w", err)
 	}
+	rec.applyTo(u)
+	return u, rec, raw, nil
+}
+
+// applyTo puts the run-time changes on u: enrolled factors, and a changed
+// password (which clears the configured expiry).
+func (rec *accountRecord) applyTo(u *User) {
 	if rec.Factors != nil {
-		u.Factors = *rec.Factors
+		u.Factors = Factors{OTP: slices.Clone(rec.Factors.OTP), Push: slices.Clone(rec.Factors.Push)}
 	}
 	if rec.Password != "" {
 		u.Password, u.PasswordExpires, u.ForcePasswordChange = rec.Password, nil, false
 	}
-	return u, rec, raw, nil
 }
 
 func (g *Gateway) swapAccount(ctx context.Context, credentialsID string, old []byte, rec *accountRecord) (bool, error) {

@@ -269,14 +269,14 @@ func (g *Gateway) openSession(ctx context.Context, user *User) (*Session, error)
 
 func userSessionsKey(credentialsID string) string { return "us:{" + credentialsID + "}" }
 
-// endAllSessions ends every session of the user, on every node.
-func (g *Gateway) endAllSessions(ctx context.Context, credentialsID string) error {
-	ids, err := g.store.Members(ctx, userSessionsKey(credentialsID))
+// endUserSessions ends every session of the user, on every node.
+func endUserSessions(ctx context.Context, store Store, credentialsID string) error {
+	ids, err := store.Members(ctx, userSessionsKey(credentialsID))
 	if err != nil {
 		return storeError(err)
 	}
 	for _, id := range ids {
-		if err := g.store.DeleteSession(ctx, id); err != nil {
+		if err := store.DeleteSession(ctx, id); err != nil {
 			return storeError(err)
 		}
 	}

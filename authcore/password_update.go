@@ -104,7 +104,7 @@ func (g *Gateway) ChangePassword(ctx context.Context, s *Session, oldPassword, n
 	if err != nil {
 		return nil, err
 	}
-	if err := g.endAllSessions(ctx, u.ID); err != nil {
+	if err := endUserSessions(ctx, g.store, u.ID); err != nil {
 		return nil, err
 	}
 	fresh, err := g.openSession(ctx, u)

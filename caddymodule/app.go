@@ -73,6 +73,13 @@ type App struct {
 	PreviousKeyFiles []string `json:"previous_key_files,omitempty"`
 	// UsersFile is a JSON file {"users": [...]} of the accounts.
 	UsersFile string `json:"users_file,omitempty"`
+	// UsersStore keeps accounts in the store too, managed with
+	// `authgate user add|set|passwd|list|del|enrol --redis URL`: a user
+	// added there logs in at once on every node, with no reload. It needs
+	// store redis. With UsersFile set as well both are consulted and the
+	// file wins: a stored user that shares an id, email or userName with
+	// a file user is ignored. Default false.
+	UsersStore bool `json:"users_store,omitempty"`
 	// APIKeys, when any is set, are the values the Multi API's api-key
 	// header must carry. Placeholders are expanded.
 	APIKeys []string `json:"api_keys,omitempty"`
@@ -197,20 +204,22 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	tokens := authcore.NewTokens(a.Issuer, key, time.Now, previous...)
 
-	var users authcore.UserDirectory = emptyUsers
-	dummy := ""
+	var static *authcore.StaticUsers
 	if a.UsersFile != "" {
-		static, err := authcore.LoadUsersFile(a.UsersFile)
-		if err != nil {
+		if static, err = authcore.LoadUsersFile(a.UsersFile); err != nil {
 			return fmt.Errorf("users_file: %w", err)
 		}
-		users, dummy = static, static.DummyHash()
 	}
 
 	store, err := a.loadStore(repl)
 	if err != nil {
 		return err
 	}
+	if a.UsersStore && a.Store != "redis" {
+		a.logger.Warn("users store on the memory store: it starts empty and `authgate user` cannot reach it " +
+			"(it lives inside this process); use store redis to manage users with the CLI")
+	}
+	users, dummy := userDirectory(static, a.UsersStore, store)
 	opts := authcore.Options{
 		Store: store, Users: users, Tokens: tokens,
 		SessionIdle: time.Duration(a.SessionIdle), SessionMax: time.Duration(a.SessionMax),
@@ -243,6 +252,22 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.gateway, err = authcore.NewGateway(opts)
 	return err
+}
+
+// userDirectory combines the users file (static, nil when not set) and the
+// users in the store. The dummy hash that unknown users are checked against
+// matches the file's hashes; without a file, the argon2id hashes that
+// `authgate user` makes ("": the gateway's default).
+func userDirectory(static *authcore.StaticUsers, inStore bool, store authcore.Store) (authcore.UserDirectory, string) {
+	switch {
+	case static != nil && inStore:
+		return authcore.NewCombinedUsers(static, authcore.NewStoreUsers(store, nil)), static.DummyHash()
+	case inStore:
+		return authcore.NewStoreUsers(store, nil), ""
+	case static != nil:
+		return static, static.DummyHash()
+	}
+	return emptyUsers, ""
 }
 
 func (a *App) signingKey(repl *caddy.Replacer) (*authcore.Key, error) {

@@ -39,6 +39,7 @@ func init() {
 //		previous_key <base64>          (repeatable)
 //		previous_key_file <pem>        (repeatable)
 //		users_file <path.json>
+//		users store
 //		api_key <key>
 //		session_idle <duration>
 //		session_max <duration>
@@ -106,6 +107,15 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			if err := oneArg(d, &app.UsersFile); err != nil {
 				return nil, err
 			}
+		case "users":
+			var source string
+			if err := oneArg(d, &source); err != nil {
+				return nil, err
+			}
+			if source != "store" {
+				return nil, d.Errf("users: unknown source %q: want store (a file is users_file <path>)", source)
+			}
+			app.UsersStore = true
 		case "api_key":
 			var key string
 			if err := oneArg(d, &key); err != nil {

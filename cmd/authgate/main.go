@@ -3,6 +3,7 @@
 //
 //	authgate run --config Caddyfile.example
 //	authgate hash-password < password.txt
+//	authgate user add|set|passwd|list|del|enrol --redis URL | --file PATH ...
 package main
 
 import (
@@ -20,6 +21,9 @@ func main() {
 	// authgate's command takes that name in this binary.
 	if len(os.Args) > 1 && os.Args[1] == "hash-password" {
 		os.Exit(hashPassword(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "user" {
+		os.Exit(userCommand(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	caddycmd.Main()
 }
