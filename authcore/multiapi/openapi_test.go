@@ -33,7 +33,7 @@ import (
 const multiOpenAPIPath = "../../../shared/reference/weavr-multi-openapi-3.32.1.yaml"
 
 const (
-	openAPITestPassword = "Correct-Horse-1"
+	openAPITestPassword = password
 	openAPITestAPIKey   = "openapi-test-api-key"
 )
 
@@ -78,33 +78,11 @@ func loadMultiOpenAPI(t *testing.T) *openapi3.T {
 }
 
 // newOpenAPITestServer serves the Multi API with the api-key the document
-// declares on every route, and two users: alice (ROOT, two identities) and
-// carol, whose password has expired.
+// declares on every route, and the users of newServer: alice (ROOT, two
+// identities) and carol, whose password has expired.
 func newOpenAPITestServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	hash, _ := bcrypt.GenerateFromPassword([]byte(openAPITestPassword), bcrypt.MinCost)
-	past := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	users, err := authcore.NewStaticUsers([]authcore.User{
-		{ID: "1001", CredentialsType: "ROOT", Email: "alice@example.com", Password: string(hash),
-			Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001", Name: "Alice"}, {Type: "CORPORATE", ID: "3001", Name: "Acme"}}},
-		{ID: "1003", CredentialsType: "USER", Email: "carol@example.com", Password: string(hash), PasswordExpires: &past,
-			Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2003"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := memory.New(nil)
-	t.Cleanup(func() { store.Close() })
-	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
-		Tokens: authcore.NewTokens("test", key, time.Now), DummyHash: users.DummyHash(),
-		RateLimits: map[string]authcore.RateLimit{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(multiapi.New(multiapi.Options{Gateway: gw, APIKeys: []string{openAPITestAPIKey}}))
-	t.Cleanup(srv.Close)
-	return srv
+	return newServerWith(t, func(o *authcore.Options) { o.RateLimits = map[string]authcore.RateLimit{} }, openAPITestAPIKey)
 }
 
 // openAPIClient sends requests to the test server and checks each exchange
