@@ -1,0 +1,10 @@
+// Package authgate is the import path that plugs authgate into a custom
+// Caddy: `xcaddy build --with github.com/authgate/authgate` (see
+// xcaddy.json and cmd/xcaddy-build). The modules themselves live in
+// caddymodule; the core, free of Caddy, in authcore.
+package authgate
+
+import (
+	// Registers the authgate app, its handlers and its auth provider.
+	_ "github.com/authgate/authgate/caddymodule"
+)
