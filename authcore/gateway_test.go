@@ -12,21 +12,12 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/authtest"
 	"github.com/authgate/authgate/authcore/store/memory"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// clock is the settable test clock the core's tests share.
+type clock = authtest.Clock
 
 const testPassword = "Correct-Horse-1"
 
@@ -68,7 +59,7 @@ func (c *countingVerifier) verify(hash, pw string) bool {
 
 func newTestGateway(t *testing.T) (*authcore.Gateway, *clock, authcore.Store) {
 	t.Helper()
-	clk := &clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	clk := authtest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	store := memory.New(clk.Now)
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
@@ -117,7 +108,7 @@ type countingGateway struct {
 }
 
 func newTestGatewayCounting(t *testing.T) (countingGateway, *clock, authcore.Store) {
-	clk := &clock{now: time.Now()}
+	clk := authtest.NewClock(time.Now())
 	store := memory.New(clk.Now)
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))

@@ -135,7 +135,7 @@ func TestManageSMSSequenceWithRememberedDevice(t *testing.T) {
 		if err != nil || !res.MFARequired || res.MFAType != "SMS" || res.SessionToken == "" {
 			t.Fatalf("step 5: %+v, %v", res, err)
 		}
-		m := e.sms.last(t)
+		m := e.sms.Last(t)
 		if m.To != "+35699000001" || m.Channel != "SMS" || m.Purpose != authcore.PurposeLogin || len(m.Code) != 6 {
 			t.Fatalf("sent %+v", m)
 		}
@@ -153,9 +153,9 @@ func TestManageSMSSequenceWithRememberedDevice(t *testing.T) {
 		wantErr(t, err, authcore.ErrMFASessionInvalid)
 
 		// The remember token bypasses MFA, for alice only, until revoked.
-		sent := e.sms.count()
+		sent := e.sms.Count()
 		res, err = e.validate(authcore.ValidatePasswordRequest{UserName: "alice", RememberToken: remember})
-		if err != nil || res.MFARequired || !res.MFABypassed || res.MFABypassReason != "REMEMBERED_DEVICE" || e.sms.count() != sent {
+		if err != nil || res.MFARequired || !res.MFABypassed || res.MFABypassReason != "REMEMBERED_DEVICE" || e.sms.Count() != sent {
 			t.Fatalf("step 3: %+v, %v", res, err)
 		}
 		if _, err := e.validate(authcore.ValidatePasswordRequest{UserName: "alice", Password: "wrong", RememberToken: remember}); !errors.Is(err, authcore.ErrInvalidCredentials) {
@@ -183,7 +183,7 @@ func TestManageForgetAllDevices(t *testing.T) {
 		for range 2 {
 			session := e.begin(t, "alice")
 			res, err := e.validate(authcore.ValidatePasswordRequest{UserName: "alice", SessionToken: session,
-				Code: e.sms.last(t).Code, RememberDevice: true})
+				Code: e.sms.Last(t).Code, RememberDevice: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +206,7 @@ func TestManageForgetAllDevices(t *testing.T) {
 		}
 		// Devices remembered after the revocation work.
 		res, err := e.validate(authcore.ValidatePasswordRequest{UserName: "alice", SessionToken: res.SessionToken,
-			Code: e.sms.last(t).Code, RememberDevice: true})
+			Code: e.sms.Last(t).Code, RememberDevice: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ func TestManageSessionTokenIsBoundToItsUser(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStores nodeStores, realTime bool, clk *clock) {
 		e := newManageEnv(t, newStores, realTime, clk)
 		session := e.begin(t, "alice")
-		code := e.sms.last(t).Code
+		code := e.sms.Last(t).Code
 		_, err := e.validate(authcore.ValidatePasswordRequest{UserName: "erin", SessionToken: session, EmailCode: code})
 		wantErr(t, err, authcore.ErrMFASessionInvalid)
 		_, err = e.validate(authcore.ValidatePasswordRequest{UserName: "alice", Code: code})
@@ -237,9 +237,9 @@ func TestManageEmailCodes(t *testing.T) {
 		if err != nil || res.MFAType != "EMAIL" {
 			t.Fatalf("%+v, %v", res, err)
 		}
-		m := e.mail.last(t)
-		if m.To != "erin@example.com" || m.Channel != "EMAIL" || e.sms.count() != 0 {
-			t.Fatalf("sent %+v (sms %d)", m, e.sms.count())
+		m := e.mail.Last(t)
+		if m.To != "erin@example.com" || m.Channel != "EMAIL" || e.sms.Count() != 0 {
+			t.Fatalf("sent %+v (sms %d)", m, e.sms.Count())
 		}
 		_, err = e.validate(authcore.ValidatePasswordRequest{UserName: "erin", SessionToken: res.SessionToken, Code: m.Code})
 		wantErr(t, err, authcore.ErrCodeField)
@@ -254,7 +254,7 @@ func TestManageCodeLimitsAndExpiry(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStores nodeStores, realTime bool, clk *clock) {
 		e := newManageEnv(t, newStores, realTime, clk)
 		session := e.begin(t, "alice")
-		code := e.sms.last(t).Code
+		code := e.sms.Last(t).Code
 		wrong := "000000"
 		if code == wrong {
 			wrong = "111111"
@@ -272,9 +272,9 @@ func TestManageCodeLimitsAndExpiry(t *testing.T) {
 		// A resend within the interval sends nothing: the last code stands.
 		e.wait(manageResend)
 		session = e.begin(t, "alice")
-		code = e.sms.last(t).Code
+		code = e.sms.Last(t).Code
 		res, err := e.validate(authcore.ValidatePasswordRequest{UserName: "alice"})
-		if err != nil || !res.CodeNotResent || e.sms.last(t).Code != code {
+		if err != nil || !res.CodeNotResent || e.sms.Last(t).Code != code {
 			t.Fatalf("quick resend: %+v, %v", res, err)
 		}
 		// A third code in the round is refused.
@@ -298,7 +298,7 @@ func TestManageTOTP(t *testing.T) {
 			return c
 		}
 		res, err := e.validate(authcore.ValidatePasswordRequest{UserName: "tom"})
-		if err != nil || res.MFAType != "TOTP" || e.sms.count()+e.mail.count() != 0 {
+		if err != nil || res.MFAType != "TOTP" || e.sms.Count()+e.mail.Count() != 0 {
 			t.Fatalf("step 5 sent something or failed: %+v, %v", res, err)
 		}
 		try := func(code string) error {
@@ -360,7 +360,7 @@ func TestManageOTPByPhoneNumber(t *testing.T) {
 		if err := e.gw.SendOTP(ctx, "alice", "+356 (9900) 00-01", "192.0.2.1"); err != nil {
 			t.Fatal(err)
 		}
-		m := e.sms.last(t)
+		m := e.sms.Last(t)
 		if m.To != "+35699000001" || m.Purpose != authcore.PurposeVerification {
 			t.Fatalf("sent %+v", m)
 		}
@@ -386,9 +386,9 @@ func TestManageOTPByPhoneNumber(t *testing.T) {
 		if err := e.gw.SendOTP(ctx, "alice", "+35699000001", "192.0.2.1"); !errors.As(err, &rl) {
 			t.Fatalf("quick resend: %v", err)
 		}
-		sent := e.sms.count()
-		if err := e.gw.SendOTP(ctx, "nobody", "+35699000001", "192.0.2.1"); err != nil || e.sms.count() != sent {
-			t.Fatalf("unknown user: %v, sent %d", err, e.sms.count()-sent)
+		sent := e.sms.Count()
+		if err := e.gw.SendOTP(ctx, "nobody", "+35699000001", "192.0.2.1"); err != nil || e.sms.Count() != sent {
+			t.Fatalf("unknown user: %v, sent %d", err, e.sms.Count()-sent)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/authtest"
 	"github.com/authgate/authgate/authcore/store/memory"
 )
 
@@ -37,7 +38,7 @@ func (m *recordingMetrics) StoreDuration(op string, d time.Duration) {
 
 func TestMetricsCountLoginsGuardDecisionsStepUpsAndStoreCalls(t *testing.T) {
 	m := &recordingMetrics{}
-	clk := &clock{now: time.Now()}
+	clk := authtest.NewClock(time.Now())
 	store := memory.New(clk.Now)
 	defer store.Close()
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))

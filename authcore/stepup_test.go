@@ -13,39 +13,14 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/authtest"
 	"github.com/authgate/authgate/authcore/store/memory"
 	redisstore "github.com/authgate/authgate/authcore/store/redis"
 	"github.com/authgate/authgate/authcore/store/storetest"
 )
 
-// recordingSender keeps what it was asked to send.
-type recordingSender struct {
-	mu   sync.Mutex
-	msgs []authcore.Message
-}
-
-func (r *recordingSender) Send(_ context.Context, m authcore.Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, m)
-	return nil
-}
-
-func (r *recordingSender) last(t *testing.T) authcore.Message {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.msgs) == 0 {
-		t.Fatal("nothing was sent")
-	}
-	return r.msgs[len(r.msgs)-1]
-}
-
-func (r *recordingSender) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.msgs)
-}
+// recordingSender records instead of delivering.
+type recordingSender = authtest.RecordingSender
 
 // stepUpEnv is a gateway (or two, sharing a store) with a settable clock.
 // On Redis, TTLs run on real time, so wait both sleeps and advances the
@@ -78,7 +53,7 @@ type nodeStores func() (authcore.Store, authcore.Store)
 // forEachStore runs fn once per store kind.
 func forEachStore(t *testing.T, fn func(t *testing.T, newStores nodeStores, realTime bool, clk *clock)) {
 	t.Run("memory", func(t *testing.T) {
-		clk := &clock{now: time.Now()}
+		clk := authtest.NewClock(time.Now())
 		fn(t, func() (authcore.Store, authcore.Store) {
 			s := memory.New(clk.Now)
 			t.Cleanup(func() { s.Close() })
@@ -88,7 +63,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, newStores nodeStores, real
 	t.Run("redis", func(t *testing.T) {
 		srv := storetest.StartRedis(t)
 		prefix := fmt.Sprintf("t%d:", time.Now().UnixNano())
-		clk := &clock{now: time.Now()}
+		clk := authtest.NewClock(time.Now())
 		client := func() authcore.Store {
 			opts, err := redisstore.ParseURL("redis://" + srv.Addr() + "/0")
 			if err != nil {
@@ -182,7 +157,7 @@ func TestOTPStepUpStateMachine(t *testing.T) {
 			s := e.login(t, "alice@example.com")
 			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", "123456"), authcore.CodeStateInvalid) // nothing issued
 			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
-			msg := e.otp.last(t)
+			msg := e.otp.Last(t)
 			if msg.To != "+35699000001" || len(msg.Code) != 6 || msg.Channel != "SMS" || msg.Purpose != "stepup" {
 				t.Fatalf("sent %+v", msg)
 			}
@@ -197,7 +172,7 @@ func TestOTPStepUpStateMachine(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
 			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
-			code := e.otp.last(t).Code
+			code := e.otp.Last(t).Code
 			wrong := fmt.Sprintf("%06d", (atoi(code)+1)%1000000)
 			for i, want := range []string{
 				authcore.CodeVerificationCodeInvalid, authcore.CodeVerificationCodeInvalid, authcore.CodeVerificationCodeInvalid,
@@ -217,7 +192,7 @@ func TestOTPStepUpStateMachine(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
 			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
-			code := e.otp.last(t).Code
+			code := e.otp.Last(t).Code
 			e.wait(testCodeTTL + 50*time.Millisecond)
 			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", code), authcore.CodeVerificationCodeExpired)
 		})
@@ -226,15 +201,15 @@ func TestOTPStepUpStateMachine(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
 			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
-			first := e.otp.last(t).Code
+			first := e.otp.Last(t).Code
 			wantCode(t, e.gw2.IssueStepUpOTP(ctx, s, "SMS"), authcore.CodeRetryIn15Sec)
 			e.wait(testResend + 50*time.Millisecond)
 			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "") // the one resend
-			second := e.otp.last(t).Code
+			second := e.otp.Last(t).Code
 			e.wait(testResend + 50*time.Millisecond)
 			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), authcore.CodeChallengeLimitExceeded)
-			if e.otp.count() != 2 {
-				t.Fatalf("%d codes sent, want 2", e.otp.count())
+			if e.otp.Count() != 2 {
+				t.Fatalf("%d codes sent, want 2", e.otp.Count())
 			}
 			// Only the latest code counts.
 			if first != second {
@@ -260,7 +235,7 @@ func TestOTPStepUpStateMachine(t *testing.T) {
 			s := e.login(t, "alice@example.com")
 			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
 			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", "123456"), "")
-			if e.otp.count() != 0 {
+			if e.otp.Count() != 0 {
 				t.Fatal("sandbox sent a message")
 			}
 		})
@@ -284,7 +259,7 @@ func TestParallelWrongCodesAcrossTwoNodesGetFiveTries(t *testing.T) {
 		e := newStepUpEnv(t, newStore, realTime, clk, false)
 		s := e.login(t, "alice@example.com")
 		wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
-		wrong := fmt.Sprintf("%06d", (atoi(e.otp.last(t).Code)+1)%1000000)
+		wrong := fmt.Sprintf("%06d", (atoi(e.otp.Last(t).Code)+1)%1000000)
 		var mu sync.Mutex
 		counts := map[string]int{}
 		var wg sync.WaitGroup
@@ -324,7 +299,7 @@ func TestPushStepUp(t *testing.T) {
 			s := e.login(t, "alice@example.com")
 			id, err := e.gw.IssuePush(ctx, s, "AUTHY")
 			wantCode(t, err, "")
-			msg := e.push.last(t)
+			msg := e.push.Last(t)
 			if msg.ChallengeID != id || msg.To != "1001" || msg.Channel != "AUTHY" || msg.Code != "" {
 				t.Fatalf("push sent %+v", msg)
 			}
@@ -432,13 +407,13 @@ func TestFactorEnrolment(t *testing.T) {
 		wantCode(t, e.gw.VerifyEnrolOTP(ctx, s, "SMS", "123456"), authcore.CodeStateInvalid) // not started
 
 		wantCode(t, e.gw.EnrolOTP(ctx, s, "SMS"), "")
-		if msg := e.otp.last(t); msg.To != "+35699000002" || msg.Purpose != "enrolment" {
+		if msg := e.otp.Last(t); msg.To != "+35699000002" || msg.Purpose != "enrolment" {
 			t.Fatalf("sent %+v", msg)
 		}
 		if got := factors(e.gw2); got != "[{OTP PENDING_VERIFICATION SMS}]" {
 			t.Fatalf("pending factors %s", got)
 		}
-		wantCode(t, e.gw2.VerifyEnrolOTP(ctx, s, "SMS", e.otp.last(t).Code), "")
+		wantCode(t, e.gw2.VerifyEnrolOTP(ctx, s, "SMS", e.otp.Last(t).Code), "")
 		if got := factors(e.gw); got != "[{OTP ACTIVE SMS}]" {
 			t.Fatalf("factors after verify %s", got)
 		}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/authtest"
 	"github.com/authgate/authgate/authcore/store/memory"
 	redisstore "github.com/authgate/authgate/authcore/store/redis"
 	"github.com/authgate/authgate/authcore/store/storetest"
@@ -443,7 +444,7 @@ func TestStoreUsersTakeOverClaimsLeftBehind(t *testing.T) {
 
 func TestStoreUsersExpireAfter400DaysUnlessRead(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := authtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	store := memory.New(clk.Now)
 	t.Cleanup(func() { store.Close() })
 	users := authcore.NewStoreUsers(store, clk.Now)

@@ -1,7 +1,6 @@
 package manageapi_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/authtest"
 	"github.com/authgate/authgate/authcore/manageapi"
 	"github.com/authgate/authgate/authcore/multiapi"
 	"github.com/authgate/authgate/authcore/store/memory"
@@ -36,46 +36,11 @@ const (
 	resend        = 200 * time.Millisecond
 )
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// recordingSender keeps what it was asked to send.
-type recordingSender struct {
-	mu   sync.Mutex
-	msgs []authcore.Message
-}
-
-func (r *recordingSender) Send(_ context.Context, m authcore.Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, m)
-	return nil
-}
-
-func (r *recordingSender) last(t *testing.T) authcore.Message {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.msgs) == 0 {
-		t.Fatal("nothing was sent")
-	}
-	return r.msgs[len(r.msgs)-1]
-}
-
-func (r *recordingSender) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.msgs)
-}
+// clock and recordingSender are the core's shared test fakes.
+type (
+	clock           = authtest.Clock
+	recordingSender = authtest.RecordingSender
+)
 
 // storeKind makes the store of one test: memory on the test clock, or a
 // client of a throwaway Redis, whose TTLs run on real time.
@@ -171,7 +136,7 @@ func testUsers(t testing.TB) *authcore.StaticUsers {
 // newEnv serves both APIs on one gateway; tune adjusts the gateway options.
 func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env {
 	t.Helper()
-	e := &env{clk: &clock{now: time.Now()}, sms: &recordingSender{}, mail: &recordingSender{}, realTime: kind.realTime}
+	e := &env{clk: authtest.NewClock(time.Now()), sms: &recordingSender{}, mail: &recordingSender{}, realTime: kind.realTime}
 	users := testUsers(t)
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	opts := authcore.Options{

@@ -170,9 +170,9 @@ func TestMFASequenceWithRememberedDevice(t *testing.T) {
 		if r.body["mfaRequired"] != true || r.str("mfaType") != "SMS" || session == "" || r.body["user"] != nil {
 			t.Fatalf("mfa required: %s", r.raw)
 		}
-		code := e.sms.last(t).Code
-		if e.sms.last(t).To != "+35699000001" {
-			t.Fatalf("code sent to %q", e.sms.last(t).To)
+		code := e.sms.Last(t).Code
+		if e.sms.Last(t).To != "+35699000001" {
+			t.Fatalf("code sent to %q", e.sms.Last(t).To)
 		}
 
 		// Step 4: the code with the session, and the device remembered.
@@ -187,10 +187,10 @@ func TestMFASequenceWithRememberedDevice(t *testing.T) {
 		e.validate(t, "alice", map[string]any{"sessionToken": session, "token": code}).wantError(t, manageapi.MFASessionInvalid)
 
 		// Step 3: the remember token bypasses MFA; nothing is sent.
-		sent := e.sms.count()
+		sent := e.sms.Count()
 		r = e.validate(t, "alice", map[string]any{"userMFARememberMeToken": remember})
 		r.wantOK(t)
-		if r.body["mfaRequired"] != false || r.body["mfaBypassed"] != true || r.str("mfaBypassReason") != "REMEMBERED_DEVICE" || e.sms.count() != sent {
+		if r.body["mfaRequired"] != false || r.body["mfaBypassed"] != true || r.str("mfaBypassReason") != "REMEMBERED_DEVICE" || e.sms.Count() != sent {
 			t.Fatalf("bypass: %s", r.raw)
 		}
 		// Step 1 still comes first.
@@ -209,7 +209,7 @@ func TestMFASessionInvalid1009(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind storeKind) {
 		e := newEnv(t, kind)
 		session := e.validate(t, "alice", map[string]any{}).str("sessionToken")
-		code := e.sms.last(t).Code
+		code := e.sms.Last(t).Code
 		for name, fields := range map[string]map[string]any{
 			"made-up session":   {"sessionToken": "not-a-session", "token": code},
 			"no session":        {"token": code},
@@ -235,7 +235,7 @@ func TestOTPErrors1006To1008(t *testing.T) {
 		send := func() string {
 			t.Helper()
 			e.call(t, "POST", "/v2/user/send/otp", `{"userName":"alice","phoneNumber":"+356 9900 0001"}`).wantOK(t)
-			return e.sms.last(t).Code
+			return e.sms.Last(t).Code
 		}
 		check := func(code string) reply {
 			return e.call(t, "POST", "/v2/user/validate/otp", `{"userName":"alice","phoneNumber":"+35699000001","otp":"`+code+`"}`)
@@ -266,8 +266,8 @@ func TestValidateOTPComparesNumbersInE164(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind storeKind) {
 		e := newEnv(t, kind)
 		e.call(t, "POST", "/v2/user/send/otp", `{"userName":"alice","phoneNumber":"+356 9900 0001"}`).wantOK(t)
-		code := e.sms.last(t).Code
-		if to := e.sms.last(t).To; to != "+35699000001" {
+		code := e.sms.Last(t).Code
+		if to := e.sms.Last(t).To; to != "+35699000001" {
 			t.Fatalf("sent to %q", to)
 		}
 		e.call(t, "POST", "/v2/user/validate/otp", `{"userName":"alice","phoneNumber":"+35699000002","otp":"`+code+`"}`).wantError(t, manageapi.InvalidOTP)
@@ -289,7 +289,7 @@ func TestValidateOTPProtobufMatchesJSON(t *testing.T) {
 			e.wait(resend)
 			e.call(t, "POST", "/v2/user/send/otp", `{"userName":"alice","phoneNumber":"+35699000001"}`).wantOK(t)
 			return e.call(t, "POST", "/v2/user/validate/otp",
-				`{"userName":"alice","phoneNumber":"+35699000001","otp":"`+e.sms.last(t).Code+`"}`, "Accept", accept, "X-Test-Ref", "ref-pb")
+				`{"userName":"alice","phoneNumber":"+35699000001","otp":"`+e.sms.Last(t).Code+`"}`, "Accept", accept, "X-Test-Ref", "ref-pb")
 		}
 		js := answer("application/json")
 		js.wantOK(t)
@@ -354,8 +354,8 @@ func TestTOTPCodes(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind storeKind) {
 		e := newEnv(t, kind)
 		r := e.validate(t, "tom", map[string]any{})
-		if r.str("mfaType") != "TOTP" || e.sms.count()+e.mail.count() != 0 {
-			t.Fatalf("%s (sent %d)", r.raw, e.sms.count()+e.mail.count())
+		if r.str("mfaType") != "TOTP" || e.sms.Count()+e.mail.Count() != 0 {
+			t.Fatalf("%s (sent %d)", r.raw, e.sms.Count()+e.mail.Count())
 		}
 		code, _ := totp.GenerateCode(totpSecret, e.clk.Now().Add(-authcore.TOTPPeriod))
 		e.validate(t, "tom", map[string]any{"sessionToken": r.str("sessionToken"), "token": code}).wantOK(t)
@@ -376,8 +376,8 @@ func TestEmailCodesThroughSMTP(t *testing.T) {
 			t.Fatalf("%s", r.raw)
 		}
 		rcpt, code := mail.lastCode(t)
-		if rcpt != "erin@example.com" || code == "" || e.sms.count() != 0 {
-			t.Fatalf("mailed %q to %q (sms %d)", code, rcpt, e.sms.count())
+		if rcpt != "erin@example.com" || code == "" || e.sms.Count() != 0 {
+			t.Fatalf("mailed %q to %q (sms %d)", code, rcpt, e.sms.Count())
 		}
 		e.validate(t, "erin", map[string]any{"sessionToken": r.str("sessionToken"), "emailToken": code}).wantOK(t)
 	})
@@ -393,8 +393,8 @@ func TestSandboxCodesAre123456AndNothingIsSent(t *testing.T) {
 				e := newEnv(t, kind, tune)
 				r := e.validate(t, "erin", map[string]any{})
 				e.validate(t, "erin", map[string]any{"sessionToken": r.str("sessionToken"), "emailToken": "123456"}).wantOK(t)
-				if e.mail.count() != 0 {
-					t.Fatalf("%d mails sent", e.mail.count())
+				if e.mail.Count() != 0 {
+					t.Fatalf("%d mails sent", e.mail.Count())
 				}
 			})
 		}
@@ -407,8 +407,8 @@ func TestWarningWhenACodeWasJustSent(t *testing.T) {
 	r := e.validate(t, "alice", map[string]any{})
 	r.wantOK(t)
 	w := r.body["warnings"].([]any)
-	if len(w) != 1 || w[0].(map[string]any)["warningCode"] != float64(manageapi.CodeNotResent.Code) || e.sms.count() != 1 {
-		t.Fatalf("%s (sent %d)", r.raw, e.sms.count())
+	if len(w) != 1 || w[0].(map[string]any)["warningCode"] != float64(manageapi.CodeNotResent.Code) || e.sms.Count() != 1 {
+		t.Fatalf("%s (sent %d)", r.raw, e.sms.Count())
 	}
 	if r.str("sessionToken") == "" {
 		t.Fatal("no sessionToken")
