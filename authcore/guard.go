@@ -35,7 +35,6 @@ type GuardPolicy struct {
 type Admission struct {
 	Claims  *Claims
 	Session *Session
-	Now     time.Time
 }
 
 // SteppedUp reports whether the caller's session has stepped up.
@@ -110,11 +109,18 @@ func guardResult(rej *Rejection) string {
 	case rej.Status == http.StatusServiceUnavailable:
 		return "unavailable"
 	case rej.ErrorCode != "":
-		return strings.ToLower(rej.ErrorCode)
+		return guardLabels[rej.ErrorCode]
 	case rej.Challenge == realm:
 		return "no_token"
 	}
 	return "invalid_token"
+}
+
+// guardLabels are the metric labels of the guard's 403 error codes.
+var guardLabels = map[string]string{
+	"ACCESS_TOKEN_REQUIRED":    "access_token_required",
+	"STEP_UP_REQUIRED":         "step_up_required",
+	"INSUFFICIENT_PERMISSIONS": "insufficient_permissions",
 }
 
 func (g *Gateway) admit(ctx context.Context, authorization string, p *GuardPolicy) (*Admission, *Rejection) {
@@ -126,7 +132,6 @@ func (g *Gateway) admit(ctx context.Context, authorization string, p *GuardPolic
 	if err != nil {
 		return nil, authRejection(err)
 	}
-	now := g.now()
 	switch {
 	case c.TokenType == TokenPasswordUpdate:
 		return nil, &Rejection{Status: http.StatusUnauthorized, Message: "invalid token",
@@ -136,10 +141,10 @@ func (g *Gateway) admit(ctx context.Context, authorization string, p *GuardPolic
 	case (p.IdentityType != "" && c.Identity.Type != p.IdentityType) ||
 		(p.CredentialsType != "" && c.CredentialsType != p.CredentialsType):
 		return nil, &Rejection{Status: http.StatusForbidden, ErrorCode: "INSUFFICIENT_PERMISSIONS"}
-	case p.StepUp && !s.IsSteppedUp(now, p.MaxAge):
+	case p.StepUp && !s.IsSteppedUp(g.now(), p.MaxAge):
 		return nil, stepUpRejection(p.MaxAge)
 	}
-	return &Admission{Claims: c, Session: s, Now: now}, nil
+	return &Admission{Claims: c, Session: s}, nil
 }
 
 func stepUpRejection(maxAge time.Duration) *Rejection {

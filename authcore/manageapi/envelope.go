@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -117,10 +116,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, authcore.ErrBadPhoneNumber):
 		writeFailure(w, r, InvalidRequest, "phoneNumber must be an E.164 number such as +35699000001")
 	case errors.As(err, &rl):
-		secs := strconv.FormatInt(int64(math.Ceil(rl.Reset.Seconds())), 10)
-		w.Header().Set("x-ratelimit-limit", strconv.Itoa(rl.Limit))
-		w.Header().Set("x-ratelimit-reset", secs)
-		w.Header().Set("Retry-After", secs)
+		secs := rl.SetHeaders(w.Header())
 		writeFailure(w, r, RateLimited, "too many requests; retry after "+secs+" seconds")
 	case errors.Is(err, authcore.ErrUnavailable):
 		if !authcore.ClientGone(err) {

@@ -2,10 +2,8 @@ package multiapi
 
 import (
 	"errors"
-	"math"
 	"net/http"
 	"regexp"
-	"strconv"
 
 	"go.uber.org/zap"
 
@@ -50,10 +48,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, passwordU
 func writeRateLimited(w http.ResponseWriter, err error) {
 	var rl *authcore.RateLimited
 	errors.As(err, &rl)
-	secs := strconv.FormatInt(int64(math.Ceil(rl.Reset.Seconds())), 10)
-	w.Header().Set("x-ratelimit-limit", strconv.Itoa(rl.Limit))
-	w.Header().Set("x-ratelimit-reset", secs)
-	w.Header().Set("Retry-After", secs)
+	secs := rl.SetHeaders(w.Header())
 	authcore.WriteMessage(w, http.StatusTooManyRequests, "too many requests; retry after "+secs+" seconds")
 }
 
