@@ -27,7 +27,13 @@ const (
 
 // ChallengeError is a refused challenge operation; Code is the API's
 // errorCode (CHANNEL_NOT_REGISTERED, STATE_INVALID, ...).
-type ChallengeError struct{ Code string }
+type ChallengeError struct {
+	Code string
+	// Exhausted marks a STATE_INVALID that comes from a challenge whose
+	// tries are used up, as opposed to no challenge at all: the Multi API
+	// answers both alike, the Manage API does not.
+	Exhausted bool
+}
 
 func (e *ChallengeError) Error() string { return "challenge: " + e.Code }
 
@@ -182,7 +188,7 @@ func (c *CodeChallenges) Verify(ctx context.Context, scope, code string) (*Verif
 		return nil, storeError(err)
 	}
 	if n > MaxCodeAttempts {
-		return nil, challengeErr(CodeStateInvalid)
+		return nil, &ChallengeError{Code: CodeStateInvalid, Exhausted: true}
 	}
 	if !c.now().Before(time.UnixMilli(rec.Expires)) {
 		return nil, challengeErr(CodeVerificationCodeExpired)

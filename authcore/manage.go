@@ -223,19 +223,12 @@ func (g *Gateway) sendManageCode(ctx context.Context, u *User, clientIP string) 
 // challenge's record outlives the code by an MFA session's life, so that
 // a late answer is told expired rather than unknown.
 func (g *Gateway) issueAndSend(ctx context.Context, scope string, sender Sender, m Message) error {
-	if sender == nil && !g.sandbox {
-		// Checked first, so that no code of the round is used up.
-		return ErrNoSender
-	}
-	issued, err := g.codes.Issue(ctx, scope, m.To, g.fixedCode(sender), g.codes.ttl()+MFASessionTTL)
+	err := g.sendCode(ctx, scope, sender, m, g.codes.ttl()+MFASessionTTL)
 	var ce *ChallengeError
 	if errors.As(err, &ce) && ce.Code == CodeChallengeLimitExceeded {
 		return ErrOTPAttemptsExceeded
-	} else if err != nil {
-		return err
 	}
-	m.Code, m.ExpiresAt = issued.Code, issued.Expires
-	return g.send(ctx, sender, m)
+	return err
 }
 
 // completeMFA checks the code of an MFA session; the session ends with
@@ -292,14 +285,8 @@ func (g *Gateway) verifyManageCode(ctx context.Context, scope, code string) erro
 	case CodeChallengeLimitExceeded:
 		return ErrOTPAttemptsExceeded
 	case CodeStateInvalid:
-		// No challenge, or one whose tries are used up: only the latter
-		// still has its record.
-		_, err := g.store.Get(ctx, g.codes.recordKey(scope))
-		switch {
-		case err == nil:
+		if ce.Exhausted {
 			return ErrOTPAttemptsExceeded
-		case !errors.Is(err, ErrNotFound):
-			return storeError(err)
 		}
 	}
 	return ErrInvalidOTP

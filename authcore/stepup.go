@@ -101,12 +101,23 @@ func (g *Gateway) fixedCode(sender Sender) string {
 }
 
 func (g *Gateway) issueCode(ctx context.Context, s *Session, u *User, channel, purpose string) error {
-	to := smsNumber(u)
-	issued, err := g.codes.Issue(ctx, sessionScope(s, purpose), to, g.fixedCode(g.otpSender), g.sessionKeep(s))
+	m := Message{To: smsNumber(u), Channel: channel, Purpose: purpose}
+	return g.sendCode(ctx, sessionScope(s, purpose), g.otpSender, m, g.sessionKeep(s))
+}
+
+// sendCode issues a code under scope and sends m with it through sender;
+// keep is how long the challenge's bookkeeping must last. A missing sender
+// is found before the code is issued, so that it uses up nothing.
+func (g *Gateway) sendCode(ctx context.Context, scope string, sender Sender, m Message, keep time.Duration) error {
+	if sender == nil && !g.sandbox {
+		return ErrNoSender
+	}
+	issued, err := g.codes.Issue(ctx, scope, m.To, g.fixedCode(sender), keep)
 	if err != nil {
 		return err
 	}
-	return g.send(ctx, g.otpSender, Message{To: to, Code: issued.Code, Channel: channel, Purpose: purpose, ExpiresAt: issued.Expires})
+	m.Code, m.ExpiresAt = issued.Code, issued.Expires
+	return g.send(ctx, sender, m)
 }
 
 // VerifyStepUpOTP checks a step-up code and, when right, steps the

@@ -470,3 +470,24 @@ func TestStepUpMaxAgeFollowsTheClock(t *testing.T) {
 		t.Fatalf("amr %v auth_time %d", c.AMR, c.AuthTime)
 	}
 }
+
+// TestMissingSenderUsesUpNoIssue: without an otp_sender (outside sandbox)
+// issuing answers ErrNoSender before any code is made, so the resend
+// cooldown and the round's issues are untouched.
+func TestMissingSenderUsesUpNoIssue(t *testing.T) {
+	clk := authtest.NewClock(time.Now())
+	store := memory.New(clk.Now)
+	defer store.Close()
+	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: stepUpUsers(t),
+		Tokens: authcore.NewTokens("t", key, clk.Now), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := gw.Login(context.Background(), "alice@example.com", testPassword)
+	for i := 0; i < 3; i++ {
+		if err := gw.IssueStepUpOTP(context.Background(), res.Session, "SMS"); !errors.Is(err, authcore.ErrNoSender) {
+			t.Fatalf("attempt %d: %v, want ErrNoSender", i+1, err)
+		}
+	}
+}
