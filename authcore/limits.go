@@ -47,11 +47,8 @@ func lockoutKey(user *User, identifier string) string {
 // begin reserves one password check for the account; ErrLocked when the
 // account is locked or its checks are used up.
 func (l *Lockout) begin(ctx context.Context, key string) error {
-	switch _, err := l.Store.Get(ctx, key+":lock"); {
-	case err == nil:
-		return ErrLocked
-	case !errors.Is(err, ErrNotFound):
-		return storeError(err)
+	if err := l.checkLock(ctx, key); err != nil {
+		return err
 	}
 	n, err := l.Store.Incr(ctx, key+":f", l.Duration)
 	if err != nil {
@@ -92,14 +89,22 @@ func (l *Lockout) succeeded(ctx context.Context, key string) error {
 
 // Locked reports whether the account is locked now.
 func (l *Lockout) Locked(ctx context.Context, user *User) (bool, error) {
-	_, err := l.Store.Get(ctx, lockoutKey(user, "")+":lock")
-	switch {
-	case err == nil:
+	err := l.checkLock(ctx, lockoutKey(user, ""))
+	if errors.Is(err, ErrLocked) {
 		return true, nil
-	case errors.Is(err, ErrNotFound):
-		return false, nil
 	}
-	return false, storeError(err)
+	return false, err
+}
+
+// checkLock answers ErrLocked while the account's lock stands.
+func (l *Lockout) checkLock(ctx context.Context, key string) error {
+	switch _, err := l.Store.Get(ctx, key+":lock"); {
+	case err == nil:
+		return ErrLocked
+	case !errors.Is(err, ErrNotFound):
+		return storeError(err)
+	}
+	return nil
 }
 
 // RateLimit is a fixed-window limit per client address.
