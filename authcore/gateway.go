@@ -417,6 +417,12 @@ func WithRequestInfo(ctx context.Context, requestRef, clientIP string) context.C
 	return context.WithValue(ctx, requestInfoKey{}, requestInfo{requestRef, clientIP})
 }
 
+// RequestRef returns the request id recorded by WithRequestInfo.
+func RequestRef(ctx context.Context) string {
+	info, _ := ctx.Value(requestInfoKey{}).(requestInfo)
+	return info.ref
+}
+
 // auditFields are the request fields of an audit line.
 func auditFields(ctx context.Context) []zap.Field {
 	info, _ := ctx.Value(requestInfoKey{}).(requestInfo)

@@ -81,7 +81,7 @@ type envelope struct {
 }
 
 func newEnvelope(ctx context.Context) envelope {
-	return envelope{Errors: []apiError{}, Warnings: []apiWarning{}, APIRequestID: requestRef(ctx)}
+	return envelope{Errors: []apiError{}, Warnings: []apiWarning{}, APIRequestID: authcore.RequestRef(ctx)}
 }
 
 func (e *envelope) warn(c ErrorCode, message string) {
@@ -120,17 +120,17 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		writeFailure(w, r, RateLimited, "too many requests; retry after "+secs+" seconds")
 	case errors.Is(err, authcore.ErrUnavailable):
 		if !authcore.ClientGone(err) {
-			h.log.Error("store unavailable", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+			h.log.Error("store unavailable", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		}
 		w.Header().Set("Retry-After", "1")
 		writeFailure(w, r, ServiceUnavailable, "service temporarily unavailable")
 	case errors.Is(err, authcore.ErrNoSender), errors.Is(err, authcore.ErrSendFailed):
 		// The code was not delivered; the sender's error never holds it.
-		h.log.Error("sending a code failed", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+		h.log.Error("sending a code failed", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		w.Header().Set("Retry-After", "15")
 		writeFailure(w, r, ServiceUnavailable, "the code could not be sent; try again later")
 	default:
-		h.log.Error("internal error", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+		h.log.Error("internal error", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		writeFailure(w, r, Internal, "internal error")
 	}
 }
@@ -222,18 +222,4 @@ func writeProtobuf(w http.ResponseWriter, r *http.Request, m proto.Message) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(data)
-}
-
-type ctxKey int
-
-const requestRefKey ctxKey = iota
-
-func withRequestRef(ctx context.Context, ref string) context.Context {
-	return context.WithValue(ctx, requestRefKey, ref)
-}
-
-// requestRef returns the apiRequestId of a request served by a Handler.
-func requestRef(ctx context.Context) string {
-	ref, _ := ctx.Value(requestRefKey).(string)
-	return ref
 }

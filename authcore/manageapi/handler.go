@@ -188,7 +188,7 @@ func (h *Handler) route(pattern, scope string, fn func(http.ResponseWriter, *htt
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ref := h.requestRef(r)
 	w.Header().Set("request-ref", ref)
-	r = r.WithContext(withRequestRef(r.Context(), ref))
+	r = r.WithContext(authcore.WithRequestInfo(r.Context(), ref, ""))
 	// ServeMux would redirect a path such as /v2/user//validate/password
 	// (an empty UserName) to its clean form, outside the envelope; no
 	// route has such a path, so it is a 404 like any unknown one.
@@ -206,14 +206,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, scope string) (*caller, bool) {
 	client := h.authenticate(r)
 	if client == nil {
-		h.log.Info("manage auth", zap.String("request_ref", requestRef(r.Context())), zap.String("result", "invalid_service_credentials"),
+		h.log.Info("manage auth", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("result", "invalid_service_credentials"),
 			zap.String("client_ip", h.clientIP(r)))
 		w.Header().Set("WWW-Authenticate", `Basic realm="authgate manage", charset="UTF-8"`)
 		writeFailure(w, r, InvalidServiceCredentials, "missing or invalid service client credentials")
 		return nil, false
 	}
 	if !slices.Contains(client.Scopes, scope) {
-		h.log.Info("manage auth", zap.String("request_ref", requestRef(r.Context())), zap.String("result", "scope_not_granted"),
+		h.log.Info("manage auth", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("result", "scope_not_granted"),
 			zap.String("service_client", client.Name), zap.String("scope", scope))
 		writeFailure(w, r, ScopeNotGranted, "the service client lacks scope "+scope)
 		return nil, false

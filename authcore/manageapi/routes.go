@@ -139,7 +139,7 @@ func (h *Handler) validatePassword(w http.ResponseWriter, r *http.Request, c *ca
 // audit writes the one line a password validation gets: who asked, for
 // whom, from where, and how it ended; never a secret.
 func (h *Handler) audit(r *http.Request, c *caller, event string, res *authcore.ValidatePasswordResult, err error) {
-	fields := []zap.Field{zap.String("request_ref", requestRef(r.Context())), zap.String("service_client", c.client),
+	fields := []zap.Field{zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("result", result(res, err))}
 	if res != nil && res.User != nil {
 		fields = append(fields, zap.String("credentials_id", res.User.ID))
@@ -206,7 +206,7 @@ func (h *Handler) forgetDevices(w http.ResponseWriter, r *http.Request, c *calle
 	} else {
 		err = h.gw.ForgetAllDevices(r.Context(), name)
 	}
-	h.log.Info("manage forget devices", zap.String("request_ref", requestRef(r.Context())), zap.String("service_client", c.client),
+	h.log.Info("manage forget devices", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("revoked", revoked), zap.String("result", result(nil, err)))
 	if err != nil {
 		h.writeError(w, r, err)
@@ -250,7 +250,7 @@ func (h *Handler) validateOTP(w http.ResponseWriter, r *http.Request, c *caller)
 		return
 	}
 	u, err := h.gw.ValidateOTP(r.Context(), name, phone, code, c.ip)
-	fields := []zap.Field{zap.String("request_ref", requestRef(r.Context())), zap.String("service_client", c.client),
+	fields := []zap.Field{zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("result", result(nil, err))}
 	if u != nil {
 		fields = append(fields, zap.String("credentials_id", u.ID))
@@ -275,7 +275,7 @@ func (h *Handler) sendOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	err := h.gw.SendOTP(r.Context(), name, phone, c.ip)
-	h.log.Info("manage send otp", zap.String("request_ref", requestRef(r.Context())), zap.String("service_client", c.client),
+	h.log.Info("manage send otp", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("result", result(nil, err)))
 	if err != nil {
 		h.writeError(w, r, err)

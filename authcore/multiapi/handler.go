@@ -106,7 +106,7 @@ func (h *Handler) route(pattern string, fn http.HandlerFunc) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ref := h.requestRef(r)
 	w.Header().Set("request-ref", ref)
-	r = r.WithContext(authcore.WithRequestInfo(withRequestRef(r.Context(), ref), ref, h.clientIP(r)))
+	r = r.WithContext(authcore.WithRequestInfo(r.Context(), ref, h.clientIP(r)))
 	// The JWKS document is public by nature, and the push provider signs
 	// its resolve callbacks instead: the api-key rule applies to neither.
 	if len(h.apiKeys) > 0 && !apiKeyExempt(r.URL.Path) && !h.checkAPIKey(w, r) {

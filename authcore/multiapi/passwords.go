@@ -48,7 +48,7 @@ func (h *Handler) passwordsUpdate(w http.ResponseWriter, r *http.Request) {
 		h.writeChallengeError(w, r, err)
 		return
 	}
-	h.log.Info("password change", zap.String("request_ref", requestRef(r.Context())),
+	h.log.Info("password change", zap.String("request_ref", authcore.RequestRef(r.Context())),
 		zap.String("credentials_id", c.session.CredentialsID), zap.String("client_ip", h.clientIP(r)))
 	authcore.WriteJSON(w, http.StatusOK, struct {
 		PasswordInfo passwordInfo `json:"passwordInfo"`

@@ -1,7 +1,6 @@
 package multiapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,20 +72,4 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
-}
-
-type ctxKey int
-
-const (
-	requestRefKey ctxKey = iota
-)
-
-func withRequestRef(ctx context.Context, ref string) context.Context {
-	return context.WithValue(ctx, requestRefKey, ref)
-}
-
-// requestRef returns the request-ref of a request served by a Handler.
-func requestRef(ctx context.Context) string {
-	ref, _ := ctx.Value(requestRefKey).(string)
-	return ref
 }

@@ -63,12 +63,12 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		writeRateLimited(w, err)
 	case errors.Is(err, authcore.ErrUnavailable):
 		if !authcore.ClientGone(err) {
-			h.log.Error("store unavailable", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+			h.log.Error("store unavailable", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		}
 		w.Header().Set("Retry-After", "1")
 		authcore.WriteMessage(w, http.StatusServiceUnavailable, "service temporarily unavailable")
 	default:
-		h.log.Error("internal error", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+		h.log.Error("internal error", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		authcore.WriteMessage(w, http.StatusInternalServerError, "internal error")
 	}
 }
@@ -119,7 +119,7 @@ func (h *Handler) loginWithPassword(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, "request body has invalid fields", bad...)
 		return
 	}
-	ref, ip := requestRef(r.Context()), h.clientIP(r)
+	ref, ip := authcore.RequestRef(r.Context()), h.clientIP(r)
 	if err := h.gw.Allow(r.Context(), authcore.LimitLogin, ip); err != nil {
 		h.writeError(w, r, err)
 		return
@@ -241,7 +241,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, c *caller) {
 		h.writeError(w, r, err)
 		return
 	}
-	h.log.Info("logout", zap.String("request_ref", requestRef(r.Context())),
+	h.log.Info("logout", zap.String("request_ref", authcore.RequestRef(r.Context())),
 		zap.String("credentials_id", c.session.CredentialsID), zap.String("client_ip", h.clientIP(r)))
 	w.WriteHeader(http.StatusNoContent)
 }

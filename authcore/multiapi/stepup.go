@@ -24,11 +24,11 @@ func (h *Handler) writeChallengeError(w http.ResponseWriter, r *http.Request, er
 	case errors.Is(err, authcore.ErrNotFound):
 		authcore.WriteMessage(w, http.StatusNotFound, "no such challenge")
 	case errors.Is(err, authcore.ErrNoSender):
-		h.log.Error("no sender configured", zap.String("request_ref", requestRef(r.Context())))
+		h.log.Error("no sender configured", zap.String("request_ref", authcore.RequestRef(r.Context())))
 		authcore.WriteMessage(w, http.StatusServiceUnavailable, "no sender is configured for this channel")
 	case errors.Is(err, authcore.ErrSendFailed):
 		// The sender failed after its retries: the code was not delivered.
-		h.log.Error("sending failed", zap.String("request_ref", requestRef(r.Context())), zap.Error(err))
+		h.log.Error("sending failed", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		w.Header().Set("Retry-After", "15")
 		authcore.WriteMessage(w, http.StatusServiceUnavailable, "the code could not be sent; try again later")
 	default:
