@@ -41,13 +41,62 @@ import (
 type Store struct {
 	client goredis.UniversalClient
 	prefix string
+
+	// cache is the client's client-side cache (see ParseURL), or nil.
+	// With it, TouchSession reads the session with a plain GET that the
+	// cache serves from memory, and slides the TTL with GETEX at most once
+	// per slideEvery(ttl) per node (slides); the writes below evict the
+	// session from it at once, so this node never reads its own stale data.
+	cache   *goredis.LocalCache
+	cacheNS string
+	slides  *slideLog
 }
 
 // New returns a Store that keeps its keys under prefix (for example
 // "authgate:") in client. The Store owns the client from now on: Close
-// closes it.
+// closes it. A *goredis.Client whose Options carry a *goredis.LocalCache
+// (ParseURL sets one up for redis:// on db 0) turns on the session read
+// cache described at TouchSession.
 func New(client goredis.UniversalClient, prefix string) *Store {
-	return &Store{client: client, prefix: prefix}
+	s := &Store{client: client, prefix: prefix}
+	if c, ok := client.(*goredis.Client); ok {
+		o := c.Options()
+		if lc, ok := o.ClientSideCache.(*goredis.LocalCache); ok && lc != nil && o.DB == 0 {
+			s.cache = lc
+			// go-redis files an entry under "<db>\x00<len(user)>:<user>\x00<key>"
+			// (cscNamespacePrefix); TestClientCacheSameNode fails if that changes.
+			s.cacheNS = "0\x00" + strconv.Itoa(len(o.Username)) + ":" + o.Username + "\x00"
+			s.slides = newSlideLog()
+		}
+	}
+	return s
+}
+
+// Cached reports whether session reads are served by the client-side cache.
+func (s *Store) Cached() bool { return s.cache != nil }
+
+// evict drops a session from this node's client-side cache after a write,
+// so that the next read on this node fetches it: Redis's invalidation
+// message reaches the other nodes within milliseconds, but this node must
+// see its own write at once (a step-up, then the stepped-up request).
+func (s *Store) evict(key string) {
+	if s.cache != nil {
+		s.cache.DeleteByRedisKey(s.cacheNS + key)
+	}
+}
+
+// settle waits RevocationGrace after a successful session write when
+// other nodes may hold the session in their caches (see RevocationGrace).
+func (s *Store) settle(ctx context.Context, err error) {
+	if s.cache == nil || err != nil {
+		return
+	}
+	t := time.NewTimer(RevocationGrace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 var _ authcore.Store = (*Store)(nil)
@@ -98,24 +147,57 @@ func (s *Store) CreateSession(ctx context.Context, sess *authcore.Session, ttl t
 	if err != nil {
 		return err
 	}
-	cmd := goredis.NewStatusCmd(ctx, "set", s.sessionKey(sess.ID), data, "px", ms)
+	key := s.sessionKey(sess.ID)
+	cmd := goredis.NewStatusCmd(ctx, "set", key, data, "px", ms)
 	_ = s.client.Process(ctx, cmd)
+	// A read of the id before it existed may have cached "no such key".
+	s.evict(key)
 	return storeErr(cmd.Err())
 }
 
-// TouchSession implements authcore.Store with GETEX key PX ttl: read and
-// slide the idle window in one command, hence one round trip per guarded
-// request.
+// TouchSession implements authcore.Store in one round trip at most.
+//
+// Without a client-side cache it is GETEX key PX ttl: read and slide the
+// idle window in one command on every call.
+//
+// With one (a redis:// store on db 0, the default), the session is read
+// with GET, which go-redis serves from local memory once fetched: no round
+// trip at all. Redis tracks the key for this client and sends an
+// invalidation when any node writes or deletes it (logout, step-up,
+// password change, expiry, eviction); go-redis applies it within a few
+// drain intervals (DefaultCacheDrainInterval), which is how a revocation
+// reaches every node within 10 ms; SaveSession and DeleteSession return
+// only after RevocationGrace, so that a client that heard "logged out"
+// finds the token refused on every node. The idle window is slid with GETEX instead of
+// GET when this node has not slid it for slideEvery(ttl) (5 s for any idle
+// window of 40 s or more), so the TTL in Redis never falls below
+// ttl - slideEvery(ttl) while the session is in use here: a cached session
+// cannot have expired in Redis unseen. The price is that a session may end
+// up to that granularity before a full idle window after its last use.
 func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) (*authcore.Session, error) {
 	ms, err := ttlMillis(ttl)
 	if err != nil {
 		return nil, err
 	}
-	cmd := goredis.NewStringCmd(ctx, "getex", s.sessionKey(id), "px", ms)
+	key := s.sessionKey(id)
+	var cmd *goredis.StringCmd
+	slide, now := true, time.Time{}
+	if s.slides != nil {
+		now = time.Now()
+		slide = !s.slides.recent(id, ttl, now)
+	}
+	if slide {
+		cmd = goredis.NewStringCmd(ctx, "getex", key, "px", ms)
+	} else {
+		cmd = goredis.NewStringCmd(ctx, "get", key)
+	}
 	_ = s.client.Process(ctx, cmd)
 	data, err := cmd.Bytes()
 	if err != nil {
 		return nil, storeErr(err)
+	}
+	if slide && s.slides != nil {
+		s.slides.mark(id, ttl, now)
 	}
 	return authcore.UnmarshalSession(id, data)
 }
@@ -132,8 +214,11 @@ func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl tim
 	if err != nil {
 		return err
 	}
-	cmd := goredis.NewStatusCmd(ctx, "set", s.sessionKey(sess.ID), data, "px", ms, "xx")
+	key := s.sessionKey(sess.ID)
+	cmd := goredis.NewStatusCmd(ctx, "set", key, data, "px", ms, "xx")
 	_ = s.client.Process(ctx, cmd)
+	s.evict(key)
+	s.settle(ctx, cmd.Err())
 	// SET ... XX answers nil (goredis.Nil) when the key did not exist.
 	return storeErr(cmd.Err())
 }
@@ -141,7 +226,11 @@ func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl tim
 // DeleteSession implements authcore.Store with DEL; deleting a missing key
 // is not an error in Redis either.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return storeErr(s.client.Del(ctx, s.sessionKey(id)).Err())
+	key := s.sessionKey(id)
+	err := s.client.Del(ctx, key).Err()
+	s.evict(key)
+	s.settle(ctx, err)
+	return storeErr(err)
 }
 
 // kvKey is "<prefix><key>": the caller's logical key, braces (hash tag)
@@ -150,9 +239,13 @@ func (s *Store) kvKey(key string) string {
 	return s.prefix + key
 }
 
-// Get implements authcore.Store with GET.
+// Get implements authcore.Store with GETEX key and no option, which reads
+// like GET but is not served by the client-side cache: challenges,
+// counters and accounts are read exactly as Redis holds them.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	data, err := s.client.Get(ctx, s.kvKey(key)).Bytes()
+	cmd := goredis.NewStringCmd(ctx, "getex", s.kvKey(key))
+	_ = s.client.Process(ctx, cmd)
+	data, err := cmd.Bytes()
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -269,9 +362,14 @@ func (s *Store) AddMember(ctx context.Context, key, member string, ttl time.Dura
 	return storeErr(err)
 }
 
-// Members implements authcore.Store: SMEMBERS.
+// membersScript is SMEMBERS run as a script, which the client-side cache
+// does not serve: a password change must see every session of the user,
+// even one opened a millisecond ago on another node.
+var membersScript = goredis.NewScript(`return redis.call('SMEMBERS', KEYS[1])`)
+
+// Members implements authcore.Store: SMEMBERS, uncached.
 func (s *Store) Members(ctx context.Context, key string) ([]string, error) {
-	members, err := s.client.SMembers(ctx, s.kvKey(key)).Result()
+	members, err := membersScript.Run(ctx, s.client, []string{s.kvKey(key)}).StringSlice()
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -313,6 +411,25 @@ const (
 	// of 5, 100ms apart, would add half a second to every command while
 	// Redis is down.
 	DefaultDialerRetries = 1
+
+	// DefaultCacheEntries is how many sessions the client-side cache of a
+	// redis:// store holds (URL: client_cache_entries); beyond it the
+	// least recently used are dropped and read from Redis again.
+	DefaultCacheEntries = 100_000
+	// DefaultCacheDrainInterval is how often go-redis looks for
+	// invalidation messages on its idle connections: the bound on how
+	// long another node's logout can go unseen by this one.
+	DefaultCacheDrainInterval = 2 * time.Millisecond
+	// RevocationGrace is how long a session write (logout, step-up,
+	// password change) waits, with the client-side cache on, before it
+	// returns: a few drain intervals, so that by the time the client hears
+	// "logged out" every node has applied Redis's invalidation and a token
+	// replayed on another node at once is refused there too.
+	RevocationGrace = 8 * time.Millisecond
+	// DefaultCacheMaxStaleness is go-redis's backstop against a lost
+	// invalidation: no cached session is served longer than this after it
+	// was read from Redis.
+	DefaultCacheMaxStaleness = 10 * time.Second
 )
 
 // ParseURL turns a store URL into go-redis options for
@@ -330,6 +447,12 @@ const (
 // options are go-redis's (dial_timeout=2s, pool_size=50, ...) and unknown
 // ones are errors. Unset timeouts and retries get the Default* values above
 // so an outage is noticed fast. Errors never contain the password.
+//
+// A redis:// or rediss:// store on db 0 reads sessions through go-redis's
+// client-side cache (RESP3 CLIENT TRACKING), kept exact by Redis's
+// invalidation messages; see Store.TouchSession. ?client_cache=false turns
+// it off, ?client_cache_entries=N sizes it. Sentinel and Cluster stores
+// have no client-side cache in go-redis and read every session from Redis.
 func ParseURL(rawURL string) (*goredis.UniversalOptions, error) {
 	opts, err := parseURL(rawURL)
 	if err != nil && passwordMayLeak(rawURL) {
@@ -357,10 +480,26 @@ func parseURL(rawURL string) (*goredis.UniversalOptions, error) {
 	if err != nil {
 		return nil, err
 	}
+	cache, entries, err := cacheOptions(u)
+	if err != nil {
+		return nil, err
+	}
 	var opts *goredis.UniversalOptions
 	switch u.scheme {
 	case "redis", "rediss":
 		opts, err = parseSingle(u)
+		if err == nil && cache && opts.DB == 0 {
+			cfg := &goredis.CacheConfig{
+				MaxEntries:    entries,
+				DrainInterval: DefaultCacheDrainInterval,
+				MaxStaleness:  DefaultCacheMaxStaleness,
+			}
+			// The cache itself is given (so that Store can evict its own
+			// writes from it); go-redis reads the drain interval from the
+			// config.
+			opts.ClientSideCache = goredis.NewLocalCache(*cfg)
+			opts.ClientSideCacheConfig = cfg
+		}
 	case "redis-sentinel", "rediss-sentinel":
 		opts, err = parseSentinel(u)
 	case "redis-cluster", "rediss-cluster":
@@ -374,6 +513,26 @@ func parseURL(rawURL string) (*goredis.UniversalOptions, error) {
 	}
 	applyDefaults(opts)
 	return opts, nil
+}
+
+// cacheOptions takes the client-side cache options out of the URL's query
+// (go-redis does not know them): whether to cache (default yes) and how
+// many entries.
+func cacheOptions(u *storeURL) (cache bool, entries int, err error) {
+	cache, entries = true, DefaultCacheEntries
+	if v, ok := u.query["client_cache"]; ok {
+		u.query.Del("client_cache")
+		if cache, err = strconv.ParseBool(v[0]); err != nil || len(v) != 1 {
+			return false, 0, fmt.Errorf("redis url: client_cache must be true or false, got %q", strings.Join(v, ","))
+		}
+	}
+	if v, ok := u.query["client_cache_entries"]; ok {
+		u.query.Del("client_cache_entries")
+		if entries, err = strconv.Atoi(v[0]); err != nil || len(v) != 1 || entries < 1 {
+			return false, 0, fmt.Errorf("redis url: client_cache_entries must be a positive number, got %q", strings.Join(v, ","))
+		}
+	}
+	return cache, entries, nil
 }
 
 // storeURL is a store URL taken apart by hand: url.Parse neither accepts

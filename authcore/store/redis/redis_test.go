@@ -29,13 +29,27 @@ func newClient(t testing.TB, addr string) goredis.UniversalClient {
 	return goredis.NewUniversalClient(opts)
 }
 
+// TestConformance runs the suite with the client-side cache (the default
+// for redis://) and without it (as on Sentinel and Cluster).
 func TestConformance(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	var n atomic.Int64
-	storetest.Run(t, func(t *testing.T) authcore.Store {
-		// A fresh prefix per subtest keeps subtests apart on one server.
-		return redis.New(newClient(t, srv.Addr()), fmt.Sprintf("conf%d:", n.Add(1)))
-	})
+	for _, mode := range []struct{ name, query string }{{"Cached", ""}, {"Uncached", "?client_cache=false"}} {
+		t.Run(mode.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) authcore.Store {
+				opts, err := redis.ParseURL("redis://" + srv.Addr() + "/0" + mode.query)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := redis.New(goredis.NewUniversalClient(opts), fmt.Sprintf("conf%d:", n.Add(1)))
+				if s.Cached() != (mode.query == "") {
+					t.Fatalf("store Cached() = %v for %q", s.Cached(), mode.query)
+				}
+				// A fresh prefix per subtest keeps subtests apart on one server.
+				return s
+			})
+		})
+	}
 }
 
 // testSession is shaped like a real login: digit ids, stepped up.
