@@ -87,9 +87,24 @@ func BenchmarkGuardDecisionMemory(b *testing.B) {
 	benchAdmit(b, gw, tok)
 }
 
+// BenchmarkGuardDecisionRedis is the decision on a redis:// store as the
+// gateway opens it: the session served by the client-side cache.
 func BenchmarkGuardDecisionRedis(b *testing.B) {
+	benchRedis(b, "")
+}
+
+// BenchmarkGuardDecisionRedisUncached is the same with the cache off (as
+// on Sentinel and Cluster): one GETEX per decision.
+func BenchmarkGuardDecisionRedisUncached(b *testing.B) {
+	benchRedis(b, "?client_cache=false")
+}
+
+func benchRedis(b *testing.B, query string) {
 	srv := storetest.StartRedis(b)
-	opts, _ := redisstore.ParseURL("redis://" + srv.Addr() + "/0")
+	opts, err := redisstore.ParseURL("redis://" + srv.Addr() + "/0" + query)
+	if err != nil {
+		b.Fatal(err)
+	}
 	store := redisstore.New(goredis.NewUniversalClient(opts), "bench:")
 	defer store.Close()
 	gw, tok := benchGateway(b, store, hmacKey(b))
