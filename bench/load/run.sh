@@ -2,12 +2,13 @@
 # Load harness for authgate: a bare reverse_proxy against the guarded
 # configurations, on one machine, in one run. See bench/load/README.md.
 #
-#   bash bench/load/run.sh                      # default: 3 rounds of 10s, 64 connections
+#   bash bench/load/run.sh                      # default: 5 rounds of 6s, 64 connections
 #   QUICK=1 ROUNDS=1 DURATION=5s bash bench/load/run.sh
 #
 # Environment:
-#   DURATION=10s      length of each measured wrk run (rounds and 1-connection pass)
-#   ROUNDS=3          interleaved rounds (bare, memory, redis, redis+stepup, bare-notoken, then 1-connection bare, redis)
+#   DURATION=6s       length of each measured wrk run (rounds and 1-connection pass)
+#   ROUNDS=5          interleaved rounds (bare+memory, bare+redis, bare+redis+stepup, bare+bare-notoken pairs,
+#                     then 1-connection bare, redis)
 #   CONNS=64          connections for the throughput runs
 #   THREADS=          wrk threads (default 1 when wrk has a core of its own, else 2)
 #   QUICK=0           1 skips the 1M-session fill and its flat-cost runs
@@ -21,8 +22,8 @@
 #   KEEP=0            1 keeps the work directory (configs, logs, wrk output)
 set -Eeuo pipefail
 
-DURATION=${DURATION:-10s}
-ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-6s}
+ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-64}
 QUICK=${QUICK:-0}
 WARMUP=${WARMUP:-2s}
@@ -416,6 +417,7 @@ median() {
 # header) shows what the header alone costs; it is reported, not used in
 # any ratio.
 CONFIGS=(bare memory redis redis+stepup bare-notoken)
+PAIRED=(bare memory bare redis bare redis+stepup bare bare-notoken)
 declare -A C_PID=([bare]=$PID_bare [memory]=$PID_memory [redis]=$PID_redisgw [redis+stepup]=$PID_redisgw [bare-notoken]=$PID_bare)
 declare -A C_URL=([bare]=$URL_BARE [memory]=$URL_MEM [redis]=$URL_RED [redis+stepup]=$URL_STEP [bare-notoken]=$URL_BARE)
 declare -A C_TOK=([bare]=$RED_TOKEN [memory]=$MEM_TOKEN [redis]=$RED_TOKEN [redis+stepup]=$STEP_TOKEN [bare-notoken]="")
@@ -433,7 +435,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	echo
 	echo "round $r/$ROUNDS: $CONNS connections, $DURATION each"
 	bare_rps=
-	for cfg in "${CONFIGS[@]}"; do
+	# Paired: bare runs right before each other configuration and that
+	# configuration's ratio is to this bare run. This machine's speed drifts
+	# by +-20% over minutes (the upstream, doing the same work in every
+	# run, shows it), so a ratio to a bare run further away measures the
+	# drift as much as the guard.
+	for cfg in "${PAIRED[@]}"; do
 		measure "${C_PID[$cfg]}" "${C_URL[$cfg]}" "$CONNS" "$THREADS" "$DURATION" "${C_TOK[$cfg]}"
 		# Core-time estimate: the server core's CPU per request (gateway +
 		# upstream + redis-server) of bare over this configuration's. Less
@@ -513,7 +520,7 @@ COLD_LINE="  $(wc -l <"$W/cold.txt") tokens, no verify-cache hits: $M_RPS req/s 
 
 echo
 echo "================================================================ summary"
-echo "median over $ROUNDS round(s), $CONNS connections, $DURATION per run; ratio = req/s / bare req/s in the same round"
+echo "median over $ROUNDS round(s), $CONNS connections, $DURATION per run; ratio = req/s / req/s of the bare run just before"
 printf '  %-14s %7s %9s %10s %10s %9s %12s %14s %8s %9s\n' config "req/s" p50 p99 "gw µs/req" "upstream" "redis-server" "redis cmd/req" "x bare" "x bare*"
 for cfg in "${CONFIGS[@]}"; do
 	printf '  %-14s %7.0f %9s %10s %10.1f %9.1f %12.1f %14.3f %8.2f %9.2f\n' "$cfg" \
@@ -523,11 +530,11 @@ for cfg in "${CONFIGS[@]}"; do
 		"$(median "$W/rounds.tsv" 8 2 "$cfg")" "$(median "$W/rounds.tsv" 9 2 "$cfg")" \
 		"$(median "$W/rounds.tsv" 11 2 "$cfg")"
 done
-echo "  x bare  = req/s over bare req/s in the same round (the spec's measure; what the last line reports); every"
+echo "  x bare  = req/s over req/s of the bare run just before (the spec's measure; what the last line reports); every"
 echo "            configuration, bare included, gets the same request with its Authorization header; bare-notoken is"
 echo "            bare without that header, for reference only"
-echo "  x bare* = estimate from CPU time on the server core: (gw+upstream+redis-server µs/req of bare) / (same of the"
-echo "            configuration), same round; steadier than req/s when other jobs share the machine"
+echo "  x bare* = estimate from CPU time on the server core: (gw+upstream+redis-server µs/req of that bare run) / (same"
+echo "            of the configuration)"
 echo "  targets: redis x bare >= 0.90; <= 1 Redis round trip (here: command) per guarded request"
 echo
 echo "1 connection (latency), median over $ROUNDS round(s):"

@@ -4,7 +4,7 @@
 //
 // Key layout (all keys carry a TTL; nothing is kept forever):
 //
-//	<prefix>s:{<sessionID>}   the session, JSON from authcore.MarshalSession
+//	<prefix>s:{<sessionID>}   the session, as authcore.MarshalSession encodes it
 //	<prefix><key>             a key-value record (Get, Set, SetNX, Incr,
 //	                          Delete, TakeOnce); key is the caller's logical
 //	                          name, e.g. "c:{<sessionID>}:otp"
@@ -13,6 +13,12 @@
 // key (<prefix>c:{<sessionID>}, ...) lands in the same slot and can be used
 // together in one script or transaction. The prefix therefore must not
 // contain '{' or '}'.
+//
+// On a single server (redis://, rediss://, db 0) sessions are read through
+// go-redis's client-side cache, kept exact by Redis's invalidation
+// messages, so a guarded request usually costs Redis nothing; see
+// Store.TouchSession. Sentinel and Cluster clients read every session from
+// Redis with GETEX.
 //
 // Failures other than a missing key satisfy errors.Is(err,
 // authcore.ErrUnavailable). Recovery needs no code here: go-redis redials
@@ -37,7 +43,7 @@ import (
 
 // Store is an authcore.Store on Redis. Every operation is a single command
 // (Incr: one MULTI/EXEC transaction sent as one pipeline), so each costs one
-// round trip and is atomic on the server; there is no KEYS or SCAN anywhere.
+// round trip at most (TouchSession often none) and is atomic on the server; there is no KEYS or SCAN anywhere.
 type Store struct {
 	client goredis.UniversalClient
 	prefix string
