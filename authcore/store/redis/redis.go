@@ -42,8 +42,9 @@ import (
 )
 
 // Store is an authcore.Store on Redis. Every operation is a single command
-// (Incr: one MULTI/EXEC transaction sent as one pipeline), so each costs one
-// round trip at most (TouchSession often none) and is atomic on the server; there is no KEYS or SCAN anywhere.
+// (Incr: one MULTI/EXEC transaction sent as one pipeline), so each costs
+// one round trip at most (TouchSession often none) and is atomic on the
+// server; there is no KEYS or SCAN anywhere.
 type Store struct {
 	client goredis.UniversalClient
 	prefix string
@@ -174,12 +175,14 @@ func (s *Store) CreateSession(ctx context.Context, sess *authcore.Session, ttl t
 // drain intervals (DefaultCacheDrainInterval), which is how a revocation
 // reaches every node within 10 ms; SaveSession and DeleteSession return
 // only after RevocationGrace, so that a client that heard "logged out"
-// finds the token refused on every node. The idle window is slid with GETEX instead of
-// GET when this node has not slid it for slideEvery(ttl) (5 s for any idle
-// window of 40 s or more), so the TTL in Redis never falls below
-// ttl - slideEvery(ttl) while the session is in use here: a cached session
-// cannot have expired in Redis unseen. The price is that a session may end
-// up to that granularity before a full idle window after its last use.
+// finds the token refused on every node.
+//
+// The idle window is slid with GETEX instead of GET when this node has not
+// slid it for slideEvery(ttl) (5 s for any idle window of 40 s or more),
+// so the TTL in Redis never falls below ttl - slideEvery(ttl) while the
+// session is in use here: a cached session cannot have expired in Redis
+// unseen. The price is that a session may end up to that granularity
+// before a full idle window after its last use.
 func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) (*authcore.Session, error) {
 	ms, err := ttlMillis(ttl)
 	if err != nil {

@@ -19,9 +19,9 @@ func slideEvery(ttl time.Duration) time.Duration {
 }
 
 // slideLog remembers when this node last slid each session it serves, in
-// two generations of at most maxSlideEvery each: an entry is dropped
+// two generations of at least maxSlideEvery each: an entry is dropped
 // within two generations of its slide, so the log holds only the sessions
-// used here in the last 10 s, with no sweeper. One mutex: it is held for a
+// used here in the last 10 to 20 s, with no sweeper. One mutex: it is held for a
 // map look-up, far below the cost of anything else on the request path.
 type slideLog struct {
 	mu        sync.Mutex
