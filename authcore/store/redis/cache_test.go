@@ -63,6 +63,20 @@ func resetStats(t *testing.T, addr string) {
 	}
 }
 
+// createCached creates sess through writer, then reads it through reader
+// until reader's cache holds it.
+func createCached(t *testing.T, writer, reader *redis.Store, sess *authcore.Session) {
+	t.Helper()
+	if err := writer.CreateSession(t.Context(), sess, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := reader.TouchSession(t.Context(), sess.ID, time.Minute); err != nil {
+			t.Fatalf("touch after create: %v", err)
+		}
+	}
+}
+
 // A hot session costs Redis nothing: after the first read, touches within
 // the slide granularity are answered from this node's memory.
 func TestClientCacheServesReads(t *testing.T) {
@@ -115,14 +129,7 @@ func TestClientCacheSeesOtherNodes(t *testing.T) {
 		id := sessionID + strconv.Itoa(i)
 		sess := testSession(id)
 		sess.SteppedUp, sess.StepUpMethod = time.Time{}, ""
-		if err := a.CreateSession(ctx, sess, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		for range 3 { // into A's cache
-			if _, err := a.TouchSession(ctx, id, time.Minute); err != nil {
-				t.Fatal(err)
-			}
-		}
+		createCached(t, a, a, sess)
 		sess.SteppedUp, sess.StepUpMethod = time.Now(), authcore.StepUpPush
 		data, err := authcore.MarshalSession(sess)
 		if err != nil {
@@ -170,14 +177,7 @@ func TestClientCacheWritesSettle(t *testing.T) {
 		id := sessionID + strconv.Itoa(i)
 		sess := testSession(id)
 		sess.StepUpMethod = authcore.StepUpOTP
-		if err := b.CreateSession(ctx, sess, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		for range 3 {
-			if _, err := a.TouchSession(ctx, id, time.Minute); err != nil {
-				t.Fatal(err)
-			}
-		}
+		createCached(t, b, a, sess)
 		sess.StepUpMethod = authcore.StepUpPush
 		if err := b.SaveSession(ctx, sess, time.Minute); err != nil {
 			t.Fatal(err)
@@ -218,14 +218,7 @@ func TestClientCacheSameNode(t *testing.T) {
 		}
 		sess := testSession(id)
 		sess.StepUpMethod = authcore.StepUpOTP
-		if err := s.CreateSession(ctx, sess, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		for range 2 {
-			if _, err := s.TouchSession(ctx, id, time.Minute); err != nil {
-				t.Fatalf("round %d: touch after create: %v", i, err)
-			}
-		}
+		createCached(t, s, s, sess)
 		sess.StepUpMethod = authcore.StepUpPush
 		if err := s.SaveSession(ctx, sess, time.Minute); err != nil {
 			t.Fatal(err)
