@@ -205,10 +205,11 @@ func TestClientCacheWritesSettle(t *testing.T) {
 
 // A node sees its own writes at once, with no wait for the invalidation:
 // a step-up followed by the stepped-up request, a logout followed by a
-// replayed token.
+// replayed token. The grace is off, so only the eviction can make it so.
 func TestClientCacheSameNode(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	s := newNode(t, srv.Addr(), "self:")
+	redis.NoGrace(s)
 	ctx := t.Context()
 	for i := range 200 {
 		id := sessionID + strconv.Itoa(i)

@@ -57,6 +57,7 @@ type Store struct {
 	cache   *goredis.LocalCache
 	cacheNS string
 	slides  *slideLog
+	grace   time.Duration // RevocationGrace; tests of the eviction set 0
 }
 
 // New returns a Store that keeps its keys under prefix (for example
@@ -74,6 +75,7 @@ func New(client goredis.UniversalClient, prefix string) *Store {
 			// (cscNamespacePrefix); TestClientCacheSameNode fails if that changes.
 			s.cacheNS = "0\x00" + strconv.Itoa(len(o.Username)) + ":" + o.Username + "\x00"
 			s.slides = newSlideLog()
+			s.grace = RevocationGrace
 		}
 	}
 	return s
@@ -92,13 +94,14 @@ func (s *Store) evict(key string) {
 	}
 }
 
-// settle waits RevocationGrace after a successful session write when
-// other nodes may hold the session in their caches (see RevocationGrace).
-func (s *Store) settle(ctx context.Context, err error) {
-	if s.cache == nil || err != nil {
+// settle waits RevocationGrace after a session write that changed
+// something when other nodes may hold the session in their caches (see
+// RevocationGrace).
+func (s *Store) settle(ctx context.Context, changed bool) {
+	if s.grace <= 0 || !changed {
 		return
 	}
-	t := time.NewTimer(RevocationGrace)
+	t := time.NewTimer(s.grace)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -227,7 +230,7 @@ func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl tim
 	cmd := goredis.NewStatusCmd(ctx, "set", key, data, "px", ms, "xx")
 	_ = s.client.Process(ctx, cmd)
 	s.evict(key)
-	s.settle(ctx, cmd.Err())
+	s.settle(ctx, cmd.Err() == nil)
 	// SET ... XX answers nil (goredis.Nil) when the key did not exist.
 	return storeErr(cmd.Err())
 }
@@ -236,9 +239,9 @@ func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl tim
 // is not an error in Redis either.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	key := s.sessionKey(id)
-	err := s.client.Del(ctx, key).Err()
+	n, err := s.client.Del(ctx, key).Result()
 	s.evict(key)
-	s.settle(ctx, err)
+	s.settle(ctx, err == nil && n > 0) // nothing to revoke when it was gone
 	return storeErr(err)
 }
 

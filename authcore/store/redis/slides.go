@@ -45,9 +45,9 @@ func newSlideLog() *slideLog {
 func (l *slideLog) rotate(now time.Time) {
 	age := now.Sub(l.genStart)
 	switch {
-	case age >= 0 && age < maxSlideEvery:
+	case age < maxSlideEvery:
 		return
-	case age >= 0 && age < 2*maxSlideEvery:
+	case age < 2*maxSlideEvery:
 		l.prev, l.cur = l.cur, l.prev
 		clear(l.cur)
 	default:
@@ -71,7 +71,7 @@ func (l *slideLog) recent(id string, ttl time.Duration, now time.Time) bool {
 	if !ok {
 		e, ok = l.prev[id]
 	}
-	return ok && e.ttl == ttl && now.Sub(e.at) < every && !now.Before(e.at)
+	return ok && e.ttl == ttl && now.Sub(e.at) < every
 }
 
 // mark records that the session was slid to ttl at now.
