@@ -31,7 +31,12 @@ type accountRecord struct {
 	Password string `json:"p,omitempty"`
 	// History holds the hashes of earlier passwords, newest first.
 	History []string `json:"h,omitempty"`
-	Written int64    `json:"w"`
+	// Rehash is the password rehashed with the current parameters at a
+	// login. It is no password change: it leaves the expiry, the history
+	// and the sessions alone, and applies only while the hash it replaces
+	// is still the user's.
+	Rehash  *rehashRecord `json:"r,omitempty"`
+	Written int64         `json:"w"`
 }
 
 func accountKey(credentialsID string) string { return "a:{" + credentialsID + "}" }
@@ -114,8 +119,15 @@ func (g *Gateway) loadAccount(ctx context.Context, u *User) (*User, *accountReco
 	return u, rec, raw, nil
 }
 
-// applyTo puts the run-time changes on u: enrolled factors, and a changed
-// password (which clears the configured expiry).
+// rehashRecord is a rehash of the password whose hash has digest Of.
+type rehashRecord struct {
+	Of   string `json:"of"`
+	Hash string `json:"h"`
+}
+
+// applyTo puts the run-time changes on u: enrolled factors, a changed
+// password (which clears the configured expiry) and a rehash of the
+// password (which does not).
 func (rec *accountRecord) applyTo(u *User) {
 	if rec.Factors != nil {
 		u.Factors = Factors{OTP: slices.Clone(rec.Factors.OTP), Push: slices.Clone(rec.Factors.Push)}
@@ -123,6 +135,49 @@ func (rec *accountRecord) applyTo(u *User) {
 	if rec.Password != "" {
 		u.Password, u.PasswordExpires, u.ForcePasswordChange = rec.Password, nil, false
 	}
+	if rec.Rehash != nil && rec.Rehash.Of == hashDigest(u.Password) {
+		u.passwordOrigin, u.Password = u.Password, rec.Rehash.Hash
+	}
+}
+
+// errPasswordMoved: the password changed since it was checked.
+var errPasswordMoved = errors.New("the password changed meanwhile")
+
+// rehash replaces u's password hash, just checked against password, with
+// one made with the current parameters, unless it already has them: so a
+// deployment converges on one scheme. It goes into the account data, where
+// run-time password changes of file and stored users live, and it is no
+// change: the sessions, the expiry, the history and remembered devices
+// stay as they are. A password changed meanwhile is left alone.
+func (g *Gateway) rehash(ctx context.Context, u *User, password string) error {
+	if g.passwords.Current(u.Password) {
+		return nil
+	}
+	hash, err := g.passwords.Hash(password)
+	if err != nil {
+		return err
+	}
+	checked := u.Password
+	var origin string
+	_, err = g.updateAccount(ctx, u.ID, func(now *User, rec *accountRecord) error {
+		if now.Password != checked {
+			return errPasswordMoved
+		}
+		origin = now.Password
+		if now.passwordOrigin != "" {
+			origin = now.passwordOrigin
+		}
+		rec.Rehash = &rehashRecord{Of: hashDigest(origin), Hash: hash}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errPasswordMoved):
+		return nil
+	case err != nil:
+		return err
+	}
+	u.Password, u.passwordOrigin = hash, origin
+	return nil
 }
 
 func (g *Gateway) swapAccount(ctx context.Context, credentialsID string, old []byte, rec *accountRecord) (bool, error) {

@@ -39,7 +39,7 @@ func newLoggedIn(b testing.TB, store authcore.Store, key *authcore.Key, m authco
 	users, _ := authcore.NewStaticUsers([]authcore.User{{ID: "1001", CredentialsType: "ROOT", Email: "a@example.com",
 		Password: string(hash), Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001"}}}})
 	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("bench", key, time.Now),
-		DummyHash: users.DummyHash(), RateLimits: map[string]authcore.RateLimit{}, Metrics: m})
+		RateLimits: map[string]authcore.RateLimit{}, Metrics: m})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -50,12 +50,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives audit lines. Default: no logging.
 	Logger *zap.Logger
-	// VerifyPassword checks a password against a hash. Default VerifyPassword.
-	VerifyPassword func(hash, password string) bool
-	// DummyHash is checked when the user is unknown, so that unknown users
-	// cost what known ones do. Default: an argon2id hash with the
-	// parameters of new hashes.
-	DummyHash string
+	// Hasher does the password-hash work. Default DefaultHasher.
+	Hasher Hasher
+	// PasswordHash are the parameters of new password hashes (changed
+	// passwords, and rehashes at login of hashes made otherwise). Default
+	// DefaultHashParams.
+	PasswordHash HashParams
 
 	// Sandbox makes every code 123456, sends nothing and turns the push
 	// simulator on.
@@ -96,8 +96,7 @@ type Gateway struct {
 	idle, max time.Duration
 	now       func() time.Time
 	log       *zap.Logger
-	verify    func(hash, password string) bool
-	dummyHash string
+	passwords *Passwords
 
 	sandbox     bool
 	otpSender   Sender
@@ -118,7 +117,6 @@ func NewGateway(opts Options) (*Gateway, error) {
 	g := &Gateway{
 		store: opts.Store, users: opts.Users, tokens: opts.Tokens,
 		idle: opts.SessionIdle, max: opts.SessionMax, now: opts.Now, log: opts.Logger,
-		verify: opts.VerifyPassword, dummyHash: opts.DummyHash,
 	}
 	if g.idle == 0 {
 		g.idle = DefaultSessionIdle
@@ -135,12 +133,17 @@ func NewGateway(opts Options) (*Gateway, error) {
 	if g.log == nil {
 		g.log = zap.NewNop()
 	}
-	if g.verify == nil {
-		g.verify = VerifyPassword
+	// Every check costs a hash of each parameter set the users' hashes
+	// have; a directory that knows its hashes (a users file) tells them.
+	var known []HashParams
+	if lister, ok := opts.Users.(interface{ HashParams() []HashParams }); ok {
+		known = lister.HashParams()
 	}
-	if g.dummyHash == "" {
-		g.dummyHash = DummyHashLike("")
+	passwords, err := NewPasswords(opts.Hasher, opts.PasswordHash, known...)
+	if err != nil {
+		return nil, err
 	}
+	g.passwords = passwords
 	g.sandbox, g.otpSender, g.pushSender, g.pushSecret = opts.Sandbox, opts.OTPSender, opts.PushSender, opts.PushSecret
 	g.emailSender = opts.EmailSender
 	key := opts.CodeKey
@@ -283,11 +286,26 @@ func endUserSessions(ctx context.Context, store Store, credentialsID string) err
 	return nil
 }
 
-// CheckPassword is the one password check of both APIs: lockout first
-// (ErrLocked), then the hash (ErrInvalidCredentials for a wrong password,
-// an unknown user — nil, checked against the dummy hash at the same cost —
-// or a disabled account). identifier is what the caller logged in with.
+// CheckPassword is the one password check of both APIs' logins: lockout
+// first (ErrLocked), then the hash (ErrInvalidCredentials for a wrong
+// password, an unknown user (nil) or a disabled account), at the same
+// hash work for every user and none (see Passwords). identifier is what
+// the caller logged in with. A right password whose hash is not made with
+// the current parameters is rehashed, and user gets the new hash.
 func (g *Gateway) CheckPassword(ctx context.Context, user *User, identifier, password string) error {
+	if err := g.checkPassword(ctx, user, identifier, password); err != nil {
+		return err
+	}
+	if err := g.rehash(ctx, user, password); err != nil {
+		// The login stands: the old hash still works, and the next
+		// login tries again.
+		g.log.Warn("rehashing a password failed", append(auditFields(ctx), zap.String("credentials_id", user.ID), zap.Error(err))...)
+	}
+	return nil
+}
+
+// checkPassword is CheckPassword without the rehash.
+func (g *Gateway) checkPassword(ctx context.Context, user *User, identifier, password string) error {
 	key := lockoutKey(user, identifier)
 	if err := g.lockout.begin(ctx, key); err != nil {
 		if errors.Is(err, ErrLocked) {
@@ -295,11 +313,11 @@ func (g *Gateway) CheckPassword(ctx context.Context, user *User, identifier, pas
 		}
 		return err
 	}
-	hash := g.dummyHash
+	hash := ""
 	if user != nil {
 		hash = user.Password
 	}
-	if !g.verify(hash, password) || user == nil || user.Disabled {
+	if !g.passwords.Check(hash, password) || user == nil || user.Disabled {
 		locked, err := g.lockout.failed(ctx, key)
 		if err != nil {
 			return err

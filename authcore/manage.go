@@ -365,12 +365,17 @@ func rememberRevokedKey(credentialsID string) string {
 	return "mr:{m:" + credentialsID + "}:revoked"
 }
 
-// passwordTag is a short keyed digest of the user's password hash: it
-// tells a changed password without keeping the hash anywhere else.
+// passwordTag is a short keyed digest of the user's password hash (the
+// one it was rehashed from, when it was): it tells a changed password
+// without keeping the hash anywhere else, and a rehash is no change.
 func (g *Gateway) passwordTag(u *User) string {
+	hash := u.Password
+	if u.passwordOrigin != "" {
+		hash = u.passwordOrigin
+	}
 	m := hmac.New(sha256.New, g.codes.Key)
 	m.Write([]byte("remember-device\x00"))
-	m.Write([]byte(u.Password))
+	m.Write([]byte(hash))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:12])
 }
 

@@ -68,7 +68,7 @@ func (g *Gateway) ChangePassword(ctx context.Context, s *Session, oldPassword, n
 	if err != nil {
 		return nil, err
 	}
-	switch err := g.CheckPassword(ctx, u, u.Email, oldPassword); {
+	switch err := g.checkPassword(ctx, u, u.Email, oldPassword); {
 	case errors.Is(err, ErrInvalidCredentials):
 		return nil, challengeErr(CodePasswordIncorrect)
 	case err != nil:
@@ -82,11 +82,11 @@ func (g *Gateway) ChangePassword(ctx context.Context, s *Session, oldPassword, n
 		previous = previous[:PasswordHistoryLen]
 	}
 	for _, h := range previous {
-		if g.verify(h, newPassword) {
+		if g.passwords.Verify(h, newPassword) {
 			return nil, challengeErr(CodePasswordAlreadyUsed)
 		}
 	}
-	hash, err := HashPassword(newPassword)
+	hash, err := g.passwords.Hash(newPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (g *Gateway) ChangePassword(ctx context.Context, s *Session, oldPassword, n
 		if now.Password != validated {
 			return challengeErr(CodePasswordIncorrect)
 		}
-		rec.Password, rec.History = hash, previous[:min(len(previous), PasswordHistoryLen-1)]
+		rec.Password, rec.History, rec.Rehash = hash, previous[:min(len(previous), PasswordHistoryLen-1)], nil
 		now.Password, now.PasswordExpires, now.ForcePasswordChange = hash, nil, false
 		return nil
 	})

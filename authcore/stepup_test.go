@@ -102,7 +102,7 @@ func newStepUpEnv(t *testing.T, newStores nodeStores, realTime bool, clk *clock,
 		gw, err := authcore.NewGateway(authcore.Options{
 			Store: store, Users: users, Tokens: authcore.NewTokens("test", key, clk.Now), Now: clk.Now,
 			Sandbox: sandbox, OTPSender: e.otp, PushSender: e.push, PushSecret: e.secret,
-			CodeKey: key.Derive("codes"), CodeTTL: testCodeTTL, ResendInterval: testResend,
+			CodeKey: key.Derive("codes"), CodeTTL: testCodeTTL, ResendInterval: testResend, PasswordHash: testHashParams,
 		})
 		if err != nil {
 			t.Fatal(err)

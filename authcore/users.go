@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -68,6 +69,11 @@ type User struct {
 	MFA                 string     `json:"mfa,omitempty"`
 	TOTPSecret          string     `json:"totpSecret,omitempty"`
 	Disabled            bool       `json:"disabled,omitempty"`
+
+	// passwordOrigin is the hash Password was rehashed from at a login,
+	// when it was: remembered devices stay bound to it, as a rehash is
+	// no password change.
+	passwordOrigin string
 }
 
 // PasswordExpired reports whether the user must change the password before
@@ -233,11 +239,14 @@ func found(u *User) (*User, error) {
 	return &c, nil
 }
 
-// DummyHash returns a hash as costly to check as the users' own (those of
-// the first user), for checking the passwords of unknown users.
-func (s *StaticUsers) DummyHash() string {
+// HashParams returns the distinct parameter sets of the users' password
+// hashes: what a password check must cost for every user to cost the same.
+func (s *StaticUsers) HashParams() []HashParams {
+	var out []HashParams
 	for _, u := range s.byID {
-		return DummyHashLike(u.Password)
+		if p, err := ParamsOf(u.Password); err == nil && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
 	}
-	return DummyHashLike("")
+	return out
 }

@@ -312,8 +312,8 @@ func (s *StoreUsers) undoAdd(ctx context.Context, id string, raw []byte, claimed
 // Factors go where run-time enrolments go (the account data), so that the
 // two never overwrite each other; the record keeps those given to Add. A
 // new password, expiry or force-change flag goes into the record and
-// clears a password changed at run time; the old password joins the
-// password history. A new password or disabling the user ends every
+// clears a password changed (or rehashed) at run time; the old password
+// joins the password history. A new password or disabling the user ends every
 // session of the user, on every node.
 func (s *StoreUsers) Update(ctx context.Context, id string, change func(u *User) error) (*User, error) {
 	endSessions := false
@@ -402,11 +402,21 @@ func placeChange(rec *storedUser, acct *accountRecord, before, next *User) (User
 		stored.Password, stored.PasswordExpires, stored.ForcePasswordChange = rec.Password, rec.PasswordExpires, rec.ForcePasswordChange
 		return stored, acctChanged
 	}
+	if next.Password == before.Password && acct.Password == "" {
+		// Only the expiry or the force flag: the record keeps its hash,
+		// and a rehash of it stays where it is, in the account data.
+		stored.Password = rec.Password
+		return stored, acctChanged
+	}
 	if next.Password != before.Password {
 		// As a run-time change keeps it: the current password and the
 		// ones before it, up to PasswordHistoryLen.
 		previous := append([]string{before.Password}, acct.History...)
 		acct.History = previous[:min(len(previous), PasswordHistoryLen-1)]
+		acctChanged = true
+	}
+	if acct.Rehash != nil {
+		acct.Rehash = nil
 		acctChanged = true
 	}
 	if acct.Password != "" {
@@ -564,6 +574,10 @@ func (c *CombinedUsers) UserByEmail(ctx context.Context, email string) (*User, e
 func (c *CombinedUsers) UserByName(ctx context.Context, userName string) (*User, error) {
 	return c.both(ctx, userName, c.file.UserByName, c.store.UserByName)
 }
+
+// HashParams returns those of the users file's hashes; stored users'
+// hashes are made by authgate, with the default parameters.
+func (c *CombinedUsers) HashParams() []HashParams { return c.file.HashParams() }
 
 // UserByID implements UserDirectory.
 func (c *CombinedUsers) UserByID(ctx context.Context, id string) (*User, error) {

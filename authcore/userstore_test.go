@@ -35,7 +35,7 @@ func storeGateway(t *testing.T, store authcore.Store, dir authcore.UserDirectory
 	t.Helper()
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: dir, Tokens: authcore.NewTokens("test", key, clk.Now),
-		Now: clk.Now, SessionIdle: 5 * time.Minute, SessionMax: time.Hour})
+		Now: clk.Now, SessionIdle: 5 * time.Minute, SessionMax: time.Hour, PasswordHash: testHashParams})
 	if err != nil {
 		t.Fatal(err)
 	}

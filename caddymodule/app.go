@@ -219,11 +219,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.logger.Warn("users store on the memory store: it starts empty and `authgate user` cannot reach it " +
 			"(it lives inside this process); use store redis to manage users with the CLI")
 	}
-	users, dummy := userDirectory(static, a.UsersStore, store)
 	opts := authcore.Options{
-		Store: store, Users: users, Tokens: tokens,
+		Store: store, Users: userDirectory(static, a.UsersStore, store), Tokens: tokens,
 		SessionIdle: time.Duration(a.SessionIdle), SessionMax: time.Duration(a.SessionMax),
-		Logger: a.logger, DummyHash: dummy, Sandbox: a.Sandbox,
+		Logger: a.logger, Sandbox: a.Sandbox,
 		CodeKey: key.Derive("one-time code hashes"),
 	}
 	if a.Lockout != nil {
@@ -255,19 +254,18 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 // userDirectory combines the users file (static, nil when not set) and the
-// users in the store. The dummy hash that unknown users are checked against
-// matches the file's hashes; without a file, the argon2id hashes that
-// `authgate user` makes ("": the gateway's default).
-func userDirectory(static *authcore.StaticUsers, inStore bool, store authcore.Store) (authcore.UserDirectory, string) {
+// users in the store. The file tells the gateway its hashes' parameters,
+// which every password check then pays for (authcore.Passwords).
+func userDirectory(static *authcore.StaticUsers, inStore bool, store authcore.Store) authcore.UserDirectory {
 	switch {
 	case static != nil && inStore:
-		return authcore.NewCombinedUsers(static, authcore.NewStoreUsers(store, nil)), static.DummyHash()
+		return authcore.NewCombinedUsers(static, authcore.NewStoreUsers(store, nil))
 	case inStore:
-		return authcore.NewStoreUsers(store, nil), ""
+		return authcore.NewStoreUsers(store, nil)
 	case static != nil:
-		return static, static.DummyHash()
+		return static
 	}
-	return emptyUsers, ""
+	return emptyUsers
 }
 
 func (a *App) signingKey(repl *caddy.Replacer) (*authcore.Key, error) {

@@ -75,6 +75,22 @@ func forEachStore(t *testing.T, fn func(t *testing.T, kind storeKind)) {
 	})
 }
 
+// testHashParams make the gateway's password hashes cheap: they are in the
+// work of every password check.
+var testHashParams = authcore.HashParams{Scheme: authcore.SchemeArgon2id, Memory: 64, Time: 1, Threads: 1, KeyLen: 32}
+
+// countingHasher counts password-hash verifications.
+type countingHasher struct{ n *atomic.Int64 }
+
+func (c countingHasher) Verify(hash, pw string) bool {
+	c.n.Add(1)
+	return authcore.VerifyPassword(hash, pw)
+}
+
+func (c countingHasher) Hash(pw string, p authcore.HashParams) (string, error) {
+	return authcore.DefaultHasher.Hash(pw, p)
+}
+
 // env is a Manage API (and a Multi API on the same gateway) over one store.
 type env struct {
 	handler       *manageapi.Handler
@@ -142,8 +158,8 @@ func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env 
 	opts := authcore.Options{
 		Store: kind.open(t, e.clk), Users: users, Tokens: authcore.NewTokens("test", key, e.clk.Now), Now: e.clk.Now,
 		OTPSender: e.sms, EmailSender: e.mail, CodeKey: key.Derive("codes"), CodeTTL: codeTTL, ResendInterval: resend,
-		DummyHash: users.DummyHash(), RateLimits: map[string]authcore.RateLimit{},
-		VerifyPassword: func(h, pw string) bool { e.userChecks.Add(1); return authcore.VerifyPassword(h, pw) },
+		PasswordHash: testHashParams, RateLimits: map[string]authcore.RateLimit{},
+		Hasher: countingHasher{&e.userChecks},
 	}
 	for _, f := range tune {
 		f(&opts)
@@ -166,7 +182,7 @@ func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env 
 			}
 			return multiapi.NewRequestRef()
 		},
-		VerifyPassword: func(h, pw string) bool { e.clientChecks.Add(1); return authcore.VerifyPassword(h, pw) },
+		Hasher: countingHasher{&e.clientChecks},
 	})
 	if err != nil {
 		t.Fatal(err)

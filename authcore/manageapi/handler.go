@@ -91,17 +91,16 @@ type Options struct {
 	RequestRef func(r *http.Request) string
 	// Logger receives audit lines. Default: the gateway's logger.
 	Logger *zap.Logger
-	// VerifyPassword checks a client secret against its hash. Default
-	// authcore.VerifyPassword.
-	VerifyPassword func(hash, password string) bool
+	// Hasher checks client secrets against their hashes. Default
+	// authcore.DefaultHasher.
+	Hasher authcore.Hasher
 }
 
 // Handler serves the Manage API routes relative to the path it receives.
 type Handler struct {
 	gw         *authcore.Gateway
 	clients    []serviceClient
-	dummyHash  string
-	verify     func(hash, password string) bool
+	secrets    *authcore.Passwords
 	verified   sync.Map // credentialsDigest -> struct{}: secrets already checked
 	clientIP   func(*http.Request) string
 	requestRef func(*http.Request) string
@@ -123,20 +122,25 @@ func New(opts Options) (*Handler, error) {
 	if err := ValidateClients(opts.Clients); err != nil {
 		return nil, err
 	}
-	h := &Handler{gw: opts.Gateway, verify: opts.VerifyPassword, clientIP: opts.ClientIP,
-		requestRef: opts.RequestRef, log: opts.Logger}
+	h := &Handler{gw: opts.Gateway, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
+	var params []authcore.HashParams
 	for _, c := range opts.Clients {
 		c.Scopes = slices.Clone(c.Scopes)
 		h.clients = append(h.clients, serviceClient{ServiceClient: c, nameSum: sha256.Sum256([]byte(c.Name))})
+		p, _ := authcore.ParamsOf(c.Hash) // checked by ValidateClients
+		params = append(params, p)
 	}
-	first := ""
-	if len(opts.Clients) > 0 {
-		first = opts.Clients[0].Hash
+	// Unknown names cost what known ones do, whatever their hashes. No
+	// secret is hashed here, so the parameter sets are the clients' alone.
+	own := authcore.DefaultHashParams
+	if len(params) > 0 {
+		own = params[0]
 	}
-	h.dummyHash = authcore.DummyHashLike(first)
-	if h.verify == nil {
-		h.verify = authcore.VerifyPassword
+	secrets, err := authcore.NewPasswords(opts.Hasher, own, params...)
+	if err != nil {
+		return nil, err
 	}
+	h.secrets = secrets
 	if h.clientIP == nil {
 		h.clientIP = multiapi.RemoteHost
 	}
@@ -231,9 +235,10 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, scope string
 }
 
 // authenticate returns the service client whose Basic credentials r
-// carries, or nil. Names are compared as digests in constant time, and an
-// unknown name is checked against a dummy hash, so neither which names
-// exist nor how long they are shows in the timing. A secret that checked
+// carries, or nil. Names are compared as digests in constant time, and
+// every check costs the same hash work (authcore.Passwords), so neither
+// which names exist, nor how long they are, nor their hash schemes show in
+// the timing of a wrong secret. A secret that checked
 // out once is remembered (as a digest) for the handler's life, as Caddy's
 // basic_auth does, so that a busy backend does not pay a password hash
 // per call.
@@ -249,7 +254,7 @@ func (h *Handler) authenticate(r *http.Request) *serviceClient {
 			found = &h.clients[i]
 		}
 	}
-	hash := h.dummyHash
+	hash := ""
 	if found != nil {
 		hash = found.Hash
 	}
@@ -257,7 +262,7 @@ func (h *Handler) authenticate(r *http.Request) *serviceClient {
 	if _, ok := h.verified.Load(key); ok && found != nil {
 		return found
 	}
-	if !h.verify(hash, secret) || found == nil {
+	if !h.secrets.Check(hash, secret) || found == nil {
 		return nil
 	}
 	h.verified.Store(key, struct{}{})

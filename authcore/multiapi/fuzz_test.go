@@ -92,7 +92,7 @@ func (e *fzEnv) reset() {
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
 		zapcore.AddSync(io.Discard), zap.DebugLevel))
 	gw, err := authcore.NewGateway(authcore.Options{Store: e.store, Users: users,
-		Tokens: authcore.NewTokens("fuzz", key, time.Now), DummyHash: users.DummyHash(), Logger: logger,
+		Tokens: authcore.NewTokens("fuzz", key, time.Now), PasswordHash: testHashParams, Logger: logger,
 		Sandbox: true, PushSecret: []byte(fzPushSecret), CodeKey: key.Derive("codes"),
 		RateLimits: map[string]authcore.RateLimit{}})
 	if err != nil {

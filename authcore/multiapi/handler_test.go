@@ -17,6 +17,10 @@ import (
 	"github.com/authgate/authgate/authcore/store/memory"
 )
 
+// testHashParams make the gateways' password hashes cheap: they are in the
+// work of every login.
+var testHashParams = authcore.HashParams{Scheme: authcore.SchemeArgon2id, Memory: 64, Time: 1, Threads: 1, KeyLen: 32}
+
 const password = "Correct-Horse-1"
 
 // newServer serves the Multi API over a memory store with test users and
@@ -44,7 +48,7 @@ func newServerWith(t *testing.T, tune func(*authcore.Options), apiKeys ...string
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	opts := authcore.Options{Store: store, Users: users,
-		Tokens: authcore.NewTokens("test", key, time.Now), DummyHash: users.DummyHash()}
+		Tokens: authcore.NewTokens("test", key, time.Now), PasswordHash: testHashParams}
 	tune(&opts)
 	gw, err := authcore.NewGateway(opts)
 	if err != nil {

@@ -640,7 +640,7 @@ func newOpenAPIStepUpServer(t *testing.T) (*httptest.Server, *openAPIClock) {
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users, Now: clock.Now,
-		Tokens: authcore.NewTokens("test", key, clock.Now), DummyHash: users.DummyHash(),
+		Tokens: authcore.NewTokens("test", key, clock.Now), PasswordHash: testHashParams,
 		RateLimits: map[string]authcore.RateLimit{}, Sandbox: true, PushSecret: []byte("openapi-push-secret"),
 		// Sessions outlive the clock's jumps.
 		SessionIdle: time.Hour})

@@ -206,7 +206,7 @@ func newStepUpFixture(t *testing.T, cfg stepUpConfig) *stepUpFixture {
 		pushSecret = nil
 	}
 	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
-		Tokens: authcore.NewTokens("test", key, time.Now), DummyHash: users.DummyHash(), Logger: logger,
+		Tokens: authcore.NewTokens("test", key, time.Now), PasswordHash: testHashParams, Logger: logger,
 		Sandbox: cfg.sandbox, OTPSender: otpSender, PushSender: pushSender, PushSecret: pushSecret,
 		CodeKey: key.Derive("codes"), CodeTTL: cfg.codeTTL, ResendInterval: testResendEvery,
 		RateLimits: rateLimits})
