@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"time"
 )
 
@@ -16,7 +17,8 @@ import (
 const (
 	DefaultCodeTTL        = 5 * time.Minute
 	DefaultResendInterval = 15 * time.Second
-	// MaxCodeAttempts is how many codes may be tried against one challenge.
+	// MaxCodeAttempts is how many codes may be tried in a round (between
+	// two successful verifications), the resend's included.
 	MaxCodeAttempts = 5
 	// MaxIssuesPerRound is how many codes may be issued between two
 	// successful verifications: the first and one resend.
@@ -56,10 +58,11 @@ func challengeErr(code string) error { return &ChallengeError{Code: code} }
 // CodeChallenges issues and verifies one-time codes. A challenge lives
 // under a scope (for step-up: the session and purpose), holds only a keyed
 // hash of its code, and is guarded by store counters so that its limits
-// hold across every node: at most MaxCodeAttempts codes tried per
-// challenge, at most MaxIssuesPerRound codes issued between successful
-// verifications, no resend within the resend interval, and a code is
-// accepted once.
+// hold across every node. A round runs from the first code issued to a
+// successful verification: at most MaxIssuesPerRound codes issued (the
+// first and one resend) and MaxCodeAttempts codes tried in it, however
+// they fall between the two codes; no resend within the resend interval;
+// and a code is accepted once.
 type CodeChallenges struct {
 	Store Store
 	// Key keys the code hashes; every node must share it.
@@ -91,9 +94,9 @@ type Issued struct {
 func (c *CodeChallenges) recordKey(scope string) string   { return "o:" + scope }
 func (c *CodeChallenges) cooldownKey(scope string) string { return "o:" + scope + ":wait" }
 func (c *CodeChallenges) issuesKey(scope string) string   { return "o:" + scope + ":n" }
-func (c *CodeChallenges) attemptsKey(scope, id string) string {
-	return "o:" + scope + ":a:" + id
-}
+
+// attemptsKey counts the codes tried in the round, across its codes.
+func (c *CodeChallenges) attemptsKey(scope string) string { return "o:" + scope + ":a" }
 func (c *CodeChallenges) doneKey(scope, id string) string { return "o:" + scope + ":v:" + id }
 
 func (c *CodeChallenges) now() time.Time {
@@ -120,9 +123,18 @@ func (c *CodeChallenges) resend() time.Duration {
 // Issue makes a new code for scope, replacing any earlier one: fixed when
 // set (sandbox), else random. keep is how long the challenge's bookkeeping
 // must outlive it (at least the code's TTL; for step-up, the rest of the
-// session).
+// session). A round whose tries are used up gets no more codes
+// (CHALLENGE_LIMIT_EXCEEDED).
 func (c *CodeChallenges) Issue(ctx context.Context, scope, to, fixed string, keep time.Duration) (*Issued, error) {
 	keep = max(keep, c.ttl())
+	switch tried, err := c.Store.Get(ctx, c.attemptsKey(scope)); {
+	case err == nil:
+		if n, _ := strconv.Atoi(string(tried)); n >= MaxCodeAttempts {
+			return nil, challengeErr(CodeChallengeLimitExceeded)
+		}
+	case !errors.Is(err, ErrNotFound):
+		return nil, storeError(err)
+	}
 	// The cooldown is taken first so that a refused resend does not use up
 	// one of the round's issues.
 	ok, err := c.Store.SetNX(ctx, c.cooldownKey(scope), []byte{1}, c.resend())
@@ -139,6 +151,9 @@ func (c *CodeChallenges) Issue(ctx context.Context, scope, to, fixed string, kee
 	if n > MaxIssuesPerRound {
 		return nil, challengeErr(CodeChallengeLimitExceeded)
 	}
+	if err := c.startTries(ctx, scope, n == 1, keep); err != nil {
+		return nil, err
+	}
 	code := fixed
 	if code == "" {
 		code = RandomDigits(6)
@@ -153,18 +168,48 @@ func (c *CodeChallenges) Issue(ctx context.Context, scope, to, fixed string, kee
 	return &Issued{Code: code, Expires: time.UnixMilli(rec.Expires)}, nil
 }
 
+// startTries sets the round's count of tries to last keep from now, so
+// that it outlives the code being issued: at none for a new round, else
+// (the resend) at the count so far, atomically against concurrent tries.
+func (c *CodeChallenges) startTries(ctx context.Context, scope string, fresh bool, keep time.Duration) error {
+	key := c.attemptsKey(scope)
+	if fresh {
+		if err := c.Store.Set(ctx, key, []byte("0"), keep); err != nil {
+			return storeError(err)
+		}
+		return nil
+	}
+	for range maxAccountRetries {
+		tried, err := c.Store.Get(ctx, key)
+		var ok bool
+		switch {
+		case errors.Is(err, ErrNotFound):
+			ok, err = c.Store.SetNX(ctx, key, []byte("0"), keep)
+		case err == nil:
+			ok, err = c.Store.Swap(ctx, key, tried, tried, keep)
+		}
+		if err != nil {
+			return storeError(err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: code tries of %s changed concurrently too often", ErrUnavailable, scope)
+}
+
 // Verification is an accepted code.
 type Verification struct {
 	// To is where the code was sent.
 	To string
 }
 
-// Verify checks code against scope's current challenge. Limits: a
-// challenge takes MaxCodeAttempts tries (the 4th wrong one answers
-// ONE_CHALLENGE_LIMIT_REMAINING, the 5th CHALLENGE_LIMIT_EXCEEDED, any
-// later one STATE_INVALID, right code or not), is accepted once (then
-// ALREADY_VERIFIED), and expires (VERIFICATION_CODE_EXPIRED). A success
-// starts a new round of issues.
+// Verify checks code against scope's current challenge. Limits: a round
+// takes MaxCodeAttempts tries in all, across the resend (the 4th wrong one
+// answers ONE_CHALLENGE_LIMIT_REMAINING, the 5th CHALLENGE_LIMIT_EXCEEDED,
+// any later one STATE_INVALID, right code or not); a code is accepted once
+// (then ALREADY_VERIFIED) and expires (VERIFICATION_CODE_EXPIRED). A
+// success starts a new round.
 func (c *CodeChallenges) Verify(ctx context.Context, scope, code string) (*Verification, error) {
 	data, err := c.Store.Get(ctx, c.recordKey(scope))
 	if errors.Is(err, ErrNotFound) {
@@ -183,7 +228,9 @@ func (c *CodeChallenges) Verify(ctx context.Context, scope, code string) (*Verif
 		return nil, storeError(err)
 	}
 	keep := max(time.UnixMilli(rec.Expires).Sub(c.now()), 0) + c.ttl()
-	n, err := c.Store.Incr(ctx, c.attemptsKey(scope, rec.ID), keep)
+	// The counter Issue started keeps its TTL; keep serves only if it
+	// has gone.
+	n, err := c.Store.Incr(ctx, c.attemptsKey(scope), keep)
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -210,8 +257,10 @@ func (c *CodeChallenges) Verify(ctx context.Context, scope, code string) (*Verif
 	if !won {
 		return nil, challengeErr(CodeAlreadyVerified)
 	}
-	if err := c.Store.Delete(ctx, c.issuesKey(scope)); err != nil {
-		return nil, storeError(err)
+	for _, key := range []string{c.issuesKey(scope), c.attemptsKey(scope)} {
+		if err := c.Store.Delete(ctx, key); err != nil {
+			return nil, storeError(err)
+		}
 	}
 	return &Verification{To: rec.To}, nil
 }

@@ -267,22 +267,29 @@ func TestManageCodeLimitsAndExpiry(t *testing.T) {
 		}
 		wantErr(t, try(wrong), authcore.ErrOTPAttemptsExceeded)
 		wantErr(t, try(code), authcore.ErrOTPAttemptsExceeded)
+		// The round's tries are used up: no resend brings more.
+		e.wait(manageResend)
+		_, err := e.validate(authcore.ValidatePasswordRequest{UserName: "alice"})
+		wantErr(t, err, authcore.ErrOTPAttemptsExceeded)
 
 		// A resend within the interval sends nothing: the last code stands.
-		e.wait(manageResend)
-		session = e.begin(t, "alice")
-		code = e.sms.Last(t).Code
-		res, err := e.validate(authcore.ValidatePasswordRequest{UserName: "alice"})
-		if err != nil || !res.CodeNotResent || e.sms.Last(t).Code != code {
+		e.begin(t, "erin")
+		code = e.mail.Last(t).Code
+		res, err := e.validate(authcore.ValidatePasswordRequest{UserName: "erin"})
+		if err != nil || !res.CodeNotResent || e.mail.Last(t).Code != code || e.mail.Count() != 1 {
 			t.Fatalf("quick resend: %+v, %v", res, err)
 		}
+		e.wait(manageResend)
+		session = e.begin(t, "erin") // the resend
+		code = e.mail.Last(t).Code
 		// A third code in the round is refused.
 		e.wait(manageResend)
-		_, err = e.validate(authcore.ValidatePasswordRequest{UserName: "alice"})
+		_, err = e.validate(authcore.ValidatePasswordRequest{UserName: "erin"})
 		wantErr(t, err, authcore.ErrOTPAttemptsExceeded)
 
 		e.wait(testCodeTTL)
-		wantErr(t, try(code), authcore.ErrOTPExpired)
+		_, err = e.validate(authcore.ValidatePasswordRequest{UserName: "erin", SessionToken: session, EmailCode: code})
+		wantErr(t, err, authcore.ErrOTPExpired)
 	})
 }
 
@@ -402,4 +409,25 @@ func TestNormalizeE164(t *testing.T) {
 			t.Errorf("NormalizeE164(%q) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
+}
+
+// The Manage MFA round takes five wrong codes in all, across the resend.
+func TestManageWrongCodesCountAcrossTheResend(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStores nodeStores, realTime bool, clk *clock) {
+		e := newManageEnv(t, newStores, realTime, clk)
+		try := func(session, code string) error {
+			_, err := e.validate(authcore.ValidatePasswordRequest{UserName: "alice", SessionToken: session, Code: code})
+			return err
+		}
+		session := e.begin(t, "alice")
+		wrong := otherCode(e.sms.Last(t).Code)
+		for range 4 {
+			wantErr(t, try(session, wrong), authcore.ErrInvalidOTP)
+		}
+		e.wait(manageResend)
+		session = e.begin(t, "alice") // the resend
+		code := e.sms.Last(t).Code
+		wantErr(t, try(session, otherCode(code)), authcore.ErrOTPAttemptsExceeded)
+		wantErr(t, try(session, code), authcore.ErrOTPAttemptsExceeded)
+	})
 }

@@ -491,3 +491,49 @@ func TestMissingSenderUsesUpNoIssue(t *testing.T) {
 		}
 	}
 }
+
+// otherCode is a six-digit code that is not code.
+func otherCode(code string) string { return fmt.Sprintf("%06d", (atoi(code)+1)%1000000) }
+
+// A round takes five wrong codes in all, the one resend included: the
+// resend does not reset the count.
+func TestWrongCodesCountAcrossTheResend(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore nodeStores, realTime bool, clk *clock) {
+		ctx := context.Background()
+		for _, tc := range []struct {
+			name, email string
+			issue       func(gw *authcore.Gateway, s *authcore.Session) error
+			verify      func(gw *authcore.Gateway, s *authcore.Session, code string) error
+		}{
+			{"step-up", "alice@example.com",
+				func(gw *authcore.Gateway, s *authcore.Session) error { return gw.IssueStepUpOTP(ctx, s, "SMS") },
+				func(gw *authcore.Gateway, s *authcore.Session, code string) error {
+					return gw.VerifyStepUpOTP(ctx, s, "SMS", code)
+				}},
+			{"enrolment", "bob@example.com",
+				func(gw *authcore.Gateway, s *authcore.Session) error { return gw.EnrolOTP(ctx, s, "SMS") },
+				func(gw *authcore.Gateway, s *authcore.Session, code string) error {
+					return gw.VerifyEnrolOTP(ctx, s, "SMS", code)
+				}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newStepUpEnv(t, newStore, realTime, clk, false)
+				s := e.login(t, tc.email)
+				wantCode(t, tc.issue(e.gw, s), "")
+				wrong := otherCode(e.otp.Last(t).Code)
+				for _, want := range []string{authcore.CodeVerificationCodeInvalid, authcore.CodeVerificationCodeInvalid,
+					authcore.CodeVerificationCodeInvalid, authcore.CodeOneChallengeLimitLeft} {
+					wantCode(t, tc.verify(e.gw, s, wrong), want)
+				}
+				e.wait(testResend + 50*time.Millisecond)
+				wantCode(t, tc.issue(e.gw2, s), "") // the resend, on the other node
+				code := e.otp.Last(t).Code
+				wantCode(t, tc.verify(e.gw2, s, otherCode(code)), authcore.CodeChallengeLimitExceeded)
+				wantCode(t, tc.verify(e.gw, s, code), authcore.CodeStateInvalid)
+				if reload(t, e.gw, s).IsSteppedUp(clk.Now(), 0) {
+					t.Fatal("stepped up after five wrong codes")
+				}
+			})
+		}
+	})
+}

@@ -251,11 +251,15 @@ func TestOTPErrors1006To1008(t *testing.T) {
 		}
 		check(wrong).wantError(t, manageapi.OTPAttemptsExceeded)
 		check(code).wantError(t, manageapi.OTPAttemptsExceeded)
-
+		// The round's tries are used up: no resend brings more.
 		e.wait(resend)
-		code = send()
+		e.call(t, "POST", "/v2/user/send/otp", `{"userName":"alice","phoneNumber":"+35699000001"}`).wantError(t, manageapi.OTPAttemptsExceeded)
+
+		// Another number is another round.
+		e.call(t, "POST", "/v2/user/send/otp", `{"userName":"alice","phoneNumber":"+35699000009"}`).wantOK(t)
+		code = e.sms.Last(t).Code
 		e.wait(codeTTL)
-		check(code).wantError(t, manageapi.OTPExpired)
+		e.call(t, "POST", "/v2/user/validate/otp", `{"userName":"alice","phoneNumber":"+35699000009","otp":"`+code+`"}`).wantError(t, manageapi.OTPExpired)
 
 		// Nothing sent to a number: as wrong as a wrong code.
 		e.call(t, "POST", "/v2/user/validate/otp", `{"userName":"bob","phoneNumber":"+35699000002","otp":"123456"}`).wantError(t, manageapi.InvalidOTP)
