@@ -330,11 +330,11 @@ func (a *App) loadStore(repl *caddy.Replacer) (authcore.Store, error) {
 		if a.Store == "memory" {
 			return pooledStore{memory.New(nil)}, nil
 		}
-		opts, err := redisstore.ParseURL(url)
+		opts, err := redisstore.Parse(url)
 		if err != nil {
 			return nil, fmt.Errorf("store redis: %w", err)
 		}
-		return pooledStore{redisstore.New(goredis.NewUniversalClient(opts), a.KeyPrefix)}, nil
+		return pooledStore{redisstore.Open(opts, a.KeyPrefix)}, nil
 	})
 	if err != nil {
 		return nil, err

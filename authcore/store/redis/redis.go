@@ -14,11 +14,11 @@
 // together in one script or transaction. The prefix therefore must not
 // contain '{' or '}'.
 //
-// On a single server (redis://, rediss://, db 0) sessions are read through
-// go-redis's client-side cache, kept exact by Redis's invalidation
-// messages, so a guarded request usually costs Redis nothing; see
-// Store.TouchSession. Sentinel and Cluster clients read every session from
-// Redis with GETEX.
+// A Store made by Open serves hot sessions from memory on a single server,
+// Sentinel and Cluster alike, kept exact by Redis's invalidation tracking
+// on one connection per master that also proves, every few milliseconds,
+// that the node has missed nothing (tracking.go), so a guarded request
+// usually costs Redis nothing; see Store.TouchSession.
 //
 // Failures other than a missing key satisfy errors.Is(err,
 // authcore.ErrUnavailable). Recovery needs no code here: go-redis redials
@@ -49,63 +49,41 @@ type Store struct {
 	client goredis.UniversalClient
 	prefix string
 
-	// cache is the client's client-side cache (see ParseURL), or nil.
-	// With it, TouchSession reads the session with a plain GET that the
-	// cache serves from memory, and slides the TTL with GETEX at most once
-	// per slideEvery(ttl) per node (slides); the writes below evict the
-	// session from it at once, so this node never reads its own stale data.
-	cache   *goredis.LocalCache
-	cacheNS string
-	slides  *slideLog
-	grace   time.Duration // RevocationGrace; tests of the eviction set 0
+	// tr serves hot sessions from memory under Redis's invalidation
+	// tracking (tracking.go); nil without the session cache.
+	tr *tracker
 }
 
 // New returns a Store that keeps its keys under prefix (for example
-// "authgate:") in client. The Store owns the client from now on: Close
-// closes it. A *goredis.Client whose Options carry a *goredis.LocalCache
-// (ParseURL sets one up for redis:// on db 0) turns on the session read
-// cache described at TouchSession.
+// "authgate:") in client, and reads every session from Redis. The Store
+// owns the client from now on: Close closes it.
 func New(client goredis.UniversalClient, prefix string) *Store {
-	s := &Store{client: client, prefix: prefix}
-	if c, ok := client.(*goredis.Client); ok {
-		o := c.Options()
-		if lc, ok := o.ClientSideCache.(*goredis.LocalCache); ok && lc != nil && o.DB == 0 {
-			s.cache = lc
-			// go-redis files an entry under "<db>\x00<len(user)>:<user>\x00<key>"
-			// (cscNamespacePrefix); TestClientCacheSameNode fails if that changes.
-			s.cacheNS = "0\x00" + strconv.Itoa(len(o.Username)) + ":" + o.Username + "\x00"
-			s.slides = newSlideLog()
-			s.grace = RevocationGrace
-		}
+	return &Store{client: client, prefix: prefix}
+}
+
+// Open connects as o says: a client for o.Redis and, with o.SessionCache,
+// the tracking connections that let TouchSession serve hot sessions from
+// memory on a single server, Sentinel and Cluster alike.
+func Open(o *Options, prefix string) *Store {
+	client := goredis.NewUniversalClient(o.Redis)
+	s := New(client, prefix)
+	if o.SessionCache {
+		s.tr = newTracker(client, o.Redis, o.CacheEntries)
 	}
 	return s
 }
 
-// Cached reports whether session reads are served by the client-side cache.
-func (s *Store) Cached() bool { return s.cache != nil }
+// Cached reports whether session reads may be served from memory.
+func (s *Store) Cached() bool { return s.tr != nil }
 
-// evict drops a session from this node's client-side cache after a write,
-// so that the next read on this node fetches it: Redis's invalidation
-// message reaches the other nodes within milliseconds, but this node must
-// see its own write at once (a step-up, then the stepped-up request).
-func (s *Store) evict(key string) {
-	if s.cache != nil {
-		s.cache.DeleteByRedisKey(s.cacheNS + key)
-	}
-}
+// Client is the go-redis client (tests add hooks to it).
+func (s *Store) Client() goredis.UniversalClient { return s.client }
 
-// settle waits RevocationGrace after a session write that changed
-// something when other nodes may hold the session in their caches (see
-// RevocationGrace).
-func (s *Store) settle(ctx context.Context, changed bool) {
-	if s.grace <= 0 || !changed {
-		return
-	}
-	t := time.NewTimer(s.grace)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+// forget drops a session this node has just written from its cache (see
+// sessionCache.forget): it sees its own write at once.
+func (s *Store) forget(key string) {
+	if s.tr != nil {
+		s.tr.cache.forget(key, mono(time.Now()))
 	}
 }
 
@@ -160,56 +138,75 @@ func (s *Store) CreateSession(ctx context.Context, sess *authcore.Session, ttl t
 	key := s.sessionKey(sess.ID)
 	cmd := goredis.NewStatusCmd(ctx, "set", key, data, "px", ms)
 	_ = s.client.Process(ctx, cmd)
-	// A read of the id before it existed may have cached "no such key".
-	s.evict(key)
+	s.forget(key)
 	return storeErr(cmd.Err())
 }
 
 // TouchSession implements authcore.Store in one round trip at most.
 //
-// Without a client-side cache it is GETEX key PX ttl: read and slide the
+// Without the session cache it is GETEX key PX ttl: read and slide the
 // idle window in one command on every call.
 //
-// With one (a redis:// store on db 0, the default), the session is read
-// with GET, which go-redis serves from local memory once fetched: no round
-// trip at all. Redis tracks the key for this client and sends an
-// invalidation when any node writes or deletes it (logout, step-up,
-// password change, expiry, eviction); go-redis applies it within a few
-// drain intervals (DefaultCacheDrainInterval), which is how a revocation
-// reaches every node within 10 ms; SaveSession and DeleteSession return
-// only after RevocationGrace, so that a client that heard "logged out"
-// finds the token refused on every node.
-//
-// The idle window is slid with GETEX instead of GET when this node has not
-// slid it for slideEvery(ttl) (5 s for any idle window of 40 s or more),
-// so the TTL in Redis never falls below ttl - slideEvery(ttl) while the
-// session is in use here: a cached session cannot have expired in Redis
-// unseen. The price is that a session may end up to that granularity
-// before a full idle window after its last use.
+// With it, a session this node read lately is served from memory, with no
+// round trip, while the tracking connection of the session's master holds
+// proof that every invalidation up to RevocationWindow ago has been
+// applied (see tracking.go); otherwise the session is read over that
+// connection, which Redis then tracks for this node. The idle window is
+// slid (PEXPIRE before the GET, same round trip) only when this node has
+// not slid it for slideEvery(ttl) (5 s for any idle window of 40 s or
+// more), so the TTL in Redis never falls below ttl - slideEvery(ttl) while
+// the session is in use here: a cached session cannot have expired in
+// Redis unseen. The price is that a session may end up to that
+// granularity before a full idle window after its last use.
 func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) (*authcore.Session, error) {
 	ms, err := ttlMillis(ttl)
 	if err != nil {
 		return nil, err
 	}
 	key := s.sessionKey(id)
-	var cmd *goredis.StringCmd
-	slide, now := true, time.Time{}
-	if s.slides != nil {
-		now = time.Now()
-		slide = !s.slides.recent(id, ttl, now)
+	if s.tr != nil {
+		if st := s.tr.streamFor(ctx, key); st != nil {
+			return s.touchTracked(ctx, st, id, key, ttl, ms)
+		}
+	}
+	return s.getex(ctx, id, key, ms)
+}
+
+func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, ttl time.Duration, ms int64) (*authcore.Session, error) {
+	now := time.Now()
+	at := mono(now)
+	st.use(at)
+	slide := !s.tr.slides.recent(id, ttl, now)
+	if !slide && st.fresh(at) {
+		if e, ok := s.tr.cache.get(key); ok && e.st == st && e.gen == st.gen.Load() {
+			return authcore.UnmarshalSession(id, e.data)
+		}
+	}
+	data, err := st.fetch(ctx, key, slide, ms)
+	if errors.Is(err, errNoStream) {
+		// Not connected (or the slot moved): read Redis through the pool.
+		sess, err := s.getex(ctx, id, key, ms)
+		if err == nil {
+			s.tr.slides.mark(id, ttl, now)
+		}
+		return sess, err
+	}
+	if err != nil {
+		return nil, err
 	}
 	if slide {
-		cmd = goredis.NewStringCmd(ctx, "getex", key, "px", ms)
-	} else {
-		cmd = goredis.NewStringCmd(ctx, "get", key)
+		s.tr.slides.mark(id, ttl, now)
 	}
+	return authcore.UnmarshalSession(id, data)
+}
+
+// getex reads and slides a session with GETEX key PX ms.
+func (s *Store) getex(ctx context.Context, id, key string, ms int64) (*authcore.Session, error) {
+	cmd := goredis.NewStringCmd(ctx, "getex", key, "px", ms)
 	_ = s.client.Process(ctx, cmd)
 	data, err := cmd.Bytes()
 	if err != nil {
 		return nil, storeErr(err)
-	}
-	if slide && s.slides != nil {
-		s.slides.mark(id, ttl, now)
 	}
 	return authcore.UnmarshalSession(id, data)
 }
@@ -229,8 +226,7 @@ func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl tim
 	key := s.sessionKey(sess.ID)
 	cmd := goredis.NewStatusCmd(ctx, "set", key, data, "px", ms, "xx")
 	_ = s.client.Process(ctx, cmd)
-	s.evict(key)
-	s.settle(ctx, cmd.Err() == nil)
+	s.forget(key)
 	// SET ... XX answers nil (goredis.Nil) when the key did not exist.
 	return storeErr(cmd.Err())
 }
@@ -239,9 +235,8 @@ func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl tim
 // is not an error in Redis either.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	key := s.sessionKey(id)
-	n, err := s.client.Del(ctx, key).Result()
-	s.evict(key)
-	s.settle(ctx, err == nil && n > 0) // nothing to revoke when it was gone
+	err := s.client.Del(ctx, key).Err()
+	s.forget(key)
 	return storeErr(err)
 }
 
@@ -252,8 +247,8 @@ func (s *Store) kvKey(key string) string {
 }
 
 // Get implements authcore.Store with GETEX key and no option, which reads
-// like GET but is not served by the client-side cache: challenges,
-// counters and accounts are read exactly as Redis holds them.
+// like GET. (Only session reads are ever cached; GETEX keeps this read
+// exact should a go-redis client-side cache be configured.)
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	cmd := goredis.NewStringCmd(ctx, "getex", s.kvKey(key))
 	_ = s.client.Process(ctx, cmd)
@@ -374,9 +369,9 @@ func (s *Store) AddMember(ctx context.Context, key, member string, ttl time.Dura
 	return storeErr(err)
 }
 
-// membersScript is SMEMBERS run as a script, which the client-side cache
-// does not serve: a password change must see every session of the user,
-// even one opened a millisecond ago on another node.
+// membersScript is SMEMBERS run as a script, which no client-side cache
+// serves: a password change must see every session of the user, even one
+// opened a millisecond ago on another node.
 var membersScript = goredis.NewScript(`return redis.call('SMEMBERS', KEYS[1])`)
 
 // Members implements authcore.Store: SMEMBERS, uncached.
@@ -394,8 +389,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return storeErr(s.client.Ping(ctx).Err())
 }
 
-// Close closes the client given to New.
+// Close stops the tracking connections and closes the client.
 func (s *Store) Close() error {
+	if s.tr != nil {
+		s.tr.close()
+	}
 	return s.client.Close()
 }
 
@@ -424,28 +422,26 @@ const (
 	// Redis is down.
 	DefaultDialerRetries = 1
 
-	// DefaultCacheEntries is how many sessions the client-side cache of a
-	// redis:// store holds (URL: client_cache_entries); beyond it the
-	// least recently used are dropped and read from Redis again.
+	// DefaultCacheEntries is how many sessions the session cache holds
+	// (URL: client_cache_entries); beyond it some are dropped and read
+	// from Redis again.
 	DefaultCacheEntries = 100_000
-	// DefaultCacheDrainInterval is how often go-redis looks for
-	// invalidation messages on its idle connections: the bound on how
-	// long another node's logout can go unseen by this one.
-	DefaultCacheDrainInterval = 2 * time.Millisecond
-	// RevocationGrace is how long a session write (logout, step-up,
-	// password change) waits, with the client-side cache on, before it
-	// returns: a few drain intervals, so that by the time the client hears
-	// "logged out" every node has applied Redis's invalidation and a token
-	// replayed on another node at once is refused there too.
-	RevocationGrace = 8 * time.Millisecond
-	// DefaultCacheMaxStaleness is go-redis's backstop against a lost
-	// invalidation: no cached session is served longer than this after it
-	// was read from Redis.
-	DefaultCacheMaxStaleness = 10 * time.Second
 )
 
-// ParseURL turns a store URL into go-redis options for
-// goredis.NewUniversalClient. Supported forms:
+// Options is what a store URL says: go-redis's options and the session
+// cache's.
+type Options struct {
+	// Redis is for goredis.NewUniversalClient.
+	Redis *goredis.UniversalOptions
+	// SessionCache serves hot sessions from memory under Redis's
+	// invalidation tracking (URL: client_cache, default true).
+	SessionCache bool
+	// CacheEntries bounds the session cache (URL: client_cache_entries,
+	// default DefaultCacheEntries).
+	CacheEntries int
+}
+
+// Parse reads a store URL. Supported forms:
 //
 //	redis://[[user]:pass@]host:port[/db]
 //	rediss://[[user]:pass@]host:port[/db]                      TLS
@@ -460,12 +456,10 @@ const (
 // ones are errors. Unset timeouts and retries get the Default* values above
 // so an outage is noticed fast. Errors never contain the password.
 //
-// A redis:// or rediss:// store on db 0 reads sessions through go-redis's
-// client-side cache (RESP3 CLIENT TRACKING), kept exact by Redis's
-// invalidation messages; see Store.TouchSession. ?client_cache=false turns
-// it off, ?client_cache_entries=N sizes it. Sentinel and Cluster stores
-// have no client-side cache in go-redis and read every session from Redis.
-func ParseURL(rawURL string) (*goredis.UniversalOptions, error) {
+// Every form serves hot sessions from memory, kept exact by Redis's
+// invalidation tracking (see Store.TouchSession and tracking.go);
+// ?client_cache=false turns that off, ?client_cache_entries=N sizes it.
+func Parse(rawURL string) (*Options, error) {
 	opts, err := parseURL(rawURL)
 	if err != nil && passwordMayLeak(rawURL) {
 		// The host part could not be told from the password, so any piece
@@ -473,6 +467,16 @@ func ParseURL(rawURL string) (*goredis.UniversalOptions, error) {
 		return nil, errors.New("redis url: cannot tell the host from the password: percent-encode / ? # @ in the user name and password (%2F %3F %23 %40)")
 	}
 	return opts, err
+}
+
+// ParseURL is Parse for callers that want only go-redis's options (the
+// CLI, which reads no session twice).
+func ParseURL(rawURL string) (*goredis.UniversalOptions, error) {
+	o, err := Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return o.Redis, nil
 }
 
 // passwordMayLeak reports whether raw looks like user info with an
@@ -487,7 +491,7 @@ func passwordMayLeak(raw string) bool {
 	return cut >= 0 && !strings.Contains(rest[:cut], "@") && strings.Contains(rest[cut:], "@")
 }
 
-func parseURL(rawURL string) (*goredis.UniversalOptions, error) {
+func parseURL(rawURL string) (*Options, error) {
 	u, err := splitURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -500,18 +504,6 @@ func parseURL(rawURL string) (*goredis.UniversalOptions, error) {
 	switch u.scheme {
 	case "redis", "rediss":
 		opts, err = parseSingle(u)
-		if err == nil && cache && opts.DB == 0 {
-			cfg := &goredis.CacheConfig{
-				MaxEntries:    entries,
-				DrainInterval: DefaultCacheDrainInterval,
-				MaxStaleness:  DefaultCacheMaxStaleness,
-			}
-			// The cache itself is given (so that Store can evict its own
-			// writes from it); go-redis reads the drain interval from the
-			// config.
-			opts.ClientSideCache = goredis.NewLocalCache(*cfg)
-			opts.ClientSideCacheConfig = cfg
-		}
 	case "redis-sentinel", "rediss-sentinel":
 		opts, err = parseSentinel(u)
 	case "redis-cluster", "rediss-cluster":
@@ -524,7 +516,7 @@ func parseURL(rawURL string) (*goredis.UniversalOptions, error) {
 		return nil, err
 	}
 	applyDefaults(opts)
-	return opts, nil
+	return &Options{Redis: opts, SessionCache: cache, CacheEntries: entries}, nil
 }
 
 // cacheOptions takes the client-side cache options out of the URL's query

@@ -29,19 +29,19 @@ func newClient(t testing.TB, addr string) goredis.UniversalClient {
 	return goredis.NewUniversalClient(opts)
 }
 
-// TestConformance runs the suite with the client-side cache (the default
-// for redis://) and without it (as on Sentinel and Cluster).
+// TestConformance runs the suite with the session cache (the default) and
+// without it.
 func TestConformance(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	var n atomic.Int64
 	for _, mode := range []struct{ name, query string }{{"Cached", ""}, {"Uncached", "?client_cache=false"}} {
 		t.Run(mode.name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) authcore.Store {
-				opts, err := redis.ParseURL("redis://" + srv.Addr() + "/0" + mode.query)
+				opts, err := redis.Parse("redis://" + srv.Addr() + "/0" + mode.query)
 				if err != nil {
 					t.Fatal(err)
 				}
-				s := redis.New(goredis.NewUniversalClient(opts), fmt.Sprintf("conf%d:", n.Add(1)))
+				s := redis.Open(opts, fmt.Sprintf("conf%d:", n.Add(1)))
 				if s.Cached() != (mode.query == "") {
 					t.Fatalf("store Cached() = %v for %q", s.Cached(), mode.query)
 				}
@@ -525,8 +525,7 @@ func TestOutage(t *testing.T) {
 	dialLog := &countingLogger{}
 	goredis.SetLogger(dialLog)
 	srv := storetest.StartRedis(t)
-	s := redis.New(newClient(t, srv.Addr()), "outage:")
-	t.Cleanup(func() { _ = s.Close() })
+	s := newNode(t, srv.Addr(), "outage:")
 	ctx := t.Context()
 	sess := testSession(sessionID)
 	if err := s.CreateSession(ctx, sess, time.Minute); err != nil {
@@ -610,6 +609,11 @@ func TestOutage(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+	// The server came back empty: the session held in memory before the
+	// outage must not be served.
+	if _, err := s.TouchSession(ctx, sessionID, time.Minute); !errors.Is(err, authcore.ErrNotFound) {
+		t.Fatalf("TouchSession after Redis came back empty: %v, want ErrNotFound", err)
+	}
 	if d := time.Duration(slow.Load()); d > 2*time.Second {
 		t.Errorf("slowest TouchSession during the outage took %v, want < 2s", d)
 	} else {
@@ -629,8 +633,7 @@ func TestOutage(t *testing.T) {
 // ErrUnavailable quickly; once Redis answers again, so does the store.
 func TestHungServer(t *testing.T) {
 	srv := storetest.StartRedis(t)
-	s := redis.New(newClient(t, srv.Addr()), "hung:")
-	t.Cleanup(func() { _ = s.Close() })
+	s := newNode(t, srv.Addr(), "hung:")
 	ctx := t.Context()
 	sess := testSession(sessionID)
 	if err := s.CreateSession(ctx, sess, time.Minute); err != nil {

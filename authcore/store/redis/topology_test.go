@@ -68,41 +68,51 @@ func (h *crossSlotHook) verify(t *testing.T) {
 	}
 }
 
-// newURLClient connects through ParseURL, as the gateway does, and adds
-// hook when non-nil.
-func newURLClient(t testing.TB, url string, hook goredis.Hook) goredis.UniversalClient {
+// openURL opens a store through Parse and Open, as the gateway does, and
+// adds hook when non-nil.
+func openURL(t testing.TB, url, prefix string, hook goredis.Hook) *redis.Store {
 	t.Helper()
-	opts, err := redis.ParseURL(url)
+	o, err := redis.Parse(url)
 	if err != nil {
-		t.Fatalf("ParseURL(%q): %v", url, err)
+		t.Fatalf("Parse(%q): %v", url, err)
 	}
-	c := goredis.NewUniversalClient(opts)
+	s := redis.Open(o, prefix)
 	if hook != nil {
-		c.AddHook(hook)
+		s.Client().AddHook(hook)
 	}
-	return c
+	return s
 }
 
+// The conformance suite on both topologies, with the session cache (the
+// default) and without it.
 func TestTopologyClusterConformance(t *testing.T) {
 	c := storetest.StartCluster(t)
-	hook := &crossSlotHook{}
-	var n atomic.Int64
-	storetest.Run(t, func(t *testing.T) authcore.Store {
-		return redis.New(newURLClient(t, c.URL(), hook), fmt.Sprintf("cl%d:", n.Add(1)))
-	})
-	hook.verify(t)
+	for _, mode := range []string{"", "?client_cache=false"} {
+		t.Run("cache"+mode, func(t *testing.T) {
+			hook := &crossSlotHook{}
+			var n atomic.Int64
+			storetest.Run(t, func(t *testing.T) authcore.Store {
+				return openURL(t, c.URL()+mode, fmt.Sprintf("cl%d:", n.Add(1)), hook)
+			})
+			hook.verify(t)
+		})
+	}
 }
 
 func TestTopologySentinelConformance(t *testing.T) {
 	// go-redis logs every sentinel lookup of every client; keep the count.
 	goredis.SetLogger(&countingLogger{})
 	s := storetest.StartSentinel(t)
-	hook := &crossSlotHook{}
-	var n atomic.Int64
-	storetest.Run(t, func(t *testing.T) authcore.Store {
-		return redis.New(newURLClient(t, s.URL(), hook), fmt.Sprintf("se%d:", n.Add(1)))
-	})
-	hook.verify(t)
+	for _, mode := range []string{"", "&client_cache=false"} {
+		t.Run("cache"+mode, func(t *testing.T) {
+			hook := &crossSlotHook{}
+			var n atomic.Int64
+			storetest.Run(t, func(t *testing.T) authcore.Store {
+				return openURL(t, s.URL()+mode, fmt.Sprintf("se%d:", n.Add(1)), hook)
+			})
+			hook.verify(t)
+		})
+	}
 }
 
 // TestTopologyClusterSessionKeysShareASlot: a session's key and the keys of
@@ -112,7 +122,7 @@ func TestTopologyClusterSessionKeysShareASlot(t *testing.T) {
 	c := storetest.StartCluster(t)
 	hook := &crossSlotHook{}
 	const prefix = "authgate:"
-	s := redis.New(newURLClient(t, c.URL(), hook), prefix)
+	s := openURL(t, c.URL(), prefix, hook)
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
 	const ttl = 5 * time.Minute
@@ -187,7 +197,7 @@ func TestTopologySentinelFailover(t *testing.T) {
 	dialLog := &countingLogger{}
 	goredis.SetLogger(dialLog)
 	set := storetest.StartSentinel(t)
-	s := redis.New(newURLClient(t, set.URL(), nil), "fo:")
+	s := openURL(t, set.URL(), "fo:", nil)
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
 
@@ -252,7 +262,8 @@ func TestTopologySentinelFailover(t *testing.T) {
 	newPrimary := set.WaitFailover(30 * time.Second)
 	t.Logf("sentinels promoted %s %v after the kill", newPrimary, time.Since(killed).Round(time.Millisecond))
 
-	// The store finds the new primary by itself: every session is there.
+	// The store finds the new primary by itself: every session is there,
+	// and writes go through (reads and writes use different connections).
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var err error
@@ -260,6 +271,9 @@ func TestTopologySentinelFailover(t *testing.T) {
 			if _, err = s.TouchSession(ctx, id, time.Minute); err != nil {
 				break
 			}
+		}
+		if err == nil {
+			err = s.Set(ctx, "probe", []byte("x"), time.Minute)
 		}
 		if err == nil {
 			break
@@ -295,4 +309,43 @@ func TestTopologySentinelFailover(t *testing.T) {
 	if d := time.Duration(slowest.Load()); d > 3*time.Second {
 		t.Errorf("slowest call during the failover took %v, want < 3s (a 503, not a hang)", d)
 	}
+}
+
+// A revoked session on a Cluster node whose link stalls, lags or drops,
+// and on one whose master freezes: the rules of TestRevokedWhileLinkFails
+// and TestFrozenStoreAdmitsNothing hold with a stream per master.
+func TestTopologyClusterRevocation(t *testing.T) {
+	c := storetest.StartCluster(t)
+	for i, f := range linkFaults {
+		t.Run(f.name, func(t *testing.T) {
+			link := storetest.NewLink(t)
+			a := openNode(t, c.URL(), "clrv:", nil)
+			d := openNode(t, c.URL(), "clrv:", link.Dialer)
+			revokeWhileLinkFails(t, f, link, a, d, fmt.Sprintf("%s%d", sessionID, i))
+		})
+	}
+	t.Run("master frozen", func(t *testing.T) {
+		n := openNode(t, c.URL(), "clfz:", nil)
+		master := c.MasterOf("clfz:s:{" + sessionID + "}")
+		frozenStore(t, 1500*time.Millisecond, func() { c.Pause(master) }, func() { c.Resume(master) }, n, n, sessionID)
+	})
+}
+
+// The same on Sentinel; the primary's freeze stays under the sentinels'
+// down-after, so it is a stall, not a failover.
+func TestTopologySentinelRevocation(t *testing.T) {
+	goredis.SetLogger(&countingLogger{})
+	set := storetest.StartSentinel(t)
+	for i, f := range linkFaults {
+		t.Run(f.name, func(t *testing.T) {
+			link := storetest.NewLink(t)
+			a := openNode(t, set.URL(), "serv:", nil)
+			d := openNode(t, set.URL(), "serv:", link.Dialer)
+			revokeWhileLinkFails(t, f, link, a, d, fmt.Sprintf("%s%d", sessionID, i))
+		})
+	}
+	t.Run("primary frozen", func(t *testing.T) {
+		n := openNode(t, set.URL(), "sefz:", nil)
+		frozenStore(t, storetest.SentinelDownAfter*7/10, set.PausePrimary, set.ResumePrimary, n, n, sessionID)
+	})
 }

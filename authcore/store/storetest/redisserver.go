@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -77,10 +78,33 @@ func (s *RedisServer) Stop() {
 
 // Pause freezes the server (SIGSTOP) without closing anything: the kernel
 // still accepts connections and queues commands, but nothing answers, as
-// with a hung server or a black-holed network. Resume undoes it.
+// with a hung server or a black-holed network. Resume undoes it. When it
+// returns the process is stopped (the kernel reports it so), so nothing
+// the server answers can date from after Pause.
 func (s *RedisServer) Pause() {
 	s.t.Helper()
 	s.signal(syscall.SIGSTOP)
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	waitStopped(s.t, pid)
+}
+
+// waitStopped returns once the kernel reports process pid stopped.
+func waitStopped(t testing.TB, pid int) {
+	t.Helper()
+	for range 1000 {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return // no /proc: trust the signal
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'T' {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("process %d did not stop after SIGSTOP", pid)
 }
 
 // Resume lets a paused server run again; it answers what was queued.

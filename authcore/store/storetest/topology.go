@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -172,6 +173,38 @@ func (c *Cluster) KeySlot(key string) int64 {
 // error. It is for inspection in tests (KEYS, PTTL, ...).
 func (c *Cluster) Do(addr string, args ...string) (any, error) {
 	return topoCmd(addr, args...)
+}
+
+// Pause freezes the node at addr (SIGSTOP) as RedisServer.Pause does;
+// Resume thaws it.
+func (c *Cluster) Pause(addr string) { c.t.Helper(); c.node(addr).pause(c.t) }
+
+// Resume thaws a node that Pause froze.
+func (c *Cluster) Resume(addr string) { c.t.Helper(); c.node(addr).resume(c.t) }
+
+// MasterOf returns the address of the master that serves key.
+func (c *Cluster) MasterOf(key string) string {
+	c.t.Helper()
+	slot := int(c.KeySlot(key))
+	for i, n := range c.nodes {
+		// The slot split of StartCluster.
+		if slot <= (i+1)*clusterSlots/len(c.nodes)-1 {
+			return n.addr
+		}
+	}
+	c.t.Fatalf("redis cluster: no node has slot %d", slot)
+	return ""
+}
+
+func (c *Cluster) node(addr string) *topoProc {
+	c.t.Helper()
+	for _, n := range c.nodes {
+		if n.addr == addr {
+			return n
+		}
+	}
+	c.t.Fatalf("redis cluster: no node %s", addr)
+	return nil
 }
 
 // Stop kills every node (SIGKILL) and waits for them to exit. It runs by
@@ -347,6 +380,26 @@ func (s *SentinelSet) WaitReplicated(timeout time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// PausePrimary freezes the current primary (SIGSTOP) as RedisServer.Pause
+// does; ResumePrimary thaws it. Keep the pause shorter than
+// SentinelDownAfter unless a failover is wanted.
+func (s *SentinelSet) PausePrimary() {
+	s.t.Helper()
+	s.mu.Lock()
+	p := s.primary
+	s.mu.Unlock()
+	p.pause(s.t)
+}
+
+// ResumePrimary thaws the primary that PausePrimary froze.
+func (s *SentinelSet) ResumePrimary() {
+	s.t.Helper()
+	s.mu.Lock()
+	p := s.primary
+	s.mu.Unlock()
+	p.resume(s.t)
 }
 
 // KillPrimary kills the current primary with SIGKILL, as in a crash, and
@@ -529,6 +582,21 @@ func (p *topoProc) waitPing() error {
 				p.name, p.addr, redisStartTimeout, err, strings.TrimSpace(p.log.String()))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (p *topoProc) pause(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP %s on %s: %v", p.name, p.addr, err)
+	}
+	waitStopped(t, p.cmd.Process.Pid)
+}
+
+func (p *topoProc) resume(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT %s on %s: %v", p.name, p.addr, err)
 	}
 }
 

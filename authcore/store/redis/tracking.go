@@ -1,0 +1,669 @@
+package redis
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/authgate/authgate/authcore"
+)
+
+// How a node serves sessions from memory without ever serving a revoked
+// one (SPEC §4).
+//
+// Each Redis master this node reads sessions from gets one tracking
+// connection (a stream): RESP3, CLIENT TRACKING ON NOLOOP, read all the
+// time by one goroutine. Session reads that may be cached go over it
+// (PEXPIRE then GET when the idle window is due a slide, else GET), so
+// Redis remembers that this connection holds the key and pushes an
+// invalidation on the same connection when anyone changes or deletes it,
+// or when it expires. Replies and pushes arrive in the order Redis
+// produced them, so the reader applies every invalidation issued before a
+// reply before it sees the reply.
+//
+// That order is the proof. A reply to a command sent at time S shows that
+// every invalidation Redis issued before it processed that command (so
+// every revocation answered before S) has been applied here. A node serves
+// a session from memory only while its stream has answered a command sent
+// at most RevocationWindow ago; otherwise it reads Redis, and a Redis that
+// does not answer within the read timeout is a 503. While requests are
+// being served, a heartbeat (PING; ROLE on Sentinel and Cluster, which
+// also proves the server is still the master) every HeartbeatInterval
+// keeps the proof fresh; an idle gateway sends nothing and its reader is
+// blocked in a read: no polling.
+//
+// A write of this node (create, save, delete) drops the session from its
+// own cache at once and turns away any read that was in flight, so it
+// never serves its own stale data, and needs no grace before it answers:
+// other nodes stop serving their copy within RevocationWindow because
+// their proof runs out, whatever their link does.
+
+const (
+	// RevocationWindow is how old the newest proof of a stream may be for
+	// a session to be served from memory: a revocation answered on any
+	// node is honoured here within this long (SPEC §4: 10 ms).
+	RevocationWindow = 10 * time.Millisecond
+	// HeartbeatInterval is how often a busy stream sends its heartbeat.
+	HeartbeatInterval = 2 * time.Millisecond
+	// heartbeatIdle: a stream stops its heartbeat when no request has used
+	// it for this long; the next request reads Redis and starts it again.
+	heartbeatIdle = 100 * time.Millisecond
+	// maxBeatsOut bounds unanswered heartbeats, so a stalled link does not
+	// pile them up.
+	maxBeatsOut = 4
+	// maxReconnectWait caps the back-off between reconnect attempts.
+	maxReconnectWait = time.Second
+)
+
+// errNoStream: the stream is not connected; the caller reads Redis through
+// the pool instead, uncached.
+var errNoStream = errors.New("redis tracking: not connected")
+
+// errNotMaster: the server a stream reached is no longer a master.
+var errNotMaster = errors.New("redis tracking: server is not a master")
+
+// target says where one stream connects and how.
+type target struct {
+	addr      func(ctx context.Context) (string, error)
+	username  string
+	password  string
+	db        int
+	tls       *tls.Config
+	dialer    func(ctx context.Context, network, addr string) (net.Conn, error)
+	dialTO    time.Duration
+	readTO    time.Duration
+	writeTO   time.Duration
+	checkRole bool
+}
+
+func (tg *target) dial(ctx context.Context) (net.Conn, error) {
+	addr, err := tg.addr(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tg.dialer != nil {
+		return tg.dialer(ctx, "tcp", addr)
+	}
+	d := &net.Dialer{Timeout: tg.dialTO, KeepAlive: 30 * time.Second}
+	if tg.tls != nil {
+		return (&tls.Dialer{NetDialer: d, Config: tg.tls}).DialContext(ctx, "tcp", addr)
+	}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// reply kinds, in the order a stream's commands were sent.
+const (
+	kindGet    uint8 = iota // GET of a session: fills the cache, completes its call
+	kindExpire              // PEXPIRE that slides a session before its GET
+	kindPing                // heartbeat
+	kindRole                // heartbeat that also checks the server is a master
+)
+
+type pendingReply struct {
+	sentAt int64
+	kind   uint8
+	c      *call // nil for heartbeats
+}
+
+// call is one session read over a stream.
+type call struct {
+	key  string
+	gen  uint64
+	data []byte
+	err  error
+	done chan struct{}
+}
+
+// stream is one tracking connection.
+type stream struct {
+	tr     *tracker
+	target target
+	single bool // the only stream of its tracker (not one of a Cluster's)
+
+	mu       sync.Mutex
+	conn     net.Conn
+	bw       *bufio.Writer
+	pending  []pendingReply
+	beatsOut int
+
+	gen     atomic.Uint64 // connection generation; cache entries carry it
+	live    atomic.Bool   // connected and tracking
+	proven  atomic.Int64  // mono time the newest answered command was sent
+	lastUse atomic.Int64
+	beating atomic.Bool
+
+	kick chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func newStream(tr *tracker, tg target, single bool) *stream {
+	st := &stream{tr: tr, target: tg, single: single, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go st.run()
+	go st.heartbeat()
+	return st
+}
+
+// fresh reports whether the stream holds proof at now (see the package
+// comment above): connected, and answered a command sent within
+// RevocationWindow.
+func (st *stream) fresh(now int64) bool {
+	return st.live.Load() && now-st.proven.Load() <= int64(RevocationWindow)
+}
+
+// use records a request at now and starts the heartbeat if it is not
+// running.
+func (st *stream) use(now int64) {
+	if now-st.lastUse.Load() > int64(time.Millisecond) {
+		st.lastUse.Store(now)
+	}
+	if !st.beating.Load() && st.beating.CompareAndSwap(false, true) {
+		select {
+		case st.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// fetch reads key over the stream, first sliding its TTL to ms when slide
+// is set, and caches what it reads. errNoStream means it sent nothing.
+func (st *stream) fetch(ctx context.Context, key string, slide bool, ms int64) ([]byte, error) {
+	c := &call{key: key, done: make(chan struct{})}
+	st.mu.Lock()
+	if st.conn == nil {
+		st.mu.Unlock()
+		return nil, errNoStream
+	}
+	sentAt := mono(time.Now())
+	c.gen = st.gen.Load()
+	if slide {
+		writeCommand(st.bw, "PEXPIRE", key, strconv.FormatInt(ms, 10))
+		st.pending = append(st.pending, pendingReply{sentAt, kindExpire, c})
+	}
+	writeCommand(st.bw, "GET", key)
+	st.pending = append(st.pending, pendingReply{sentAt, kindGet, c})
+	conn, err := st.flush()
+	st.mu.Unlock()
+	if err != nil {
+		st.teardown(conn) // fails c with the rest
+	}
+	timer := time.NewTimer(st.target.readTO)
+	defer timer.Stop()
+	select {
+	case <-c.done:
+		return c.data, c.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", authcore.ErrUnavailable, ctx.Err())
+	case <-timer.C:
+		// A stream that does not answer in time gives no proof and is
+		// replaced; until it is, reads go through the pool.
+		st.teardownGen(c.gen)
+		return nil, fmt.Errorf("%w: redis tracking: no answer within %v", authcore.ErrUnavailable, st.target.readTO)
+	}
+}
+
+// flush writes what is buffered; called with mu held. It returns the
+// connection written to, for teardown on error.
+func (st *stream) flush() (net.Conn, error) {
+	conn := st.conn
+	_ = conn.SetWriteDeadline(time.Now().Add(st.target.writeTO))
+	return conn, st.bw.Flush()
+}
+
+// beat sends one heartbeat, or gives up a stream whose oldest command has
+// gone unanswered for the read timeout.
+func (st *stream) beat(now int64) {
+	st.mu.Lock()
+	if st.conn == nil {
+		st.mu.Unlock()
+		return
+	}
+	if len(st.pending) > 0 && now-st.pending[0].sentAt > int64(st.target.readTO) {
+		conn := st.conn
+		st.mu.Unlock()
+		st.teardown(conn)
+		return
+	}
+	if st.beatsOut >= maxBeatsOut {
+		st.mu.Unlock()
+		return
+	}
+	kind := kindPing
+	if st.target.checkRole {
+		kind = kindRole
+		writeCommand(st.bw, "ROLE")
+	} else {
+		writeCommand(st.bw, "PING")
+	}
+	st.pending = append(st.pending, pendingReply{now, kind, nil})
+	st.beatsOut++
+	conn, err := st.flush()
+	st.mu.Unlock()
+	if err != nil {
+		st.teardown(conn)
+	}
+}
+
+// heartbeat keeps the proof fresh while requests use the stream.
+func (st *stream) heartbeat() {
+	for {
+		select {
+		case <-st.kick:
+		case <-st.done:
+			return
+		}
+		tick := time.NewTicker(st.tr.beat)
+		for busy := true; busy; {
+			select {
+			case <-st.done:
+				tick.Stop()
+				return
+			case t := <-tick.C:
+				now := mono(t)
+				if busy = now-st.lastUse.Load() <= int64(heartbeatIdle); busy {
+					st.beat(mono(time.Now()))
+				}
+			}
+		}
+		tick.Stop()
+		st.beating.Store(false)
+	}
+}
+
+// run connects, reads until the connection fails, and connects again, with
+// a back-off, until the stream is closed.
+func (st *stream) run() {
+	wait := 10 * time.Millisecond
+	for {
+		select {
+		case <-st.done:
+			return
+		default:
+		}
+		conn, br, err := st.connect()
+		switch {
+		case err == nil:
+			start := time.Now()
+			st.read(conn, br)
+			if time.Since(start) > maxReconnectWait {
+				// It served for a while: reconnect at once.
+				wait = 10 * time.Millisecond
+				continue
+			}
+		case errors.Is(err, errNotMaster) && !st.single:
+			// A Cluster master that was demoted: keys route elsewhere now.
+			st.tr.retire(st)
+			return
+		case st.tr.unsupported(err):
+			return
+		}
+		select {
+		case <-st.done:
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxReconnectWait)
+	}
+}
+
+// connect dials and turns tracking on, then makes the connection the
+// stream's current one.
+func (st *stream) connect() (net.Conn, *bufio.Reader, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), st.target.dialTO+st.target.readTO)
+	defer cancel()
+	conn, err := st.target.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	bw, br := bufio.NewWriter(conn), bufio.NewReader(conn)
+	hello := []string{"HELLO", "3"}
+	if st.target.password != "" {
+		user := st.target.username
+		if user == "" {
+			user = "default"
+		}
+		hello = append(hello, "AUTH", user, st.target.password)
+	}
+	writeCommand(bw, hello...)
+	n := 2
+	if st.target.db != 0 {
+		writeCommand(bw, "SELECT", strconv.Itoa(st.target.db))
+		n++
+	}
+	writeCommand(bw, "CLIENT", "TRACKING", "ON", "NOLOOP")
+	if st.target.checkRole {
+		writeCommand(bw, "ROLE")
+		n++
+	}
+	sentAt := mono(time.Now())
+	err = bw.Flush()
+	for i := 0; err == nil && i < n; {
+		var f any
+		if f, err = readFrame(br); err != nil {
+			break
+		}
+		if _, ok := f.(respPush); ok {
+			continue
+		}
+		if e, ok := f.(respError); ok {
+			err = e
+		} else if st.target.checkRole && i == n-1 && !isMaster(f) {
+			err = errNotMaster
+		}
+		i++
+	}
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	st.mu.Lock()
+	select {
+	case <-st.done:
+		st.mu.Unlock()
+		conn.Close()
+		return nil, nil, errors.New("redis tracking: closed")
+	default:
+	}
+	st.conn, st.bw, st.pending, st.beatsOut = conn, bw, st.pending[:0], 0
+	st.gen.Add(1)
+	st.proven.Store(sentAt)
+	st.live.Store(true)
+	st.mu.Unlock()
+	return conn, br, nil
+}
+
+// isMaster reads a ROLE reply.
+func isMaster(f any) bool {
+	items, ok := f.([]any)
+	if !ok || len(items) == 0 {
+		return false
+	}
+	role, _ := items[0].([]byte)
+	return string(role) == "master"
+}
+
+// read handles replies and pushes until the connection fails.
+func (st *stream) read(conn net.Conn, br *bufio.Reader) {
+	for {
+		f, err := readFrame(br)
+		if err != nil {
+			break
+		}
+		if p, ok := f.(respPush); ok {
+			st.invalidate(p)
+			continue
+		}
+		st.mu.Lock()
+		if len(st.pending) == 0 {
+			st.mu.Unlock()
+			break // a reply to nothing: the connection is out of step
+		}
+		pr := st.pending[0]
+		st.pending[0] = pendingReply{}
+		st.pending = st.pending[1:]
+		if pr.c == nil {
+			st.beatsOut--
+		}
+		st.mu.Unlock()
+		st.proven.Store(pr.sentAt)
+		if !st.answer(pr, f) {
+			break
+		}
+	}
+	st.teardown(conn)
+}
+
+// answer applies one reply; false ends the connection.
+func (st *stream) answer(pr pendingReply, f any) bool {
+	switch pr.kind {
+	case kindGet:
+		c := pr.c
+		switch v := f.(type) {
+		case []byte:
+			c.data = v
+			st.tr.cache.fill(c.key, cacheEntry{data: v, st: st, gen: c.gen}, pr.sentAt, mono(time.Now()))
+		case nil:
+			// Gone, perhaps expired by this very read, which Redis does
+			// not report to the connection that caused it (NOLOOP).
+			st.tr.cache.drop(c.key)
+			c.err = authcore.ErrNotFound
+		case respError:
+			// MOVED or ASK on a Cluster whose slots moved, for one: the
+			// pool knows how to follow it.
+			c.err = errNoStream
+		default:
+			c.err = fmt.Errorf("%w: redis tracking: unexpected reply to GET", authcore.ErrUnavailable)
+		}
+		close(c.done)
+	case kindRole:
+		if !isMaster(f) {
+			return false
+		}
+	}
+	return true
+}
+
+// invalidate applies a push: ["invalidate", [keys...]] drops those keys,
+// ["invalidate", nil] (a flush) drops everything.
+func (st *stream) invalidate(p respPush) {
+	if len(p) != 2 {
+		return
+	}
+	if name, _ := p[0].([]byte); string(name) != "invalidate" {
+		return
+	}
+	keys, ok := p[1].([]any)
+	if !ok {
+		st.tr.cache.dropAll()
+		return
+	}
+	for _, k := range keys {
+		if b, ok := k.([]byte); ok {
+			st.tr.cache.drop(string(b))
+		}
+	}
+}
+
+// teardownGen tears the stream down if it is still on generation gen.
+func (st *stream) teardownGen(gen uint64) {
+	st.mu.Lock()
+	conn := st.conn
+	same := st.gen.Load() == gen
+	st.mu.Unlock()
+	if same && conn != nil {
+		st.teardown(conn)
+	}
+}
+
+// teardown closes conn if it is still the stream's, and fails every call
+// waiting on it.
+func (st *stream) teardown(conn net.Conn) {
+	st.mu.Lock()
+	if st.conn != conn || conn == nil {
+		st.mu.Unlock()
+		return
+	}
+	st.live.Store(false)
+	st.conn, st.bw = nil, nil
+	pending := st.pending
+	st.pending = nil
+	st.mu.Unlock()
+	conn.Close()
+	for _, pr := range pending {
+		if pr.kind == kindGet {
+			pr.c.err = fmt.Errorf("%w: redis tracking: connection lost", authcore.ErrUnavailable)
+			close(pr.c.done)
+		}
+	}
+}
+
+func (st *stream) close() {
+	st.once.Do(func() {
+		close(st.done)
+		st.mu.Lock()
+		conn := st.conn
+		st.mu.Unlock()
+		st.teardown(conn)
+	})
+}
+
+// tracker owns a Store's streams and its session cache.
+type tracker struct {
+	cache  *sessionCache
+	slides *slideLog
+	beat   time.Duration
+
+	single  *stream                // standalone and Sentinel
+	cluster *goredis.ClusterClient // Cluster: one stream per master
+	mu      sync.RWMutex
+	streams map[string]*stream
+	off     atomic.Bool // the server has no RESP3 / tracking
+	closed  bool
+
+	sentinels []*goredis.SentinelClient // Sentinel: asked where the master is
+}
+
+// newTracker sets up tracking for client, built from o; nil when the
+// client is of a kind it does not know.
+func newTracker(client goredis.UniversalClient, o *goredis.UniversalOptions, entries int) *tracker {
+	tr := &tracker{cache: newSessionCache(entries), slides: newSlideLog(), beat: HeartbeatInterval}
+	base := target{
+		username: o.Username, password: o.Password, db: o.DB, tls: o.TLSConfig, dialer: o.Dialer,
+		dialTO: o.DialTimeout, readTO: o.ReadTimeout, writeTO: o.WriteTimeout,
+	}
+	switch c := client.(type) {
+	case *goredis.ClusterClient:
+		tr.cluster, tr.streams = c, map[string]*stream{}
+	case *goredis.Client:
+		tg := base
+		if o.MasterName != "" {
+			tg.addr, tg.checkRole = tr.sentinelMaster(o), true
+		} else {
+			addr := c.Options().Addr
+			tg.addr = func(context.Context) (string, error) { return addr, nil }
+		}
+		tr.single = newStream(tr, tg, true)
+	default:
+		return nil
+	}
+	return tr
+}
+
+// sentinelMaster asks the sentinels, in turn, where the master is now.
+func (tr *tracker) sentinelMaster(o *goredis.UniversalOptions) func(ctx context.Context) (string, error) {
+	sentinels := make([]*goredis.SentinelClient, len(o.Addrs))
+	tr.sentinels = sentinels
+	for i, addr := range o.Addrs {
+		sentinels[i] = goredis.NewSentinelClient(&goredis.Options{
+			Addr: addr, Username: o.SentinelUsername, Password: o.SentinelPassword,
+			TLSConfig: o.TLSConfig, Dialer: o.Dialer, MaxRetries: -1,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		})
+	}
+	return func(ctx context.Context) (string, error) {
+		var last error
+		for _, s := range sentinels {
+			hp, err := s.GetMasterAddrByName(ctx, o.MasterName).Result()
+			if err == nil && len(hp) == 2 {
+				return net.JoinHostPort(hp[0], hp[1]), nil
+			}
+			last = err
+		}
+		return "", fmt.Errorf("redis tracking: no sentinel named the master: %w", last)
+	}
+}
+
+// streamFor returns the stream of the master that holds key, or nil.
+func (tr *tracker) streamFor(ctx context.Context, key string) *stream {
+	if tr.off.Load() {
+		return nil
+	}
+	if tr.single != nil {
+		return tr.single
+	}
+	node, err := tr.cluster.MasterForKey(ctx, key)
+	if err != nil {
+		return nil
+	}
+	no := node.Options()
+	tr.mu.RLock()
+	st := tr.streams[no.Addr]
+	tr.mu.RUnlock()
+	if st != nil {
+		return st
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.closed {
+		return nil
+	}
+	if st = tr.streams[no.Addr]; st == nil {
+		addr := no.Addr
+		st = newStream(tr, target{
+			addr:     func(context.Context) (string, error) { return addr, nil },
+			username: no.Username, password: no.Password, tls: no.TLSConfig, dialer: no.Dialer,
+			dialTO: no.DialTimeout, readTO: no.ReadTimeout, writeTO: no.WriteTimeout, checkRole: true,
+		}, false)
+		tr.streams[addr] = st
+	}
+	return st
+}
+
+// retire forgets a Cluster stream whose server is no longer a master.
+func (tr *tracker) retire(st *stream) {
+	tr.mu.Lock()
+	for addr, s := range tr.streams {
+		if s == st {
+			delete(tr.streams, addr)
+		}
+	}
+	tr.mu.Unlock()
+	st.close()
+}
+
+// unsupported turns tracking off for good when the server cannot do it
+// (Redis before 6: no HELLO, no CLIENT TRACKING); reads then all go to
+// Redis, as without a cache.
+func (tr *tracker) unsupported(err error) bool {
+	var re respError
+	if !errors.As(err, &re) {
+		return false
+	}
+	if msg := string(re); strings.HasPrefix(msg, "ERR unknown") || strings.HasPrefix(msg, "NOPROTO") {
+		tr.off.Store(true)
+		return true
+	}
+	return false
+}
+
+func (tr *tracker) close() {
+	tr.mu.Lock()
+	tr.closed = true
+	streams := make([]*stream, 0, len(tr.streams)+1)
+	for _, st := range tr.streams {
+		streams = append(streams, st)
+	}
+	tr.mu.Unlock()
+	if tr.single != nil {
+		streams = append(streams, tr.single)
+	}
+	for _, st := range streams {
+		st.close()
+	}
+	for _, s := range tr.sentinels {
+		_ = s.Close()
+	}
+}
