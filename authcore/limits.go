@@ -107,7 +107,8 @@ func (l *Lockout) checkLock(ctx context.Context, key string) error {
 	return nil
 }
 
-// RateLimit is a fixed-window limit per client address.
+// RateLimit is a fixed-window limit per bucket: a client address, or on
+// the Manage API an end-user address or a user name.
 type RateLimit struct {
 	// Limit is the number of requests allowed per Window.
 	Limit  int
@@ -121,7 +122,9 @@ const (
 	LimitCodeVerify = "code_verify"
 )
 
-// DefaultRateLimits are the per-IP limits when none are configured.
+// DefaultRateLimits are the limits when none are configured: per client
+// IP on the Multi API; per end-user address and per user name on the
+// Manage API.
 var DefaultRateLimits = map[string]RateLimit{
 	LimitLogin:      {Limit: 10, Window: time.Minute},
 	LimitCodeIssue:  {Limit: 10, Window: time.Minute},
@@ -146,10 +149,35 @@ func (e *RateLimited) SetHeaders(h http.Header) string {
 	return secs
 }
 
-// Allow counts a request of action from clientIP against its limit, in the
-// store so the limit holds across nodes. It returns *RateLimited when the
-// limit is used up.
+// Allow counts a Multi API request of action from clientIP against its
+// limit, in the store so the limit holds across nodes. It returns
+// *RateLimited when the limit is used up.
 func (g *Gateway) Allow(ctx context.Context, action, clientIP string) error {
+	return g.allow(ctx, action, "rl:"+action+":{"+clientIP+"}:")
+}
+
+// allowManage counts a Manage API request of action against two limits
+// of the action's size, in buckets of their own: one per end-user address
+// (the clientIp the service client reports, else the connection's), so a
+// backend serving many users is not limited as one client, and one per
+// user name, so no spread of addresses gets more tries at one account.
+func (g *Gateway) allowManage(ctx context.Context, action, clientIP, userName string) error {
+	if err := g.allow(ctx, action, "rl:m:"+action+":{ip:"+clientIP+"}:"); err != nil {
+		return err
+	}
+	return g.allow(ctx, action, "rl:m:"+action+":{u"+nameDigest(userName)+"}:")
+}
+
+// nameDigest names a user name (case-insensitive) in store keys: any
+// length and character becomes a fixed-size hash tag.
+func nameDigest(name string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(name)))
+	return hex.EncodeToString(sum[:12])
+}
+
+// allow counts a request in the fixed window of bucket (a key prefix whose
+// hash tag names who is limited).
+func (g *Gateway) allow(ctx context.Context, action, bucket string) error {
 	rl, ok := g.limits[action]
 	if !ok || rl.Limit <= 0 {
 		return nil
@@ -157,8 +185,7 @@ func (g *Gateway) Allow(ctx context.Context, action, clientIP string) error {
 	now := g.now()
 	window := now.UnixMilli() / rl.Window.Milliseconds()
 	reset := time.UnixMilli((window + 1) * rl.Window.Milliseconds()).Sub(now)
-	key := "rl:" + action + ":{" + clientIP + "}:" + strconv.FormatInt(window, 10)
-	n, err := g.store.Incr(ctx, key, rl.Window)
+	n, err := g.store.Incr(ctx, bucket+strconv.FormatInt(window, 10), rl.Window)
 	if err != nil {
 		return storeError(err)
 	}

@@ -123,3 +123,50 @@ func TestRateLimitHoldsAcrossTwoNodes(t *testing.T) {
 		}
 	})
 }
+
+// The Manage API's limits key on the end user's address (clientIp) and on
+// the user name, in buckets apart from the Multi API's.
+func TestManageLimitsKeyOnClientIPAndUserNameApartFromMulti(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStores nodeStores, _ bool, clk *clock) {
+		key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+		store, _ := newStores()
+		gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: manageUsers(t), Tokens: authcore.NewTokens("test", key, clk.Now),
+			Now: clk.Now, PasswordHash: testHashParams, RateLimits: map[string]authcore.RateLimit{authcore.LimitLogin: {Limit: 2, Window: time.Hour}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		manage := func(user, ip string) error {
+			_, err := gw.ValidatePassword(ctx, authcore.ValidatePasswordRequest{UserName: user, Password: testPassword, ClientIP: ip})
+			return err
+		}
+		multi := func(ip string) error {
+			if err := gw.Allow(ctx, authcore.LimitLogin, ip); err != nil {
+				return err
+			}
+			_, err := gw.Login(ctx, "bob@example.com", testPassword)
+			return err
+		}
+		var limited *authcore.RateLimited
+		for i, step := range []struct {
+			name    string
+			call    func() error
+			limited bool
+		}{
+			{"multi from A", func() error { return multi("192.0.2.1") }, false},
+			{"multi from A", func() error { return multi("192.0.2.1") }, false},
+			{"multi from A, over the limit", func() error { return multi("192.0.2.1") }, true},
+			{"manage for bob from A: another bucket", func() error { return manage("bob", "192.0.2.1") }, false},
+			{"manage for bob from B", func() error { return manage("bob", "198.51.100.2") }, false},
+			{"manage for bob from C: bob's limit", func() error { return manage("Bob", "198.51.100.3") }, true},
+			{"manage for tom from C", func() error { return manage("tom", "198.51.100.3") }, false},
+			{"manage for dave from C: C's limit", func() error { return manage("dave", "198.51.100.3") }, true},
+			{"manage for dave from D", func() error { return manage("dave", "198.51.100.4") }, false},
+		} {
+			err := step.call()
+			if got := errors.As(err, &limited); got != step.limited || (!got && err != nil && !errors.Is(err, authcore.ErrMFAMisconfigured)) {
+				t.Fatalf("step %d, %s: %v, want limited %v", i+1, step.name, err, step.limited)
+			}
+		}
+	})
+}

@@ -89,7 +89,8 @@ type ValidatePasswordRequest struct {
 	SessionToken string
 	// RememberDevice asks for a new RememberToken when MFA completes.
 	RememberDevice bool
-	// ClientIP is the end user's address, for the code rate limits.
+	// ClientIP is the end user's address (the clientIp header, else the
+	// connection's), for the rate limits.
 	ClientIP string
 }
 
@@ -117,11 +118,11 @@ type ValidatePasswordResult struct {
 // Multi API, ErrLocked once locked); a user without mfa is done; a valid
 // remember token bypasses MFA; a sessionToken with the code completes it;
 // anything else sends a code (none for TOTP) and returns a sessionToken.
-// Every call counts against the login rate limit of req.ClientIP, a sent
-// code against code_issue and a checked one against code_verify
-// (*RateLimited).
+// Every call counts against the Manage API's login limits of req.ClientIP
+// and req.UserName, a sent code against its code_issue limits and a
+// checked one against code_verify (*RateLimited); see allowManage.
 func (g *Gateway) ValidatePassword(ctx context.Context, req ValidatePasswordRequest) (*ValidatePasswordResult, error) {
-	if err := g.Allow(ctx, LimitLogin, req.ClientIP); err != nil {
+	if err := g.allowManage(ctx, LimitLogin, req.ClientIP, req.UserName); err != nil {
 		return nil, err
 	}
 	user, err := g.UserByName(ctx, req.UserName)
@@ -208,7 +209,7 @@ func (g *Gateway) sendManageCode(ctx context.Context, u *User, clientIP string) 
 	if to == "" {
 		return false, fmt.Errorf("%w: no %s address", ErrMFAMisconfigured, channel)
 	}
-	if err := g.Allow(ctx, LimitCodeIssue, clientIP); err != nil {
+	if err := g.allowManage(ctx, LimitCodeIssue, clientIP, u.UserName); err != nil {
 		return false, err
 	}
 	err := g.issueAndSend(ctx, manageScope(u, "mfa"), sender, Message{To: to, Channel: channel, Purpose: PurposeLogin})
@@ -234,7 +235,7 @@ func (g *Gateway) issueAndSend(ctx context.Context, scope string, sender Sender,
 // completeMFA checks the code of an MFA session; the session ends with
 // the first right code.
 func (g *Gateway) completeMFA(ctx context.Context, u *User, req ValidatePasswordRequest, code string) (*ValidatePasswordResult, error) {
-	if err := g.Allow(ctx, LimitCodeVerify, req.ClientIP); err != nil {
+	if err := g.allowManage(ctx, LimitCodeVerify, req.ClientIP, req.UserName); err != nil {
 		return nil, err
 	}
 	key := mfaSessionKey(u, req.SessionToken)
@@ -456,7 +457,7 @@ func (g *Gateway) SendOTP(ctx context.Context, userName, phone, clientIP string)
 	if !ok {
 		return ErrBadPhoneNumber
 	}
-	if err := g.Allow(ctx, LimitCodeIssue, clientIP); err != nil {
+	if err := g.allowManage(ctx, LimitCodeIssue, clientIP, userName); err != nil {
 		return err
 	}
 	u, err := g.UserByName(ctx, userName)
@@ -485,7 +486,7 @@ func (g *Gateway) ValidateOTP(ctx context.Context, userName, phone, code, client
 	if !ok {
 		return nil, ErrBadPhoneNumber
 	}
-	if err := g.Allow(ctx, LimitCodeVerify, clientIP); err != nil {
+	if err := g.allowManage(ctx, LimitCodeVerify, clientIP, userName); err != nil {
 		return nil, err
 	}
 	u, err := g.UserByName(ctx, userName)

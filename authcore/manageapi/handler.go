@@ -172,6 +172,8 @@ type caller struct {
 func (h *Handler) route(pattern, scope string, fn func(http.ResponseWriter, *http.Request, *caller)) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if c, ok := h.authorize(w, r, scope); ok {
+			// The core's audit lines carry the address its limits use.
+			r = r.WithContext(authcore.WithRequestInfo(r.Context(), authcore.RequestRef(r.Context()), c.ip))
 			fn(w, r, c)
 		}
 	})

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pquerna/otp/totp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/authgate/authgate/authcore"
@@ -432,15 +435,18 @@ func TestRateLimitsUseTheClientIPHeader(t *testing.T) {
 		e := newEnv(t, kind, func(o *authcore.Options) {
 			o.RateLimits = map[string]authcore.RateLimit{authcore.LimitLogin: {Limit: 2, Window: time.Hour}}
 		})
-		for range 2 {
-			e.validate(t, "bob", map[string]any{}, "clientIp", "198.51.100.7").wantOK(t)
-		}
-		r := e.validate(t, "bob", map[string]any{}, "clientIp", "198.51.100.7")
+		// Per end-user address: the clientIp header, not the backend's own.
+		e.validate(t, "bob", map[string]any{}, "clientIp", "198.51.100.7").wantOK(t)
+		e.validate(t, "tom", map[string]any{}, "clientIp", "198.51.100.7").wantOK(t)
+		r := e.validate(t, "erin", map[string]any{}, "clientIp", "198.51.100.7")
 		r.wantError(t, manageapi.RateLimited)
 		if r.header.Get("Retry-After") == "" || r.header.Get("x-ratelimit-limit") != "2" || r.header.Get("x-ratelimit-reset") == "" {
 			t.Fatalf("429 headers %v", r.header)
 		}
-		e.validate(t, "bob", map[string]any{}, "clientIp", "198.51.100.8").wantOK(t)
+		e.validate(t, "erin", map[string]any{}, "clientIp", "198.51.100.8").wantOK(t)
+		// Per user name, whatever the address.
+		e.validate(t, "bob", map[string]any{}, "clientIp", "198.51.100.9").wantOK(t)
+		e.validate(t, "BOB", map[string]any{}, "clientIp", "198.51.100.10").wantError(t, manageapi.RateLimited)
 	})
 }
 
@@ -459,5 +465,24 @@ func TestStoreOutageIsServiceUnavailable1503(t *testing.T) {
 	r.wantError(t, manageapi.ServiceUnavailable)
 	if r.header.Get("Retry-After") == "" {
 		t.Fatal("no Retry-After")
+	}
+}
+
+// Every audit line of a Manage call, the core's lockout line included,
+// carries the address the limits used: the clientIp header.
+func TestAuditLinesCarryTheClientIPTheLimitsUse(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	e := newEnv(t, memoryKind(), func(o *authcore.Options) { o.Logger = zap.New(core) })
+	for range 5 {
+		e.validate(t, "bob", map[string]any{"password": "Wrong-1"}, "clientIp", "203.0.113.5").wantError(t, manageapi.InvalidUserCredentials)
+	}
+	lines := logs.All()
+	if !slices.ContainsFunc(lines, func(l observer.LoggedEntry) bool { return l.Message == "lockout" }) {
+		t.Fatal("no lockout line")
+	}
+	for _, l := range lines {
+		if ip := l.ContextMap()["client_ip"]; ip != "203.0.113.5" {
+			t.Errorf("%q line: client_ip %v, want the clientIp header's 203.0.113.5", l.Message, ip)
+		}
 	}
 }
