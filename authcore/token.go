@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -291,6 +292,15 @@ func (v *verifiedCache) put(token string, c *Claims) {
 }
 
 func (t *Tokens) keyFor(tok *jwt.Token) (any, error) {
+	// RFC 7515 §4.1.11: a recipient must refuse a token whose crit names an
+	// extension it does not implement, and authgate implements none; an
+	// empty or malformed crit is invalid anyway.
+	if _, ok := tok.Header["crit"]; ok {
+		return nil, errors.New("crit header: no extension is supported")
+	}
+	if typ, ok := tok.Header["typ"]; ok && !isJWTType(typ) {
+		return nil, errors.New("typ header is not JWT")
+	}
 	kid, _ := tok.Header["kid"].(string)
 	k, ok := t.byID[kid]
 	if !ok {
@@ -300,6 +310,17 @@ func (t *Tokens) keyFor(tok *jwt.Token) (any, error) {
 		return nil, errors.New("algorithm does not match the key")
 	}
 	return k.public, nil
+}
+
+// isJWTType reports whether a typ header names a plain JWT. RFC 7519 §5.1
+// recommends "JWT" and makes typ optional (absent is accepted); media type
+// names are case-insensitive, and RFC 7515 §4.1.9 reads a typ without "/"
+// as if "application/" were prepended, so "jwt" and "application/jwt" are
+// the same type. Anything else, such as "at+jwt" (RFC 9068) or "JOSE",
+// is another kind of token and is refused.
+func isJWTType(typ any) bool {
+	s, ok := typ.(string)
+	return ok && (strings.EqualFold(s, "JWT") || strings.EqualFold(s, "application/jwt"))
 }
 
 // JWKS returns the JSON Web Key Set of the verification keys, and false

@@ -3,6 +3,7 @@ package authcore
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -66,8 +67,22 @@ func (e *fuzzTokenEnv) claims() *Claims {
 // sign signs c with one of the env's keys and remembers the signing input.
 func (e *fuzzTokenEnv) sign(tb testing.TB, k *Key, c *Claims) string {
 	tb.Helper()
+	return e.signWithHeader(tb, k, c, nil)
+}
+
+// signWithHeader is sign with more header parameters (a nil value
+// removes one).
+func (e *fuzzTokenEnv) signWithHeader(tb testing.TB, k *Key, c *Claims, header map[string]any) string {
+	tb.Helper()
 	tok := jwt.NewWithClaims(k.method, c)
 	tok.Header["kid"] = k.ID
+	for name, v := range header {
+		if v == nil {
+			delete(tok.Header, name)
+			continue
+		}
+		tok.Header[name] = v
+	}
 	s, err := tok.SignedString(k.private)
 	if err != nil {
 		tb.Fatal(err)
@@ -112,6 +127,18 @@ func (e *fuzzTokenEnv) seeds(tb testing.TB) []string {
 	otherIss := e.claims()
 	otherIss.Issuer = "https://evil.test"
 	e.sign(tb, e.hs, otherIss)
+	// Correctly signed, but with a crit (no extension is implemented) or a
+	// typ that names another kind of token; and the typ forms that are JWT.
+	for _, k := range []*Key{e.hs, e.ed} {
+		for _, h := range []map[string]any{
+			{"crit": []string{"x-unknown"}, "x-unknown": true}, {"crit": []string{"exp"}}, {"crit": []string{}},
+			{"crit": "exp"}, {"crit": []any{nil}}, {"typ": "at+jwt"}, {"typ": "application/at+jwt"}, {"typ": "JOSE"},
+			{"typ": ""}, {"typ": 1}, {"typ": []string{"JWT"}}, {"typ": map[string]any{}},
+			{"typ": nil}, {"typ": "jwt"}, {"typ": "application/JWT"},
+		} {
+			e.signWithHeader(tb, k, e.claims(), h)
+		}
+	}
 
 	parts := strings.Split(good, ".")
 	edParts := strings.Split(goodEd, ".")
@@ -213,6 +240,9 @@ func FuzzVerify(f *testing.F) {
 		if i < 0 || !e.issued[token[:i]] {
 			t.Fatalf("accepted a token whose header and payload no key of ours signed: %q", token)
 		}
+		if reason := fuzzHeaderRefusal(token); reason != "" {
+			t.Fatalf("accepted a token whose header %s: %q", reason, token)
+		}
 		again, err := e.tokens.Verify(token)
 		if err != nil || !reflect.DeepEqual(again, c) {
 			t.Fatalf("verifying again gave %+v, %v; first %+v", again, err, c)
@@ -223,6 +253,30 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("a fresh verifier gave %+v, %v; cached %+v", first, err, c)
 		}
 	})
+}
+
+// fuzzHeaderRefusal says why the header of a token must be refused for
+// its crit or typ (SPEC §7), or "".
+func fuzzHeaderRefusal(token string) string {
+	seg, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return ""
+	}
+	var h map[string]any
+	if json.Unmarshal(raw, &h) != nil {
+		return ""
+	}
+	if _, ok := h["crit"]; ok {
+		return "has crit"
+	}
+	if typ, ok := h["typ"]; ok {
+		s, _ := typ.(string)
+		if !strings.EqualFold(s, "JWT") && !strings.EqualFold(s, "application/jwt") {
+			return "has a typ other than JWT"
+		}
+	}
+	return ""
 }
 
 func FuzzBearerToken(f *testing.F) {

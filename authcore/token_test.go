@@ -99,10 +99,14 @@ func TestBadTokensAreRejected(t *testing.T) {
 	good, _ := tokens.Issue(testClaims(now))
 	edKey := NewEphemeralKey()
 
-	sign := func(method jwt.SigningMethod, kid string, signKey any, c *Claims) string {
+	withIss := func(c *Claims, iss string) *Claims { c.Issuer = iss; return c }
+	signWithHeader := func(method jwt.SigningMethod, kid string, signKey any, c *Claims, header map[string]any) string {
 		tok := jwt.NewWithClaims(method, c)
 		if kid != "" {
 			tok.Header["kid"] = kid
+		}
+		for k, v := range header {
+			tok.Header[k] = v
 		}
 		s, err := tok.SignedString(signKey)
 		if err != nil {
@@ -110,7 +114,14 @@ func TestBadTokensAreRejected(t *testing.T) {
 		}
 		return s
 	}
-	withIss := func(c *Claims, iss string) *Claims { c.Issuer = iss; return c }
+	sign := func(method jwt.SigningMethod, kid string, signKey any, c *Claims) string {
+		return signWithHeader(method, kid, signKey, c, nil)
+	}
+	// signedWith is a token signed with the right key and algorithm whose
+	// header also carries header.
+	signedWith := func(header map[string]any) string {
+		return signWithHeader(jwt.SigningMethodHS256, key.ID, key.private, withIss(testClaims(now), "https://auth.example.com"), header)
+	}
 	parts := strings.Split(good, ".")
 	tamperedPayload := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(decodeSegment(t, good, 1), `"1001"`, `"1002"`, 1)))
 
@@ -145,9 +156,23 @@ func TestBadTokensAreRejected(t *testing.T) {
 			c.TokenType = "ADMIN"
 			return c
 		}()),
-		"garbage":      "not.a.token",
-		"empty":        "",
-		"two segments": parts[0] + "." + parts[1],
+		"crit with an unknown extension": signedWith(map[string]any{"crit": []string{"x-unknown"}, "x-unknown": true}),
+		"crit naming a registered claim": signedWith(map[string]any{"crit": []string{"exp"}}),
+		"crit empty":                     signedWith(map[string]any{"crit": []string{}}),
+		"crit null":                      signedWith(map[string]any{"crit": nil}),
+		"crit not a list":                signedWith(map[string]any{"crit": "x-unknown"}),
+		"typ at+jwt":                     signedWith(map[string]any{"typ": "at+jwt"}),
+		"typ application/at+jwt":         signedWith(map[string]any{"typ": "application/at+jwt"}),
+		"typ JOSE":                       signedWith(map[string]any{"typ": "JOSE"}),
+		"typ JWS":                        signedWith(map[string]any{"typ": "JWS"}),
+		"typ empty":                      signedWith(map[string]any{"typ": ""}),
+		"typ JWT with spaces":            signedWith(map[string]any{"typ": " JWT "}),
+		"typ not a string":               signedWith(map[string]any{"typ": 1}),
+		"typ null":                       signedWith(map[string]any{"typ": nil}),
+		"typ a list":                     signedWith(map[string]any{"typ": []string{"JWT"}}),
+		"garbage":                        "not.a.token",
+		"empty":                          "",
+		"two segments":                   parts[0] + "." + parts[1],
 	}
 	if _, err := tokens.Verify(good); err != nil {
 		t.Fatalf("the good token failed: %v", err)
@@ -159,6 +184,33 @@ func TestBadTokensAreRejected(t *testing.T) {
 				t.Fatalf("Verify = %v, want ErrInvalidToken", err)
 			}
 		})
+	}
+}
+
+// TestTypJWTOrAbsentIsAccepted: RFC 7519 §5.1 makes typ optional and
+// recommends "JWT"; media types are case-insensitive and "application/"
+// may be omitted (RFC 7515 §4.1.9).
+func TestTypJWTOrAbsentIsAccepted(t *testing.T) {
+	now := time.Now()
+	key := mustHMAC(t, 'a')
+	tokens := NewTokens("i", key, func() time.Time { return now })
+	for _, typ := range []any{nil, "JWT", "jwt", "Jwt", "application/jwt", "APPLICATION/JWT"} {
+		c := testClaims(now)
+		c.Issuer = "i"
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+		tok.Header["kid"] = key.ID
+		if typ == nil {
+			delete(tok.Header, "typ")
+		} else {
+			tok.Header["typ"] = typ
+		}
+		s, err := tok.SignedString(key.private)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tokens.Verify(s); err != nil {
+			t.Errorf("typ %v: %v, want it accepted", typ, err)
+		}
 	}
 }
 
