@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/authcore"
@@ -88,24 +87,24 @@ func BenchmarkGuardDecisionMemory(b *testing.B) {
 }
 
 // BenchmarkGuardDecisionRedis is the decision on a redis:// store as the
-// gateway opens it: the session served by the client-side cache.
+// gateway opens it: the session served from memory under a fresh proof.
 func BenchmarkGuardDecisionRedis(b *testing.B) {
 	benchRedis(b, "")
 }
 
-// BenchmarkGuardDecisionRedisUncached is the same with the cache off (as
-// on Sentinel and Cluster): one GETEX per decision.
+// BenchmarkGuardDecisionRedisUncached is the same with the session cache
+// off (?client_cache=false): one GETEX per decision.
 func BenchmarkGuardDecisionRedisUncached(b *testing.B) {
 	benchRedis(b, "?client_cache=false")
 }
 
 func benchRedis(b *testing.B, query string) {
 	srv := storetest.StartRedis(b)
-	opts, err := redisstore.ParseURL("redis://" + srv.Addr() + "/0" + query)
+	opts, err := redisstore.Parse("redis://" + srv.Addr() + "/0" + query)
 	if err != nil {
 		b.Fatal(err)
 	}
-	store := redisstore.New(goredis.NewUniversalClient(opts), "bench:")
+	store := redisstore.Open(opts, "bench:")
 	defer store.Close()
 	gw, tok := benchGateway(b, store, hmacKey(b))
 	benchAdmit(b, gw, tok)

@@ -115,10 +115,3 @@ func (c *sessionCache) forget(key string, now int64) {
 		c.pruneAt = max(1024, 2*len(c.tombs))
 	}
 }
-
-// len reports the number of cached sessions (for tests).
-func (c *sessionCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}

@@ -1,4 +1,45 @@
 package redis
 
-// CachedSessions reports how many sessions s holds in memory.
-func CachedSessions(s *Store) int { return s.tr.cache.len() }
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/authcore/store/storetest"
+)
+
+// BenchmarkHeartbeatCPU measures what one heartbeat costs this process in
+// CPU (user + system, from getrusage; Redis's own work is in another
+// process): a busy gateway sends at most 1/HeartbeatInterval of them a
+// second per stream. Each iteration is a full round trip on the tracking
+// connection (write, read, parse, proof update), which is a heartbeat's
+// work plus the cost of waiting for it.
+func BenchmarkHeartbeatCPU(b *testing.B) {
+	srv := storetest.StartRedis(b)
+	o, err := Parse("redis://" + srv.Addr() + "/0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := Open(o, "hb:")
+	defer s.Close()
+	st := s.tr.single
+	ctx := context.Background()
+	for !st.live.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	n := 0
+	for b.Loop() {
+		// A read of a missing key: the same frames as a PING and its reply.
+		if _, err := st.fetch(ctx, "hb:none", false, 0); err == nil {
+			b.Fatal("the key exists")
+		}
+		n++
+	}
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/beat")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n)*float64(time.Second/HeartbeatInterval)/1e7, "%core-at-max-rate")
+}
