@@ -575,8 +575,9 @@ func (c *CombinedUsers) UserByName(ctx context.Context, userName string) (*User,
 	return c.both(ctx, userName, c.file.UserByName, c.store.UserByName)
 }
 
-// HashParams returns those of the users file's hashes; stored users'
-// hashes are made by authgate, with the default parameters.
+// HashParams returns those of the users file's hashes. Stored users'
+// hashes are authgate's own, with the default parameters; any other a
+// stored user brings joins when first checked (see Passwords).
 func (c *CombinedUsers) HashParams() []HashParams { return c.file.HashParams() }
 
 // UserByID implements UserDirectory.
