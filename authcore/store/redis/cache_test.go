@@ -121,9 +121,8 @@ func TestSessionCacheServesReads(t *testing.T) {
 	t.Logf("%d touches: PEXPIRE %d, GET %d, PING %d", touches, calls["pexpire"], calls["get"], calls["ping"])
 }
 
-// revision writes sess with a changed step-up method through a plain
-// client, as another node would.
-func rawSave(t *testing.T, raw *goredis.Client, key string, sess *authcore.Session) {
+// rawSave writes sess through a plain client, as another node would.
+func rawSave(t *testing.T, raw goredis.UniversalClient, key string, sess *authcore.Session) {
 	t.Helper()
 	data, err := authcore.MarshalSession(sess)
 	if err != nil {
@@ -141,9 +140,15 @@ func rawSave(t *testing.T, raw *goredis.Client, key string, sess *authcore.Sessi
 // change is seen in practice is logged.
 func TestSessionCacheSeesOtherNodes(t *testing.T) {
 	srv := storetest.StartRedis(t)
-	a := newNode(t, srv.Addr(), "two:")
 	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer raw.Close()
+	seesOtherNodes(t, newNode(t, srv.Addr(), "two:"), raw, "two:")
+}
+
+// seesOtherNodes is TestSessionCacheSeesOtherNodes on node a, with raw
+// writing as the other node; sessions are 40 ids, so on a Cluster they
+// spread over every master.
+func seesOtherNodes(t *testing.T, a *redis.Store, raw goredis.UniversalClient, prefix string) {
 	ctx := t.Context()
 	// seen touches until seen() and fails if a touch that started
 	// RevocationWindow after answered missed the change.
@@ -165,7 +170,7 @@ func TestSessionCacheSeesOtherNodes(t *testing.T) {
 	var saves, deletes, expiries []time.Duration
 	for i := range 40 {
 		id := sessionID + strconv.Itoa(i)
-		key := "two:s:{" + id + "}"
+		key := prefix + "s:{" + id + "}"
 		sess := testSession(id)
 		sess.StepUpMethod = authcore.StepUpOTP
 		createCached(t, a, a, sess)

@@ -298,6 +298,20 @@ func TestTopologySentinelFailover(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
+	// The fast path is back on the new primary: hot sessions are served
+	// from memory again, not read from Redis on every touch.
+	resetStats(t, newPrimary)
+	for range 50 {
+		for _, id := range ids {
+			if _, err := s.TouchSession(ctx, id, time.Minute); err != nil {
+				t.Fatalf("TouchSession after the failover: %v", err)
+			}
+		}
+	}
+	if calls := commandCalls(t, newPrimary); calls["get"]+calls["getex"] > 50*sessions/10 {
+		t.Errorf("%d touches after the failover read Redis %d times (GET %d, GETEX %d), want the cache to serve most",
+			50*sessions, calls["get"]+calls["getex"], calls["get"], calls["getex"])
+	}
 	if ok.Load() == okBefore {
 		t.Error("background traffic made no progress after the failover")
 	}
@@ -309,6 +323,23 @@ func TestTopologySentinelFailover(t *testing.T) {
 	if d := time.Duration(slowest.Load()); d > 3*time.Second {
 		t.Errorf("slowest call during the failover took %v, want < 3s (a 503, not a hang)", d)
 	}
+}
+
+// Another node's writes and expiries reach a node from every master of a
+// Cluster, and from the Sentinel primary.
+func TestTopologyClusterSeesOtherNodes(t *testing.T) {
+	c := storetest.StartCluster(t)
+	raw := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.Addrs()})
+	defer raw.Close()
+	seesOtherNodes(t, openNode(t, c.URL(), "clsee:", nil), raw, "clsee:")
+}
+
+func TestTopologySentinelSeesOtherNodes(t *testing.T) {
+	goredis.SetLogger(&countingLogger{})
+	set := storetest.StartSentinel(t)
+	raw := goredis.NewClient(&goredis.Options{Addr: set.PrimaryAddr()})
+	defer raw.Close()
+	seesOtherNodes(t, openNode(t, set.URL(), "sesee:", nil), raw, "sesee:")
 }
 
 // A revoked session on a Cluster node whose link stalls, lags or drops,
