@@ -9,12 +9,13 @@ import (
 	"github.com/authgate/authgate/authcore/store/storetest"
 )
 
-// BenchmarkHeartbeatCPU measures what one heartbeat costs this process in
+// BenchmarkHeartbeatCPU bounds what one heartbeat costs this process in
 // CPU (user + system, from getrusage; Redis's own work is in another
 // process): a busy gateway sends at most 1/HeartbeatInterval of them a
 // second per stream. Each iteration is a full round trip on the tracking
-// connection (write, read, parse, proof update), which is a heartbeat's
-// work plus the cost of waiting for it.
+// connection (write, read, parse, proof update) in an otherwise idle
+// process, so it also pays for parking and waking the runtime each time,
+// which a busy gateway shares with its other work: an upper bound.
 func BenchmarkHeartbeatCPU(b *testing.B) {
 	srv := storetest.StartRedis(b)
 	o, err := Parse("redis://" + srv.Addr() + "/0")
