@@ -3,7 +3,9 @@ package authcore
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -203,6 +205,84 @@ func (ih *IdentityHeaders) Set(h http.Header, a *Admission) {
 	for i, name := range ih.names {
 		h[name] = backing[i : i+1 : i+1]
 	}
+}
+
+// Prepare readies an admitted request for the backend: Set on its headers,
+// and nothing under the prefix left where a proxy would forward it or act
+// on it. Trailers under the prefix are removed, both those declared now and
+// those that arrive with the end of the body; the Trailer and Connection
+// headers lose the names under the prefix, so that hop-by-hop removal
+// (which deletes every header Connection names) cannot delete ours.
+func (ih *IdentityHeaders) Prepare(r *http.Request, a *Admission) {
+	ih.Set(r.Header, a)
+	dropPrefixedNames(r.Header, "Connection", ih.prefix)
+	dropPrefixedNames(r.Header, "Trailer", ih.prefix)
+	StripPrefixedHeaders(r.Trailer, ih.prefix)
+	// Only a chunked HTTP/1 body or an HTTP/2 or /3 stream can end with
+	// trailers; net/http adds them to r.Trailer in the Read that reaches
+	// EOF, and a proxy copies them in that same Read.
+	if r.Body != nil && r.Body != http.NoBody && (r.ContentLength < 0 || r.ProtoMajor != 1) {
+		r.Body = &trailerFilter{ReadCloser: r.Body, r: r, prefix: ih.prefix}
+	}
+}
+
+// trailerFilter deletes the trailers under a prefix as soon as the body
+// has delivered them.
+type trailerFilter struct {
+	io.ReadCloser
+	r      *http.Request
+	prefix string
+}
+
+func (f *trailerFilter) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if err == io.EOF {
+		StripPrefixedHeaders(f.r.Trailer, f.prefix)
+	}
+	return n, err
+}
+
+// dropPrefixedNames removes, from the comma-separated lists of header
+// names in h[key], the names that start with prefix (compared as
+// StripPrefixedHeaders does, each name trimmed as a proxy trims it); a
+// value left empty is removed. Headers without such a name are not touched.
+func dropPrefixedNames(h http.Header, key, prefix string) {
+	values := h[key]
+	i := 0
+	for i < len(values) && !namesPrefixed(values[i], prefix) {
+		i++
+	}
+	if i == len(values) {
+		return
+	}
+	kept := append([]string(nil), values[:i]...)
+	for _, v := range values[i:] {
+		var names []string
+		for name := range strings.SplitSeq(v, ",") {
+			if name = textproto.TrimString(name); name != "" && !headerHasPrefix(name, prefix) {
+				names = append(names, name)
+			}
+		}
+		if len(names) > 0 {
+			kept = append(kept, strings.Join(names, ", "))
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, key)
+		return
+	}
+	h[key] = kept
+}
+
+// namesPrefixed reports whether a comma-separated list names a header
+// under prefix.
+func namesPrefixed(list, prefix string) bool {
+	for name := range strings.SplitSeq(list, ",") {
+		if headerHasPrefix(textproto.TrimString(name), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // StripPrefixedHeaders deletes the headers whose names start with prefix,
