@@ -286,6 +286,7 @@ func parseManage(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		identity_type CONSUMER | CORPORATE
 //		credentials_type ROOT | USER
 //		header_prefix <prefix>
+//		raw_paths allow | refuse
 //	}
 func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	p := new(Protect)
@@ -322,6 +323,11 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			if err := oneArg(h.Dispenser, &p.HeaderPrefix); err != nil {
 				return nil, err
 			}
+		case "raw_paths":
+			if err := oneArg(h.Dispenser, &p.RawPaths); err != nil {
+				return nil, err
+			}
+			p.RawPaths = strings.ToLower(p.RawPaths)
 		default:
 			return nil, h.Errf("authgate_protect: unknown subdirective %q", dir)
 		}

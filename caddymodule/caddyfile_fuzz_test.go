@@ -59,12 +59,13 @@ var fzGlobalLines = []string{
 var fzProtectLines = []string{
 	"", "token access", "token auth", "token any", "token ACCESS", "stepup", "stepup 10m", "stepup 1h30m",
 	"identity_type CONSUMER", "identity_type CORPORATE", "credentials_type ROOT", "credentials_type USER",
-	"header_prefix X-Authgate-", "header_prefix X-Auth-",
-	"token access\nstepup 10m\nidentity_type CONSUMER\ncredentials_type ROOT\nheader_prefix X-Auth-",
+	"header_prefix X-Authgate-", "header_prefix X-Auth-", "raw_paths allow", "raw_paths refuse", "raw_paths ALLOW",
+	"token access\nstepup 10m\nidentity_type CONSUMER\ncredentials_type ROOT\nheader_prefix X-Auth-\nraw_paths allow",
 	// malformed
 	"token", "token bearer", "token access any", "stepup never", "stepup 0", "stepup -1m", "stepup 10m 20m",
 	"identity_type", "identity_type ADMIN", "identity_type consumer", "credentials_type", "credentials_type ADMIN",
 	"header_prefix", "header_prefix \"\"", "header_prefix Authorization",
+	"raw_paths", "raw_paths \"\"", "raw_paths sometimes", "raw_paths allow refuse", "raw_paths {env.RAW}",
 	"realm x", "{", "}", "}\n}\n:81 {\n\tauthgate_protect", "token \"\"", "\xff", "\x00",
 	"stepup 99999999999999999999h", strings.Repeat("token any\n", 100),
 }

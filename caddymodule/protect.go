@@ -38,6 +38,13 @@ type GuardConfig struct {
 	// client-sent headers with this prefix are removed. Default
 	// "X-Authgate-".
 	HeaderPrefix string `json:"header_prefix,omitempty"`
+	// RawPaths is "refuse" (default) or "allow". Refused with 400, before
+	// any token work, are request paths that a backend could read as
+	// another route than the one Caddy matched on the cleaned path: in the
+	// raw path an encoded "/", "\" or "." (%2f, %5c, %2e), a "\", a ";",
+	// a NUL, a "#", or a segment that is "." or ".." or ends in ".". Set
+	// "allow" for a backend that needs such paths.
+	RawPaths string `json:"raw_paths,omitempty"`
 }
 
 // Protect guards the routes after it: only requests with a live token of
@@ -51,10 +58,11 @@ type Protect struct {
 // guard is the decision shared by the handler and the authentication
 // provider.
 type guard struct {
-	policy  authcore.GuardPolicy
-	headers *authcore.IdentityHeaders
-	app     *App
-	logger  *zap.Logger
+	policy        authcore.GuardPolicy
+	headers       *authcore.IdentityHeaders
+	allowRawPaths bool
+	app           *App
+	logger        *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -99,6 +107,11 @@ func (c GuardConfig) validate() error {
 			return fmt.Errorf("header_prefix: %q would also strip the standard header %s", c.HeaderPrefix, std)
 		}
 	}
+	switch c.RawPaths {
+	case "", rawPathsRefuse, rawPathsAllow:
+	default:
+		return fmt.Errorf("raw_paths: %q: want allow or refuse", c.RawPaths)
+	}
 	if c.StepUpMaxAge < 0 {
 		return fmt.Errorf("stepup: max_age must be positive")
 	}
@@ -107,6 +120,12 @@ func (c GuardConfig) validate() error {
 	}
 	return nil
 }
+
+// Values of raw_paths.
+const (
+	rawPathsRefuse = "refuse"
+	rawPathsAllow  = "allow"
+)
 
 // standardHeaders are request headers a header_prefix must not cover.
 var standardHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
@@ -136,12 +155,17 @@ func (g *guard) provision(ctx caddy.Context, c GuardConfig) error {
 		prefix = authcore.DefaultHeaderPrefix
 	}
 	g.headers = authcore.NewIdentityHeaders(prefix)
+	g.allowRawPaths = c.RawPaths == rawPathsAllow
 	return nil
 }
 
 // admit decides the request; on success it has replaced the identity
-// headers and set the {http.auth.user.*} placeholders.
+// headers (and the trailers and Connection names that could undo them) and
+// set the {http.auth.user.*} placeholders.
 func (g *guard) admit(r *http.Request) (*authcore.Admission, *authcore.Rejection) {
+	if rej := g.checkPath(r); rej != nil {
+		return nil, rej
+	}
 	adm, rej := g.app.Gateway().Admit(r.Context(), r.Header.Get("Authorization"), &g.policy)
 	if rej != nil {
 		if rej.Status == http.StatusServiceUnavailable && !authcore.ClientGone(rej.Cause) {
@@ -153,7 +177,7 @@ func (g *guard) admit(r *http.Request) (*authcore.Admission, *authcore.Rejection
 		}
 		return nil, rej
 	}
-	g.headers.Set(r.Header, adm)
+	g.headers.Prepare(r, adm)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// Resolved only if a later handler asks: most routes never do, and
 		// eager writes cost a map and six replacer entries per request.
@@ -169,6 +193,29 @@ func (g *guard) admit(r *http.Request) (*authcore.Admission, *authcore.Rejection
 		})
 	}
 	return adm, nil
+}
+
+// checkPath refuses a raw path that a backend could read as another route
+// than the one matched (authcore.AmbiguousPath), unless raw_paths allow.
+// RequestURI is the target as the client sent it; a request made inside
+// the server has none, and its URL is checked instead.
+func (g *guard) checkPath(r *http.Request) *authcore.Rejection {
+	if g.allowRawPaths {
+		return nil
+	}
+	target := r.RequestURI
+	if target == "" {
+		target = r.URL.EscapedPath()
+	}
+	reason := authcore.AmbiguousPath(target)
+	if reason == "" {
+		return nil
+	}
+	if c := g.logger.Check(zapcore.DebugLevel, "guard: ambiguous path refused"); c != nil {
+		c.Write(zap.String("reason", reason))
+	}
+	return &authcore.Rejection{Status: http.StatusBadRequest,
+		Message: "ambiguous request path: it has " + reason}
 }
 
 // userPlaceholder resolves {http.auth.user.<name>} for an admission.
