@@ -15,6 +15,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -396,5 +398,64 @@ func TestSignedTokenWithCritOrForeignTypIsInvalid(t *testing.T) {
 				t.Fatal("the backend was called")
 			}
 		})
+	}
+}
+
+// TestExampleRedactsQueryTokensAndDropsSlowHeaders runs Caddyfile.example
+// (ports 8080, 9000 and 2019, as the README walk-through does): a token a
+// client puts in the query never lands in its access log, and a client
+// that trickles its headers is disconnected (read_header).
+func TestExampleRedactsQueryTokensAndDropsSlowHeaders(t *testing.T) {
+	demo := exec.Command(binary, "run", "--config", "Caddyfile.example")
+	demo.Dir = "../.."
+	logs := &syncBuffer{}
+	demo.Stdout, demo.Stderr = logs, logs
+	demo.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{URL: "http://localhost:8080", cmd: demo, logs: logs}
+	t.Cleanup(g.stop)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(g.URL + "/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo did not start (are ports 8080, 9000 and 2019 free?): %v\n%s", err, logs)
+		}
+	}
+	// A slowloris client: a request line and one header, then nothing.
+	slow, err := net.Dial("tcp", "localhost:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := io.WriteString(slow, "GET /api/me HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1"); err != nil {
+		t.Fatal(err)
+	}
+
+	const secret = "eyJhbGciOiJIUzI1NiJ9.query-token-secret.sig"
+	for _, path := range []string{"/api/me?access_token=" + secret, "/api/me?a=1&access_token=" + secret + "&b=2", "/nope?access_token=" + secret} {
+		if r := request(t, "GET", g.URL+path, ""); r.Status != 401 && r.Status != 404 {
+			t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(logs.String(), "access_token=REDACTED") < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the access log has no redacted line for each request:\n%s", logs)
+		}
+	}
+	if strings.Contains(logs.String(), "query-token-secret") {
+		t.Fatalf("a query token reached the log:\n%s", logs)
+	}
+
+	// The server ends the slow exchange (a 408 or a bare close); the read
+	// deadline only keeps a server that never does from hanging the test.
+	_ = slow.SetReadDeadline(time.Now().Add(time.Minute))
+	_, err = io.Copy(io.Discard, slow)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a connection that never finished its headers was still open after a minute")
 	}
 }
