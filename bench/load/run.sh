@@ -2,13 +2,13 @@
 # Load harness for authgate: a bare reverse_proxy against the guarded
 # configurations, on one machine, in one run. See bench/load/README.md.
 #
-#   bash bench/load/run.sh                      # default: 5 rounds of 6s, 64 connections
-#   QUICK=1 ROUNDS=1 DURATION=5s bash bench/load/run.sh
+#   bash bench/load/run.sh                      # default: 5 rounds of 6s, 64 connections (~11 min on 2 cores)
+#   QUICK=1 ROUNDS=1 DURATION=3s IDLE_SECONDS=10 bash bench/load/run.sh
 #
 # Environment:
 #   DURATION=6s       length of each measured wrk run (rounds and 1-connection pass)
-#   ROUNDS=5          interleaved rounds (bare+memory, bare+redis, bare+redis+stepup, bare+bare-notoken pairs,
-#                     then 1-connection bare, redis)
+#   ROUNDS=5          interleaved rounds (bare+memory, bare+redis, bare+redis+stepup, bare+sentinel, bare+cluster,
+#                     bare+mix, bare+bare-notoken pairs, then 1-connection bare, redis)
 #   CONNS=64          connections for the throughput runs
 #   THREADS=          wrk threads (default 1 when wrk has a core of its own, else 2)
 #   QUICK=0           1 skips the 1M-session fill and its flat-cost runs
@@ -19,6 +19,11 @@
 #   SMALL_N=1000      live sessions for the small flat-cost run
 #   SPREAD_TOKENS=1000  distinct tokens (sessions) in the "spread" flat-cost runs
 #   COLD_TOKENS=50000   distinct tokens in the verify-cache-miss run (> the 2x16384 verified-token cache)
+#   MIX_N=100000      live sessions of the mix row, each with a token, drawn with a Zipf skew
+#   MIX_S=1.1         Zipf exponent of the mix row (P(rank k) ~ k^-s)
+#   MIX_FRESH_PCT=1   percent of mix requests that are a fresh login (first request of an unread session)
+#   MIX_MAX_RPS=30000 req/s the fresh-token pool is sized for (MIX_FRESH_PCT% x this x DURATION per run)
+#   IDLE_SECONDS=60   idle-CPU window after the rounds (20 with QUICK=1)
 #   KEEP=0            1 keeps the work directory (configs, logs, wrk output)
 set -Eeuo pipefail
 
@@ -33,6 +38,11 @@ BIG_N=${BIG_N:-1000000}
 SMALL_N=${SMALL_N:-1000}
 SPREAD_TOKENS=${SPREAD_TOKENS:-1000}
 COLD_TOKENS=${COLD_TOKENS:-50000}
+MIX_N=${MIX_N:-100000}
+MIX_S=${MIX_S:-1.1}
+MIX_FRESH_PCT=${MIX_FRESH_PCT:-1}
+MIX_MAX_RPS=${MIX_MAX_RPS:-30000}
+if [ "$QUICK" = 1 ]; then IDLE_SECONDS=${IDLE_SECONDS:-20}; else IDLE_SECONDS=${IDLE_SECONDS:-60}; fi
 KEEP=${KEEP:-0}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -175,6 +185,7 @@ echo "  started:   $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $(cut -d' ' -f1-
 echo "  cpus:      ${#CPU_LIST[@]} allowed (${CPU_LIST[*]}); $PIN_MSG"
 echo "  tools:     $(go version | cut -d' ' -f3), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), redis-server $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/')"
 echo "  settings:  DURATION=$DURATION ROUNDS=$ROUNDS CONNS=$CONNS THREADS=$THREADS QUICK=$QUICK FLAT_DURATION=$FLAT_DURATION"
+echo "             MIX_N=$MIX_N MIX_S=$MIX_S MIX_FRESH_PCT=$MIX_FRESH_PCT MIX_MAX_RPS=$MIX_MAX_RPS IDLE_SECONDS=$IDLE_SECONDS"
 echo "building authgate and helpers..."
 (
 	cd "$ROOT"
@@ -194,6 +205,114 @@ for i in $(seq 50); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.1
 free_port UPORT
 start upstream "${SPIN[@]}" "$W/bin/upstream" -addr "127.0.0.1:$UPORT"
 wait_port "$UPORT" "$PID_upstream" upstream
+
+# ---------------------------------------------------------------- sentinel, cluster
+
+# The same topologies as authcore/store/storetest/topology.go, throwaway and
+# on the server CPU with the rest of the server side.
+pcli() { local p=$1; shift; redis-cli -h 127.0.0.1 -p "$p" "$@" 2>/dev/null | tr -d '\r'; }
+wait_pong() { # PORT PID NAME
+	local i
+	wait_port "$1" "$2" "$3"
+	for i in $(seq 100); do [ "$(pcli "$1" ping)" = PONG ] && return 0; sleep 0.1; done
+	die "$3 on port $1 does not answer PING"
+}
+# wait_for SECONDS WHAT CMD...: until CMD succeeds
+wait_for() {
+	local t=$1 what=$2 i
+	shift 2
+	for ((i = 0; i < t * 10; i++)); do "$@" && return 0; sleep 0.1; done
+	die "$what not ready within ${t}s"
+}
+# data_node NAME PORT DIR [ARGS...]: a redis-server on 127.0.0.1 without persistence
+data_node() {
+	local name=$1 port=$2 dir=$3
+	shift 3
+	start "$name" "${SPIN[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$dir" --logfile "" --loglevel warning --repl-diskless-sync yes --repl-diskless-sync-delay 0 "$@"
+	local pid_var="PID_$name"
+	wait_pong "$port" "${!pid_var}" "$name"
+}
+
+echo "starting Sentinel (primary, replica, 3 sentinels) and Cluster (3 masters)..."
+mkdir -p "$W/sentinel" "$W/replica" "$W/cluster"
+
+# Sentinel: a primary, one replica of it, three sentinels (quorum 2).
+SENTINEL_MASTER=authgate
+free_port S_PPORT
+free_port S_RPORT
+data_node sprimary "$S_PPORT" "$W/sentinel"
+data_node sreplica "$S_RPORT" "$W/replica" --replicaof 127.0.0.1 "$S_PPORT"
+replica_up() { [ "$(pcli "$S_RPORT" INFO replication | awk -F: '$1 == "master_link_status" { print $2 }')" = up ]; }
+wait_for 30 "sentinel replica (in sync)" replica_up
+if command -v redis-sentinel >/dev/null; then
+	SENTINEL_CMD=(redis-sentinel) SENTINEL_ARG=()
+else
+	SENTINEL_CMD=(redis-server) SENTINEL_ARG=(--sentinel)
+fi
+S_PORTS=()
+for i in 1 2 3; do
+	free_port sp
+	# Sentinel rewrites its config file: each gets a fresh one.
+	cat >"$W/sentinel/sentinel-$i.conf" <<SENTINEL_CONF
+port $sp
+bind 127.0.0.1
+dir $W/sentinel
+daemonize no
+logfile ""
+loglevel warning
+sentinel resolve-hostnames no
+sentinel monitor $SENTINEL_MASTER 127.0.0.1 $S_PPORT 2
+sentinel down-after-milliseconds $SENTINEL_MASTER 2000
+sentinel failover-timeout $SENTINEL_MASTER 10000
+sentinel parallel-syncs $SENTINEL_MASTER 1
+SENTINEL_CONF
+	start "sentinel$i" "${SPIN[@]}" "${SENTINEL_CMD[@]}" "$W/sentinel/sentinel-$i.conf" "${SENTINEL_ARG[@]}"
+	pid_var="PID_sentinel$i"
+	wait_pong "$sp" "${!pid_var}" "sentinel $i"
+	S_PORTS+=("$sp")
+done
+sentinel_ready() { # PORT: knows the primary, its replica and the two other sentinels
+	pcli "$1" SENTINEL MASTER "$SENTINEL_MASTER" | paste - - |
+		awk -F'\t' '{ m[$1] = $2 } END { exit !(m["flags"] == "master" && m["num-slaves"] == 1 && m["num-other-sentinels"] == 2) }'
+}
+for sp in "${S_PORTS[@]}"; do wait_for 30 "sentinel on port $sp" sentinel_ready "$sp"; done
+SENTINEL_URL="redis-sentinel://127.0.0.1:${S_PORTS[0]},127.0.0.1:${S_PORTS[1]},127.0.0.1:${S_PORTS[2]}/0?master=$SENTINEL_MASTER"
+
+# Cluster: three masters, a third of the slots each, joined with CLUSTER MEET.
+K_PORTS=()
+K_PIDS=()
+for i in 1 2 3; do
+	free_port kp
+	data_node "cnode$i" "$kp" "$W/cluster" --cluster-enabled yes --cluster-config-file "$W/cluster/nodes-$i.conf" \
+		--cluster-node-timeout 15000 --cluster-announce-ip 127.0.0.1
+	pid_var="PID_cnode$i"
+	K_PORTS+=("$kp")
+	K_PIDS+=("${!pid_var}")
+done
+for i in 0 1 2; do
+	lo=$((i * 16384 / 3))
+	hi=$(((i + 1) * 16384 / 3 - 1))
+	kp=${K_PORTS[$i]}
+	# Distinct config epochs, as redis-cli --cluster create sets them.
+	[ "$(pcli "$kp" CLUSTER SET-CONFIG-EPOCH $((i + 1)))" = OK ] || die "CLUSTER SET-CONFIG-EPOCH on :$kp failed"
+	if [ "$(pcli "$kp" CLUSTER ADDSLOTSRANGE "$lo" "$hi")" != OK ]; then
+		# ADDSLOTSRANGE is Redis 7.0; older servers take the list.
+		# shellcheck disable=SC2046 # one word per slot
+		[ "$(pcli "$kp" CLUSTER ADDSLOTS $(seq "$lo" "$hi"))" = OK ] || die "CLUSTER ADDSLOTS on :$kp failed"
+	fi
+done
+for kp in "${K_PORTS[@]:1}"; do
+	[ "$(pcli "${K_PORTS[0]}" CLUSTER MEET 127.0.0.1 "$kp")" = OK ] || die "CLUSTER MEET 127.0.0.1 $kp failed"
+done
+cluster_ready() { # PORT
+	pcli "$1" CLUSTER INFO | awk -F: '{ m[$1] = $2 }
+		END { exit !(m["cluster_state"] == "ok" && m["cluster_known_nodes"] == 3 && m["cluster_size"] == 3 && m["cluster_slots_ok"] == 16384) }'
+}
+for kp in "${K_PORTS[@]}"; do wait_for 30 "cluster node on port $kp" cluster_ready "$kp"; done
+CLUSTER_URL="redis-cluster://127.0.0.1:${K_PORTS[0]},127.0.0.1:${K_PORTS[1]},127.0.0.1:${K_PORTS[2]}"
+echo "  sentinel: primary :$S_PPORT, replica :$S_RPORT, sentinels :${S_PORTS[*]} (quorum 2, down-after 2s), ${SENTINEL_CMD[*]}"
+echo "  cluster:  masters :${K_PORTS[*]}, cluster_state:ok on all"
 
 # ---------------------------------------------------------------- gateways
 
@@ -235,6 +354,8 @@ EOF
 free_port BPORT
 free_port MPORT
 free_port GPORT
+free_port SGPORT
+free_port KGPORT
 
 # Bare: the same route shape as the guarded configs, no authgate anywhere.
 {
@@ -275,23 +396,31 @@ EOF
 }
 { globals memory; guarded_site "$MPORT" 0; } >"$W/memory.Caddyfile"
 { globals "redis redis://127.0.0.1:$RPORT/0"; guarded_site "$GPORT" 1; } >"$W/redis.Caddyfile"
+{ globals "redis $SENTINEL_URL"; guarded_site "$SGPORT" 0; } >"$W/sentinel.Caddyfile"
+{ globals "redis $CLUSTER_URL"; guarded_site "$KGPORT" 0; } >"$W/cluster.Caddyfile"
 
-for g in bare memory redis; do
+for g in bare memory redis sentinel cluster; do
 	"$W/bin/authgate" validate --config "$W/$g.Caddyfile" --adapter caddyfile >"$W/log/validate-$g.log" 2>&1 ||
 		{ cat "$W/log/validate-$g.log" >&2; die "$g.Caddyfile does not validate"; }
 done
 start bare "${SPIN[@]}" "$W/bin/authgate" run --config "$W/bare.Caddyfile" --adapter caddyfile
 start memory "${SPIN[@]}" "$W/bin/authgate" run --config "$W/memory.Caddyfile" --adapter caddyfile
 start redisgw "${SPIN[@]}" "$W/bin/authgate" run --config "$W/redis.Caddyfile" --adapter caddyfile
+start sentinelgw "${SPIN[@]}" "$W/bin/authgate" run --config "$W/sentinel.Caddyfile" --adapter caddyfile
+start clustergw "${SPIN[@]}" "$W/bin/authgate" run --config "$W/cluster.Caddyfile" --adapter caddyfile
 wait_port "$BPORT" "$PID_bare" "bare gateway"
 wait_port "$MPORT" "$PID_memory" "memory gateway"
 wait_port "$GPORT" "$PID_redisgw" "redis gateway"
+wait_port "$SGPORT" "$PID_sentinelgw" "sentinel gateway"
+wait_port "$KGPORT" "$PID_clustergw" "cluster gateway"
 
 # ---------------------------------------------------------------- tokens, sanity
 
 MEM_TOKEN=$("${CPIN[@]}" "$W/bin/token" -url "http://127.0.0.1:$MPORT/multi") || die "memory gateway: no token"
 RED_TOKEN=$("${CPIN[@]}" "$W/bin/token" -url "http://127.0.0.1:$GPORT/multi") || die "redis gateway: no token"
 STEP_TOKEN=$("${CPIN[@]}" "$W/bin/token" -url "http://127.0.0.1:$GPORT/multi" -stepup) || die "redis gateway: no stepped-up token"
+SEN_TOKEN=$("${CPIN[@]}" "$W/bin/token" -url "http://127.0.0.1:$SGPORT/multi") || die "sentinel gateway: no token"
+CLU_TOKEN=$("${CPIN[@]}" "$W/bin/token" -url "http://127.0.0.1:$KGPORT/multi") || die "cluster gateway: no token"
 
 expect() { # STATUS URL [TOKEN]
 	local got
@@ -306,6 +435,8 @@ URL_BARE="http://127.0.0.1:$BPORT/api/bench"
 URL_MEM="http://127.0.0.1:$MPORT/api/bench"
 URL_RED="http://127.0.0.1:$GPORT/api/bench"
 URL_STEP="http://127.0.0.1:$GPORT/pay/bench"
+URL_SEN="http://127.0.0.1:$SGPORT/api/bench"
+URL_CLU="http://127.0.0.1:$KGPORT/api/bench"
 expect 200 "$URL_BARE"
 expect 401 "$URL_MEM"
 expect 200 "$URL_MEM" "$MEM_TOKEN"
@@ -313,7 +444,15 @@ expect 401 "$URL_RED"
 expect 200 "$URL_RED" "$RED_TOKEN"
 expect 403 "$URL_STEP" "$RED_TOKEN"
 expect 200 "$URL_STEP" "$STEP_TOKEN"
-echo "gateways up (admin off, no access log, runtime log level WARN); sanity checks passed (401 without token, 403 before step-up, 200 with)"
+expect 401 "$URL_SEN"
+expect 200 "$URL_SEN" "$SEN_TOKEN"
+expect 401 "$URL_CLU"
+expect 200 "$URL_CLU" "$CLU_TOKEN"
+# A token of one store is not a session of another.
+expect 401 "$URL_SEN" "$RED_TOKEN"
+expect 401 "$URL_CLU" "$RED_TOKEN"
+echo "gateways up: bare, memory, redis, sentinel, cluster (admin off, no access log, runtime log level WARN)"
+echo "sanity checks passed (401 without token, 403 before step-up, 200 with; 401 with another store's token)"
 
 # ---------------------------------------------------------------- measuring
 
@@ -340,16 +479,34 @@ EOF
 cat "$W/report.lua" >>"$W/tokens.lua"
 
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-cmdstats() { rcli INFO commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ && $1 != "cmdstat_info" { print substr($1, 9), $3 }'; }
+cpu_ticks_sum() { local p t=0; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
 
-# measure PID URL CONNS THREADS DURATION [TOKEN | @TOKENFILE]
+# The Redis data nodes the next measure reads commandstats and CPU from:
+# the standalone redis-server unless a configuration says otherwise
+# (sentinel: the primary, and the replica's CPU; cluster: the three masters).
+MR_PORTS=$RPORT
+MR_CPU_PIDS=$PID_redis
+cmdstats() {
+	local p
+	for p in $MR_PORTS; do redis-cli -h 127.0.0.1 -p "$p" INFO commandstats; done | tr -d '\r' |
+		awk -F'[:,=]' '/^cmdstat_/ && $1 != "cmdstat_info" { s[substr($1, 9)] += $3 } END { for (k in s) print k, s[k] }' | sort
+}
+
+# measure PID URL CONNS THREADS DURATION [TOKEN | @TOKENFILE | mix:SLICE]
 # Sets M_REQ M_RPS M_P50 M_P99 (µs), M_CPU M_UCPU M_RCPU (gateway, upstream, redis-server CPU µs per
-# request), M_CMDS (Redis commands per request), M_BREAK, M_NON2XX, M_SOCKERR.
+# request), M_CMDS (Redis commands per request), M_BREAK, M_NON2XX, M_SOCKERR, M_BEATS (PING + ROLE
+# heartbeats per second of the run), M_GWPCT (gateway CPU as % of a core during the run) and, for mix,
+# M_MIX (requests sent, fresh logins sent, fresh-pool shortfall, distinct hot sessions).
 measure() {
 	local pid=$1 url=$2 conns=$3 threads=$4 dur=$5 tok=${6:-}
 	local args=(-c "$conns" -t "$threads" -d "$dur" --latency --timeout 5s)
+	M_MIX=
 	if [[ $tok == @* ]]; then
 		args+=(-s "$W/tokens.lua" "$url" -- "${tok#@}")
+	elif [[ $tok == mix:* ]]; then
+		# The same stream for every run of one slice: same seed, same pool.
+		args+=(-s "$ROOT/bench/load/mix.lua" "$url" -- "$W/mix-hot.txt" "$W/fresh-${tok#mix:}.txt" "$threads" \
+			"$MIX_FRESH_PCT" "$MIX_S" "$((${tok#mix:} + 1))")
 	elif [ -n "$tok" ]; then
 		args+=(-s "$W/report.lua" -H "Authorization: Bearer $tok" "$url")
 	else
@@ -359,14 +516,16 @@ measure() {
 	local c0 r0 u0 c1 r1 u1
 	cmdstats >"$W/cs0"
 	c0=$(cpu_ticks "$pid")
-	r0=$(cpu_ticks "$PID_redis")
+	# shellcheck disable=SC2086 # a list of pids
+	r0=$(cpu_ticks_sum $MR_CPU_PIDS)
 	u0=$(cpu_ticks "$PID_upstream")
 	"${CPIN[@]}" wrk "${args[@]}" >"$W/wrk.out" 2>&1 &
 	WRK_PID=$!
 	wait "$WRK_PID" || { cat "$W/wrk.out" >&2; die "wrk failed"; }
 	WRK_PID=
 	c1=$(cpu_ticks "$pid")
-	r1=$(cpu_ticks "$PID_redis")
+	# shellcheck disable=SC2086
+	r1=$(cpu_ticks_sum $MR_CPU_PIDS)
 	u1=$(cpu_ticks "$PID_upstream")
 	cmdstats >"$W/cs1"
 	alive "$pid" gateway
@@ -379,8 +538,17 @@ measure() {
 		echo "  warning: no request to $url completed within $dur; wrk said:" >&2
 		grep -v '^RESULT' "$W/wrk.out" | sed 's/^/    /' >&2
 		ERRORS+="  $url: no request completed within $dur"$'\n'
-		M_RPS=0 M_CPU=0 M_RCPU=0 M_UCPU=0 M_CMDS=0 M_BREAK=
+		M_RPS=0 M_CPU=0 M_RCPU=0 M_UCPU=0 M_CMDS=0 M_BREAK= M_BEATS=0 M_GWPCT=0
 		return 0
+	fi
+	if [[ $tok == mix:* ]]; then
+		M_MIX=$(awk '/^MIX / { print $2, $3, $4, $5 }' "$W/wrk.out")
+		local short
+		short=$(echo "$M_MIX" | awk '{ print $3 }')
+		if [ "${short:-0}" -gt 0 ]; then
+			echo "  warning: the fresh-token pool ran short by $short requests (they got a Zipf token); raise MIX_MAX_RPS" >&2
+			ERRORS+="  $url: fresh-login pool short by $short requests (raise MIX_MAX_RPS)"$'\n'
+		fi
 	fi
 	M_RPS=$(awk -v n="$M_REQ" -v d="$dur_us" 'BEGIN { printf "%.0f", n / (d / 1e6) }')
 	M_CPU=$(awk -v a="$c0" -v b="$c1" -v n="$M_REQ" -v t="$CLK_TCK" 'BEGIN { printf "%.1f", (b - a) * 1e6 / t / n }')
@@ -388,6 +556,8 @@ measure() {
 	M_UCPU=$(awk -v a="$u0" -v b="$u1" -v n="$M_REQ" -v t="$CLK_TCK" 'BEGIN { printf "%.1f", (b - a) * 1e6 / t / n }')
 	M_CMDS=$(awk -v n="$M_REQ" 'NR == FNR { a[$1] = $2; next } { s += $2 - a[$1] } END { printf "%.3f", s / n }' "$W/cs0" "$W/cs1")
 	M_BREAK=$(awk -v n="$M_REQ" 'NR == FNR { a[$1] = $2; next } { d = $2 - a[$1]; if (d > 0) printf "%s%s=%.3f", (k++ ? " " : ""), $1, d / n }' "$W/cs0" "$W/cs1")
+	M_BEATS=$(awk -v d="$dur_us" 'NR == FNR { a[$1] = $2; next } $1 == "ping" || $1 == "role" { s += $2 - a[$1] } END { printf "%.0f", s / (d / 1e6) }' "$W/cs0" "$W/cs1")
+	M_GWPCT=$(awk -v a="$c0" -v b="$c1" -v d="$dur_us" -v t="$CLK_TCK" 'BEGIN { printf "%.1f", (b - a) / t / (d / 1e6) * 100 }')
 	if [ "$M_NON2XX" -gt 0 ] || [ "$M_SOCKERR" -gt 0 ]; then
 		ERRORS+="  $url: $M_NON2XX non-2xx/3xx and $M_SOCKERR socket errors of $M_REQ requests"$'\n'
 	fi
@@ -400,6 +570,8 @@ line64() { # LABEL RATIO
 	printf '  %-14s %6s req/s  p50 %8s  p99 %9s  gw %6s up %5s redis %5s µs/req  %5s redis cmd/req  x%s' \
 		"$1" "$M_RPS" "$(ms "$M_P50")" "$(ms "$M_P99")" "$M_CPU" "$M_UCPU" "$M_RCPU" "$M_CMDS" "$2"
 	[ -n "$M_BREAK" ] && printf '  [%s]' "$M_BREAK"
+	[ -n "$M_MIX" ] && printf '  {%s fresh logins, %s distinct sessions}' "$(echo "$M_MIX" | awk '{ print $2 }')" \
+		"$(echo "$M_MIX" | awk '{ print $4 }')"
 	[ "$M_NON2XX" -gt 0 ] || [ "$M_SOCKERR" -gt 0 ] && printf '  ERRORS: %s non-2xx, %s socket' "$M_NON2XX" "$M_SOCKERR"
 	echo
 }
@@ -416,16 +588,71 @@ median() {
 # token's bytes. "bare-notoken" (the same bare proxy, no Authorization
 # header) shows what the header alone costs; it is reported, not used in
 # any ratio.
-CONFIGS=(bare memory redis redis+stepup bare-notoken)
-PAIRED=(bare memory bare redis bare redis+stepup bare bare-notoken)
-declare -A C_PID=([bare]=$PID_bare [memory]=$PID_memory [redis]=$PID_redisgw [redis+stepup]=$PID_redisgw [bare-notoken]=$PID_bare)
-declare -A C_URL=([bare]=$URL_BARE [memory]=$URL_MEM [redis]=$URL_RED [redis+stepup]=$URL_STEP [bare-notoken]=$URL_BARE)
-declare -A C_TOK=([bare]=$RED_TOKEN [memory]=$MEM_TOKEN [redis]=$RED_TOKEN [redis+stepup]=$STEP_TOKEN [bare-notoken]="")
+#
+# "mix" is the redis gateway under realistic traffic (mix.lua): MIX_N live
+# sessions, tokens drawn with a Zipf skew, MIX_FRESH_PCT% of requests a
+# fresh login. The bare run paired with it ("bare:mix") gets the same token
+# stream.
+CONFIGS=(bare memory redis redis+stepup sentinel cluster mix bare-notoken)
+PAIRED=(bare memory bare redis bare redis+stepup bare sentinel bare cluster bare:mix mix bare bare-notoken)
+declare -A C_PID=([bare]=$PID_bare [memory]=$PID_memory [redis]=$PID_redisgw [redis+stepup]=$PID_redisgw
+	[sentinel]=$PID_sentinelgw [cluster]=$PID_clustergw [mix]=$PID_redisgw [bare-notoken]=$PID_bare)
+declare -A C_URL=([bare]=$URL_BARE [memory]=$URL_MEM [redis]=$URL_RED [redis+stepup]=$URL_STEP
+	[sentinel]=$URL_SEN [cluster]=$URL_CLU [mix]=$URL_RED [bare-notoken]=$URL_BARE)
+declare -A C_TOK=([bare]=$RED_TOKEN [memory]=$MEM_TOKEN [redis]=$RED_TOKEN [redis+stepup]=$STEP_TOKEN
+	[sentinel]=$SEN_TOKEN [cluster]=$CLU_TOKEN [mix]=mix [bare-notoken]="")
+# Data nodes per configuration: commandstats from C_RPORTS, CPU from C_RPIDS.
+declare -A C_RPORTS=([sentinel]=$S_PPORT [cluster]="${K_PORTS[*]}")
+declare -A C_RPIDS=([sentinel]="$PID_sprimary $PID_sreplica" [cluster]="${K_PIDS[*]}")
+
+# run_cfg CFG[:TOKEN-CFG] CONNS THREADS DURATION SLICE: measure CFG, with the
+# request (token) of TOKEN-CFG; a mix request uses fresh-token slice SLICE.
+run_cfg() {
+	local cfg=${1%%:*} tcfg=${1#*:} tok
+	tok=${C_TOK[$tcfg]}
+	[ "$tok" = mix ] && tok="mix:$5"
+	MR_PORTS=${C_RPORTS[$cfg]:-$RPORT}
+	MR_CPU_PIDS=${C_RPIDS[$cfg]:-$PID_redis}
+	measure "${C_PID[$cfg]}" "${C_URL[$cfg]}" "$2" "$3" "$4" "$tok"
+	MR_PORTS=$RPORT
+	MR_CPU_PIDS=$PID_redis
+}
+
+# Seconds in a wrk duration (2s, 1m, 1h, or a bare number of seconds).
+secs() {
+	case $1 in
+	*ms) awk -v v="${1%ms}" 'BEGIN { print v / 1000 }' ;;
+	*s) echo "${1%s}" ;;
+	*m) awk -v v="${1%m}" 'BEGIN { print v * 60 }' ;;
+	*h) awk -v v="${1%h}" 'BEGIN { print v * 3600 }' ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# The mix row's sessions: MIX_N hot ones with a token each (line k of
+# mix-hot.txt is Zipf rank k), and a pool of fresh ones, never read by any
+# gateway, cut into one slice per run that sends mix requests (slice 0 for
+# the warm-up, slice r for round r; the bare run of a round uses the same
+# slice as the mix run after it: bare reads no session, so they are still
+# fresh when the redis gateway sees them). Both fills are removed again after
+# the rounds, before the flat-cost section counts sessions.
+echo
+FRESH_PER_RUN=$(awk -v p="$MIX_FRESH_PCT" -v r="$MIX_MAX_RPS" -v d="$(secs "$DURATION")" -v w="$(secs "$WARMUP")" \
+	'BEGIN { if (w > d) d = w; n = int(p / 100 * r * d + 0.999); print (n < 100 ? 100 : n) }')
+FRESH_TOTAL=$((FRESH_PER_RUN * (ROUNDS + 1)))
+echo "mix row: filling Redis with $MIX_N live sessions (Zipf s=$MIX_S) and $FRESH_TOTAL fresh ones ($FRESH_PER_RUN per run):"
+"${CPIN[@]}" "$W/bin/sessions" -addr "127.0.0.1:$RPORT" -n "$MIX_N" -tokens "$W/mix-hot.txt" -ntokens "$MIX_N" \
+	-key "$KEY" -ids "$W/mix-ids.txt" || die "mix session fill failed"
+"${CPIN[@]}" "$W/bin/sessions" -addr "127.0.0.1:$RPORT" -n "$FRESH_TOTAL" -tokens "$W/fresh.txt" -ntokens "$FRESH_TOTAL" \
+	-key "$KEY" -ids "$W/fresh-ids.txt" || die "fresh session fill failed"
+split -d -a 3 -l "$FRESH_PER_RUN" "$W/fresh.txt" "$W/fresh-part-"
+for ((r = 0; r <= ROUNDS; r++)); do mv "$W/fresh-part-$(printf %03d "$r")" "$W/fresh-$r.txt"; done
+expect 200 "$URL_RED" "$(head -n1 "$W/mix-hot.txt")"
 
 echo
 echo "warm-up: $WARMUP per configuration"
 for cfg in "${CONFIGS[@]}"; do
-	measure "${C_PID[$cfg]}" "${C_URL[$cfg]}" "$CONNS" "$THREADS" "$WARMUP" "${C_TOK[$cfg]}"
+	run_cfg "$cfg" "$CONNS" "$THREADS" "$WARMUP" 0
 	line64 "$cfg" "-"
 done
 
@@ -440,8 +667,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	# by +-20% over minutes (the upstream, doing the same work in every
 	# run, shows it), so a ratio to a bare run further away measures the
 	# drift as much as the guard.
-	for cfg in "${PAIRED[@]}"; do
-		measure "${C_PID[$cfg]}" "${C_URL[$cfg]}" "$CONNS" "$THREADS" "$DURATION" "${C_TOK[$cfg]}"
+	for entry in "${PAIRED[@]}"; do
+		cfg=${entry%%:*}
+		run_cfg "$entry" "$CONNS" "$THREADS" "$DURATION" "$r"
 		# Core-time estimate: the server core's CPU per request (gateway +
 		# upstream + redis-server) of bare over this configuration's. Less
 		# sensitive than req/s to other load on the machine.
@@ -449,12 +677,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		if [ "$cfg" = bare ]; then bare_rps=$M_RPS bare_total=$total; fi
 		x=$(ratio "$M_RPS" "$bare_rps")
 		line64 "$cfg" "$x"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$M_RPS" "$M_P50" "$M_P99" "$M_CPU" "$M_RCPU" \
-			"$M_CMDS" "$x" "$M_UCPU" "$(ratio "$bare_total" "$total")" >>"$W/rounds.tsv"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$M_RPS" "$M_P50" "$M_P99" "$M_CPU" "$M_RCPU" \
+			"$M_CMDS" "$x" "$M_UCPU" "$(ratio "$bare_total" "$total")" "$M_BEATS" "$M_GWPCT" >>"$W/rounds.tsv"
+		# Heartbeat share: the Go side knows the CPU cost of one heartbeat;
+		# this gives how many the busy standalone gateway sends and its CPU.
+		if [ "$cfg" = redis ]; then
+			echo "  heartbeats: $M_BEATS/s, gateway CPU $M_GWPCT% (redis, this run; PING+ROLE from INFO commandstats)"
+		fi
 	done
 	echo "round $r/$ROUNDS: 1 connection, $DURATION each"
 	for cfg in bare redis; do
-		measure "${C_PID[$cfg]}" "${C_URL[$cfg]}" 1 1 "$DURATION" "${C_TOK[$cfg]}"
+		run_cfg "$cfg" 1 1 "$DURATION" "$r"
 		printf '  %-14s %8s req/s  p50 %6s µs  p99 %6s µs  gw %6s µs/req  %6s redis cmd/req\n' \
 			"$cfg" "$M_RPS" "$M_P50" "$M_P99" "$M_CPU" "$M_CMDS"
 		printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$M_P50" "$M_P99" "$M_RPS" >>"$W/conn1.tsv"
@@ -464,6 +697,38 @@ done
 # Per-round 1-connection overheads (redis minus bare, same round).
 awk -F'\t' '$2 == "bare" { b50[$1] = $3; b99[$1] = $4 } $2 == "redis" { r50[$1] = $3; r99[$1] = $4 }
 	END { for (r in r50) print r, r50[r] - b50[r], r99[r] - b99[r] }' "$W/conn1.tsv" >"$W/overhead.txt"
+
+# ---------------------------------------------------------------- idle CPU
+
+# Every gateway now sits idle (no client at all) for IDLE_SECONDS: a
+# stream stops its heartbeat 100 ms after its last request, so an idle
+# gateway should cost next to nothing. The first second is let go by.
+echo
+echo "idle: $IDLE_SECONDS s without any request (CPU counted in ticks of 1/$CLK_TCK s)"
+IDLE_GWS=(redis sentinel cluster memory bare)
+declare -A IDLE_PID=([redis]=$PID_redisgw [sentinel]=$PID_sentinelgw [cluster]=$PID_clustergw [memory]=$PID_memory [bare]=$PID_bare)
+declare -A IDLE_T0=()
+sleep 1
+for g in "${IDLE_GWS[@]}"; do IDLE_T0[$g]=$(cpu_ticks "${IDLE_PID[$g]}"); done
+w0=$(date +%s%N)
+sleep "$IDLE_SECONDS"
+w1=$(date +%s%N)
+: >"$W/idle.txt"
+for g in "${IDLE_GWS[@]}"; do
+	alive "${IDLE_PID[$g]}" "$g gateway"
+	t1=$(cpu_ticks "${IDLE_PID[$g]}")
+	awk -v g="$g" -v a="${IDLE_T0[$g]}" -v b="$t1" -v t="$CLK_TCK" -v w="$((w1 - w0))" 'BEGIN {
+		c = (b - a) / t; pct = c / (w / 1e9) * 100
+		ref = (g == "memory" || g == "bare") ? "  (reference)" : (pct < 0.5 ? "  ok" : "  ABOVE TARGET")
+		printf "  %-8s %6.2f CPU s over %5.1f s idle = %5.2f%% of a core (target < 0.5%%)%s\n", g, c, w / 1e9, pct, ref
+	}' | tee -a "$W/idle.txt"
+done
+
+# The mix row's sessions go, so the flat-cost section below counts only its own.
+echo
+echo "removing the mix row's sessions:"
+cat "$W/mix-ids.txt" "$W/fresh-ids.txt" >"$W/mix-all-ids.txt"
+"${CPIN[@]}" "$W/bin/sessions" -addr "127.0.0.1:$RPORT" -unlink "$W/mix-all-ids.txt" || die "removing the mix sessions failed"
 
 # ---------------------------------------------------------------- flat cost
 
@@ -535,7 +800,20 @@ echo "            configuration, bare included, gets the same request with its A
 echo "            bare without that header, for reference only"
 echo "  x bare* = estimate from CPU time on the server core: (gw+upstream+redis-server µs/req of that bare run) / (same"
 echo "            of the configuration)"
-echo "  targets: redis x bare >= 0.90; <= 1 Redis round trip (here: command) per guarded request"
+echo "  redis-server = the data nodes: sentinel's primary + replica (sentinels not counted), cluster's three masters"
+echo "  sentinel, cluster: the redis config's /api route on those topologies; mix: the redis gateway with $MIX_N live"
+echo "            sessions, Zipf s=$MIX_S, $MIX_FRESH_PCT% fresh logins (first request of an unread session), bare given"
+echo "            the same token stream"
+echo "  targets: every guarded x bare >= 0.90; <= 1 Redis round trip (here: command) per guarded request"
+echo
+echo "heartbeats (redis, median over the rounds' 64-connection runs): $(median "$W/rounds.tsv" 12 2 redis)/s," \
+	"gateway CPU $(median "$W/rounds.tsv" 13 2 redis)%; sentinel $(median "$W/rounds.tsv" 12 2 sentinel)/s," \
+	"cluster $(median "$W/rounds.tsv" 12 2 cluster)/s (ROLE)"
+echo "  (heartbeat share of the busy gateway's CPU = heartbeats/s x CPU per heartbeat (Go benchmark) / gateway CPU;"
+echo "  target < 2%)"
+echo
+echo "idle CPU ($IDLE_SECONDS s, no requests; target < 0.5% of a core):"
+cat "$W/idle.txt"
 echo
 echo "1 connection (latency), median over $ROUNDS round(s):"
 printf '  bare   p50 %6.0f µs   p99 %6.0f µs\n' "$(median "$W/conn1.tsv" 3 2 bare)" "$(median "$W/conn1.tsv" 4 2 bare)"
@@ -560,10 +838,19 @@ if [ -n "$ERRORS" ]; then
 else
 	echo "errors under load: none (every response 2xx, no socket errors)"
 fi
-for g in memory redisgw; do
+for g in memory redisgw sentinelgw clustergw; do
 	n=$(grep -c '"level":"error"' "$W/log/$g.log" || true)
 	[ "$n" -eq 0 ] || { echo "  $g gateway logged $n error lines, e.g.:"; grep -m3 '"level":"error"' "$W/log/$g.log" | cut -c1-300 | sed 's/^/    /'; }
 done
+now_master=$(pcli "${S_PORTS[0]}" SENTINEL GET-MASTER-ADDR-BY-NAME "$SENTINEL_MASTER" | paste -sd: -) || true
+[ "$now_master" = "127.0.0.1:$S_PPORT" ] ||
+	echo "  warning: sentinel now names $now_master as primary (started with 127.0.0.1:$S_PPORT): a failover happened during the run"
 echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
+for cfg in memory redis redis+stepup sentinel cluster mix; do
+	x=$(median "$W/rounds.tsv" 9 2 "$cfg")
+	printf 'ratio %-13s x%.2f (target >= 0.90)%s\n' "$cfg:" "$x" "$(awk -v x="$x" 'BEGIN { if (x < 0.90) print "  BELOW" }')"
+done
+printf 'guard/bare ratio (scale-out): %.2f (sentinel), %.2f (cluster), %.2f (mix)\n' "$(median "$W/rounds.tsv" 9 2 sentinel)" \
+	"$(median "$W/rounds.tsv" 9 2 cluster)" "$(median "$W/rounds.tsv" 9 2 mix)"
 printf 'guard/bare ratio: %.2f (redis), %.2f (memory)\n' "$(median "$W/rounds.tsv" 9 2 redis)" "$(median "$W/rounds.tsv" 9 2 memory)"

@@ -13,6 +13,12 @@
 //
 //	sessions -addr 127.0.0.1:6390 -n 100000 -measure
 //	sessions -addr 127.0.0.1:6390 -n 1000 -tokens t.txt -ntokens 1000 -key <base64>
+//	sessions -addr 127.0.0.1:6390 -n 100000 -tokens t.txt -ntokens 100000 -key <base64> -ids ids.txt
+//	sessions -addr 127.0.0.1:6390 -unlink ids.txt
+//
+// -ids writes the ids of the fill's sessions, one a line, and -unlink
+// deletes the sessions whose ids a file lists (pipelined UNLINK), so a run
+// can remove a fill it no longer wants without touching other sessions.
 package main
 
 import (
@@ -48,18 +54,26 @@ func main() {
 	ntokens := flag.Int("ntokens", 1000, "tokens to write with -tokens (distinct sessions)")
 	key := flag.String("key", "", "base64 HS256 signing key (authgate's signing_key), for -tokens")
 	issuer := flag.String("issuer", "authgate", "token issuer (authgate's issuer)")
+	idsOut := flag.String("ids", "", "write the ids of this fill's sessions to this file, one a line")
+	unlink := flag.String("unlink", "", "delete the sessions whose ids this file lists (one a line), then exit; no fill")
 	flag.Parse()
-	if *addr == "" || *n < 1 {
-		fail(fmt.Errorf("need -addr and -n >= 1"))
+	if *addr == "" || (*unlink == "" && *n < 1) {
+		fail(fmt.Errorf("need -addr, and -n >= 1 or -unlink"))
 	}
 	ctx := context.Background()
 	rdb := goredis.NewClient(&goredis.Options{Addr: *addr, DB: *db, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
 	defer rdb.Close()
+	sessionKey := func(id string) string { return *prefix + "s:{" + id + "}" }
+	if *unlink != "" {
+		if err := unlinkSessions(ctx, rdb, *unlink, sessionKey, *batch); err != nil {
+			fail(err)
+		}
+		return
+	}
 	// The store owns its own client (Store.Close closes it).
 	store := redisstore.New(goredis.NewClient(&goredis.Options{Addr: *addr, DB: *db}), *prefix)
 	defer store.Close()
 
-	sessionKey := func(id string) string { return *prefix + "s:{" + id + "}" }
 	ms := ttl.Milliseconds()
 	now := time.Now()
 
@@ -135,6 +149,11 @@ func main() {
 			float64(usedAfter-usedBefore)/float64(*n), usedBefore, usedAfter)
 	}
 
+	if *idsOut != "" {
+		if err := writeLines(*idsOut, ids); err != nil {
+			fail(err)
+		}
+	}
 	if *tokens != "" {
 		if err := writeTokens(*tokens, *ntokens, *key, *issuer, ids, now); err != nil {
 			fail(err)
@@ -210,6 +229,61 @@ func writeTokens(path string, k int, key64, issuer string, ids []string, now tim
 	}
 	fmt.Printf("  wrote %d ACCESS tokens for random sessions of this fill\n", k)
 	return f.Close()
+}
+
+// writeLines writes lines to path, one a line.
+func writeLines(path string, lines []string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// unlinkSessions deletes the sessions whose ids path lists, batch per
+// pipeline, and reports how many existed.
+func unlinkSessions(ctx context.Context, rdb *goredis.Client, path string, key func(string) string, batch int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	start := time.Now()
+	var ids []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if id := strings.TrimSpace(sc.Text()); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	var gone int64
+	for lo := 0; lo < len(ids); lo += batch {
+		hi := min(lo+batch, len(ids))
+		pipe := rdb.Pipeline()
+		cmds := make([]*goredis.IntCmd, 0, hi-lo)
+		for _, id := range ids[lo:hi] {
+			cmds = append(cmds, pipe.Unlink(ctx, key(id)))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("pipelined UNLINK: %w", err)
+		}
+		for _, c := range cmds {
+			gone += c.Val()
+		}
+	}
+	fmt.Printf("  removed %d of %d listed sessions in %.2fs\n", gone, len(ids), time.Since(start).Seconds())
+	return nil
 }
 
 func usedMemory(ctx context.Context, rdb *goredis.Client) int64 {
