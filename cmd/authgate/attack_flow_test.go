@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -272,6 +273,74 @@ func TestClientTrailersAndConnectionCannotTouchIdentityHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClientTrailersOverH2CCannotTouchIdentityHeaders: the same over
+// cleartext HTTP/2, where trailers travel in a HEADERS frame.
+func TestClientTrailersOverH2CCannotTouchIdentityHeaders(t *testing.T) {
+	be := newRecordingBackend(t)
+	cfg := strings.Replace(attackConfig(usersFile(t), be.Addr), "auto_https off",
+		"auto_https off\n\tservers {\n\t\tprotocols h1 h2c\n\t}", 1)
+	g := startGateway(t, cfg)
+	access := accessToken(t, g, loginAs(t, g, "alice@example.com"), "CORPORATE", "3001")
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+	t.Cleanup(client.CloseIdleConnections)
+
+	for _, declared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("declared=%v", declared), func(t *testing.T) {
+			forged := http.Header{"X-Authgate-Credentials-Id": {"9999"}, "X-Authgate-Identity-Id": {"7777"},
+				"X_authgate_stepped_up": {"true"}, "X-Checksum": {"abc"}}
+			body := &trailerBody{r: strings.NewReader("hello world")}
+			req, err := http.NewRequest("POST", g.URL+"/api/x", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+access)
+			req.Header.Set("X-Authgate-Identity-Type", "CONSUMER")
+			req.Trailer = http.Header{}
+			if declared {
+				for k := range forged {
+					req.Trailer[k] = nil
+				}
+			} else {
+				req.Trailer["X-Checksum"] = nil
+			}
+			// The client sends the trailers it finds in req.Trailer once the
+			// body has ended.
+			body.atEOF = func() { maps.Copy(req.Trailer, forged) }
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+				t.Fatalf("%s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
+			}
+			rec := be.last(t)
+			assertOnlyOurIdentity(t, rec)
+			if rec.Body != "hello world" || rec.Trailer.Get("X-Checksum") != "abc" {
+				t.Errorf("backend received body %q and trailers %q, want the body and X-Checksum: abc", rec.Body, rec.Trailer)
+			}
+		})
+	}
+}
+
+// trailerBody is a request body of unknown length that calls atEOF when
+// it ends.
+type trailerBody struct {
+	r     io.Reader
+	atEOF func()
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF && b.atEOF != nil {
+		b.atEOF()
+		b.atEOF = nil
+	}
+	return n, err
 }
 
 // ambiguousPaths are raw paths a backend could read as another route than
