@@ -32,6 +32,23 @@ func (g *gateway) reload(t *testing.T, admin int, caddyfile string) {
 	// The old server closes its idle connections; a POST on one of them
 	// would fail rather than be retried.
 	http.DefaultClient.CloseIdleConnections()
+	// A connection accepted in the moment of the switch can still be
+	// reset (Caddy's listeners are SO_REUSEPORT): wait until a fresh
+	// connection is answered twice running before the test goes on.
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for ok, tries := 0, 0; ok < 2; tries++ {
+		if tries == 100 {
+			t.Fatalf("the gateway does not answer after the reload")
+		}
+		resp, err := probe.Get(g.URL + "/")
+		if err != nil {
+			ok = 0
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		resp.Body.Close()
+		ok++
+	}
 }
 
 // goroutines reads the process's goroutine count from Caddy's admin pprof.
