@@ -252,6 +252,40 @@ func TestSessionCacheSameNode(t *testing.T) {
 	}
 }
 
+// Requests that find a held session's proof too old (here: after the node
+// sat idle) wait for one heartbeat together instead of each reading Redis.
+func TestSessionCacheStaleProofSharesAHeartbeat(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	s := newNode(t, srv.Addr(), "share:")
+	createCached(t, s, s, testSession(sessionID))
+	const waves, concurrent = 5, 50
+	resetStats(t, srv.Addr())
+	for range waves {
+		// Past the heartbeat's idle cut-off (100 ms): no heartbeat runs, so
+		// the proof is stale when the wave comes.
+		time.Sleep(150 * time.Millisecond)
+		var wg sync.WaitGroup
+		for range concurrent {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.TouchSession(context.Background(), sessionID, time.Minute); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	calls := commandCalls(t, srv.Addr())
+	// The PINGs are mostly the heartbeat's own, which runs on for a while
+	// after each wave; what must not happen is a read (or a PING) each.
+	if calls["get"] != 0 || calls["ping"] >= waves*concurrent {
+		t.Errorf("%d waves of %d touches with a stale proof ran GET %d and PING %d times, want no GET and fewer PINGs than touches",
+			waves, concurrent, calls["get"], calls["ping"])
+	}
+	t.Logf("%d waves of %d touches with a stale proof: GET %d, PING %d", waves, concurrent, calls["get"], calls["ping"])
+}
+
 // Many nodes on one hot session: each slides it at most once per
 // granularity and the others' slides do not make it slide again, so the
 // cache keeps serving on every node.

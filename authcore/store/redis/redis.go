@@ -177,9 +177,12 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 	at := mono(now)
 	st.use(at)
 	slide := !s.tr.slides.recent(id, ttl, now)
-	if !slide && st.fresh(at) {
-		if e, ok := s.tr.cache.get(key); ok && e.st == st && e.gen == st.gen.Load() {
-			return authcore.UnmarshalSession(id, e.data)
+	if !slide {
+		if data, ok, err := s.cached(ctx, st, key, at); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			return authcore.UnmarshalSession(id, data)
 		}
 	}
 	data, err := st.fetch(ctx, key, slide, ms)
@@ -198,6 +201,33 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 		s.tr.slides.mark(id, ttl, now)
 	}
 	return authcore.UnmarshalSession(id, data)
+}
+
+// cached returns the session at key from memory when st holds proof for
+// it, for a request that reached the store at at (see tracking.go). A
+// session held with a proof too old waits for a heartbeat sent at at or
+// later rather than reading Redis itself; ok false means read Redis.
+func (s *Store) cached(ctx context.Context, st *stream, key string, at int64) (data []byte, ok bool, err error) {
+	held := func() ([]byte, bool) {
+		e, ok := s.tr.cache.get(key)
+		return e.data, ok && e.st == st && e.gen == st.gen.Load()
+	}
+	data, ok = held()
+	if !ok {
+		return nil, false, nil
+	}
+	if st.fresh(at) {
+		return data, true, nil
+	}
+	if err := st.awaitProof(ctx, at); err != nil {
+		if errors.Is(err, errNoStream) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	// An invalidation applied before the proof has dropped the entry.
+	data, ok = held()
+	return data, ok, nil
 }
 
 // getex reads and slides a session with GETEX key PX ms.

@@ -33,14 +33,18 @@ import (
 //
 // That order is the proof. A reply to a command sent at time S shows that
 // every invalidation Redis issued before it processed that command (so
-// every revocation answered before S) has been applied here. A node serves
-// a session from memory only while its stream has answered a command sent
-// at most RevocationWindow ago; otherwise it reads Redis, and a Redis that
-// does not answer within the read timeout is a 503. While requests are
-// being served, a heartbeat (PING; ROLE on Sentinel and Cluster, which
-// also proves the server is still the master) every HeartbeatInterval
-// keeps the proof fresh; an idle gateway sends nothing and its reader is
-// blocked in a read: no polling.
+// every revocation answered before S) has been applied here. A request
+// that reaches the store at time T is served from memory only when its
+// session's stream has answered a command sent at T - RevocationWindow or
+// later. When the newest proof is older, the request waits for the answer
+// to a heartbeat sent at T or later (one heartbeat for all the requests
+// waiting then), which covers every revocation answered before the
+// request arrived; a stream that does not answer within the read timeout
+// is a 503, and a session not held in memory is read from Redis. While
+// requests are being served, a heartbeat (PING; ROLE on Sentinel and
+// Cluster, which also proves the server is still the master) every
+// HeartbeatInterval keeps the proof fresh; an idle gateway sends nothing
+// and its reader is blocked in a read: no polling.
 //
 // A write of this node (create, save, delete) drops the session from its
 // own cache at once and turns away any read that was in flight, so it
@@ -143,6 +147,15 @@ type stream struct {
 	proven  atomic.Int64  // mono time the newest answered command was sent
 	lastUse atomic.Int64
 	beating atomic.Bool
+	// lastBeat is when the newest heartbeat was sent (or claimed by a
+	// request that will send it).
+	lastBeat atomic.Int64
+
+	// Requests that wait for a fresh proof (awaitProof) wait on proofCh,
+	// which is closed and replaced when the proof moves on.
+	waiting atomic.Int32
+	proofMu sync.Mutex
+	proofCh chan struct{}
 
 	kick chan struct{}
 	done chan struct{}
@@ -150,7 +163,7 @@ type stream struct {
 }
 
 func newStream(tr *tracker, tg target, single bool) *stream {
-	st := &stream{tr: tr, target: tg, single: single, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	st := &stream{tr: tr, target: tg, single: single, kick: make(chan struct{}, 1), done: make(chan struct{}), proofCh: make(chan struct{})}
 	go st.run()
 	go st.heartbeat()
 	return st
@@ -161,6 +174,58 @@ func newStream(tr *tracker, tg target, single bool) *stream {
 // RevocationWindow.
 func (st *stream) fresh(now int64) bool {
 	return st.live.Load() && now-st.proven.Load() <= int64(RevocationWindow)
+}
+
+// prove records the answer to a command sent at sentAt and wakes the
+// requests waiting for a proof.
+func (st *stream) prove(sentAt int64) {
+	st.proven.Store(sentAt)
+	if st.waiting.Load() > 0 {
+		st.wake()
+	}
+}
+
+func (st *stream) wake() {
+	st.proofMu.Lock()
+	close(st.proofCh)
+	st.proofCh = make(chan struct{})
+	st.proofMu.Unlock()
+}
+
+// awaitProof waits until the stream has answered a command sent at or
+// after since, sending a heartbeat at once unless one has been sent since
+// then. Many requests that find the proof a little old share one
+// heartbeat this way, instead of each reading Redis. It fails with
+// errNoStream when the connection is lost meanwhile, and with
+// ErrUnavailable when the stream does not answer within the read timeout.
+func (st *stream) awaitProof(ctx context.Context, since int64) error {
+	st.waiting.Add(1)
+	defer st.waiting.Add(-1)
+	if last := st.lastBeat.Load(); last < since && st.lastBeat.CompareAndSwap(last, since) {
+		st.beat(since)
+	}
+	timer := time.NewTimer(st.target.readTO)
+	defer timer.Stop()
+	gen := st.gen.Load()
+	for {
+		st.proofMu.Lock()
+		ch := st.proofCh
+		st.proofMu.Unlock()
+		if st.proven.Load() >= since {
+			return nil
+		}
+		if !st.live.Load() || st.gen.Load() != gen {
+			return errNoStream
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", authcore.ErrUnavailable, ctx.Err())
+		case <-timer.C:
+			st.teardownGen(gen)
+			return fmt.Errorf("%w: redis tracking: no answer within %v", authcore.ErrUnavailable, st.target.readTO)
+		}
+	}
 }
 
 // use records a request at now and starts the heartbeat if it is not
@@ -249,6 +314,9 @@ func (st *stream) beat(now int64) {
 	}
 	st.pending = append(st.pending, pendingReply{now, kind, nil})
 	st.beatsOut++
+	if now > st.lastBeat.Load() {
+		st.lastBeat.Store(now)
+	}
 	conn, err := st.flush()
 	st.mu.Unlock()
 	if err != nil {
@@ -420,7 +488,7 @@ func (st *stream) read(conn net.Conn, br *bufio.Reader) {
 			st.beatsOut--
 		}
 		st.mu.Unlock()
-		st.proven.Store(pr.sentAt)
+		st.prove(pr.sentAt)
 		if !st.answer(pr, f) {
 			break
 		}
@@ -504,6 +572,7 @@ func (st *stream) teardown(conn net.Conn) {
 	st.pending = nil
 	st.mu.Unlock()
 	conn.Close()
+	st.wake()
 	for _, pr := range pending {
 		if pr.kind == kindGet {
 			pr.c.err = fmt.Errorf("%w: redis tracking: connection lost", authcore.ErrUnavailable)
