@@ -261,9 +261,7 @@ func TestSessionCacheStaleProofSharesAHeartbeat(t *testing.T) {
 	const waves, concurrent = 5, 50
 	resetStats(t, srv.Addr())
 	for range waves {
-		// Past the heartbeat's idle cut-off (100 ms): no heartbeat runs, so
-		// the proof is stale when the wave comes.
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(2 * redis.RevocationWindow) // the proof is stale now
 		var wg sync.WaitGroup
 		for range concurrent {
 			wg.Add(1)
@@ -277,11 +275,9 @@ func TestSessionCacheStaleProofSharesAHeartbeat(t *testing.T) {
 		wg.Wait()
 	}
 	calls := commandCalls(t, srv.Addr())
-	// The PINGs are mostly the heartbeat's own, which runs on for a while
-	// after each wave; what must not happen is a read (or a PING) each.
-	if calls["get"] != 0 || calls["ping"] >= waves*concurrent {
-		t.Errorf("%d waves of %d touches with a stale proof ran GET %d and PING %d times, want no GET and fewer PINGs than touches",
-			waves, concurrent, calls["get"], calls["ping"])
+	if calls["get"] != 0 || calls["ping"] > 2*waves {
+		t.Errorf("%d waves of %d touches with a stale proof ran GET %d and PING %d times, want no GET and at most %d PINGs",
+			waves, concurrent, calls["get"], calls["ping"], 2*waves)
 	}
 	t.Logf("%d waves of %d touches with a stale proof: GET %d, PING %d", waves, concurrent, calls["get"], calls["ping"])
 }

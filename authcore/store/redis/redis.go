@@ -175,7 +175,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) 
 func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, ttl time.Duration, ms int64) (*authcore.Session, error) {
 	now := time.Now()
 	at := mono(now)
-	st.use(at)
+	st.refresh(at)
 	slide := !s.tr.slides.recent(id, ttl, now)
 	if !slide {
 		if data, ok, err := s.cached(ctx, st, key, at); ok || err != nil {
@@ -204,9 +204,11 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 }
 
 // cached returns the session at key from memory when st holds proof for
-// it, for a request that reached the store at at (see tracking.go). A
-// session held with a proof too old waits for a heartbeat sent at at or
-// later rather than reading Redis itself; ok false means read Redis.
+// it, for a request that reached the store at at (see tracking.go): the
+// answer to a command sent RevocationWindow before at or later. A session
+// held with an older proof waits for such an answer (a heartbeat in flight,
+// or one it sends) rather than reading Redis itself; ok false means read
+// Redis.
 func (s *Store) cached(ctx context.Context, st *stream, key string, at int64) (data []byte, ok bool, err error) {
 	held := func() ([]byte, bool) {
 		e, ok := s.tr.cache.get(key)
@@ -219,7 +221,7 @@ func (s *Store) cached(ctx context.Context, st *stream, key string, at int64) (d
 	if st.fresh(at) {
 		return data, true, nil
 	}
-	if err := st.awaitProof(ctx, at); err != nil {
+	if err := st.awaitProof(ctx, at-int64(RevocationWindow)); err != nil {
 		if errors.Is(err, errNoStream) {
 			return nil, false, nil
 		}

@@ -36,15 +36,20 @@ import (
 // every revocation answered before S) has been applied here. A request
 // that reaches the store at time T is served from memory only when its
 // session's stream has answered a command sent at T - RevocationWindow or
-// later. When the newest proof is older, the request waits for the answer
-// to a heartbeat sent at T or later (one heartbeat for all the requests
-// waiting then), which covers every revocation answered before the
-// request arrived; a stream that does not answer within the read timeout
-// is a 503, and a session not held in memory is read from Redis. While
-// requests are being served, a heartbeat (PING; ROLE on Sentinel and
-// Cluster, which also proves the server is still the master) every
-// HeartbeatInterval keeps the proof fresh; an idle gateway sends nothing
-// and its reader is blocked in a read: no polling.
+// later. When the newest proof is older, the request waits until such an
+// answer comes: a heartbeat sent in that time is shared by every request
+// waiting then, and only a request that finds none sends one. The answer
+// may come later than RevocationWindow after T on a loaded machine; it
+// still covers every revocation answered up to RevocationWindow before the
+// request reached the store, which is the rule. A stream that does not
+// answer within the read timeout is a 503, and a session not held in
+// memory is read from Redis. A
+// request that finds the proof older than RefreshAge sends a heartbeat
+// (PING; ROLE on Sentinel and Cluster, which also proves the server is
+// still the master) and goes on, so a busy node renews its proof about
+// once per RefreshAge; heartbeats are only ever sent by requests, so an
+// idle gateway sends nothing, and its reader is blocked in a read: no
+// polling, no timer.
 //
 // A write of this node (create, save, delete) drops the session from its
 // own cache at once and turns away any read that was in flight, so it
@@ -57,13 +62,11 @@ const (
 	// a session to be served from memory: a revocation answered on any
 	// node is honoured here within this long (SPEC §4: 10 ms).
 	RevocationWindow = 10 * time.Millisecond
-	// HeartbeatInterval is how often a busy stream sends its heartbeat:
-	// the proof is then about this old, well inside RevocationWindow even
-	// when a loaded machine runs the heartbeat a few milliseconds late.
-	HeartbeatInterval = 4 * time.Millisecond
-	// heartbeatIdle: a stream stops its heartbeat when no request has used
-	// it for this long; the next request reads Redis and starts it again.
-	heartbeatIdle = 100 * time.Millisecond
+	// RefreshAge: a request that finds the proof older than this sends a
+	// heartbeat (without waiting for it), so that on a busy node the proof
+	// is renewed before it runs out: at most about one heartbeat per
+	// RefreshAge while requests flow, none while idle.
+	RefreshAge = RevocationWindow / 2
 	// maxBeatsOut bounds unanswered heartbeats, so a stalled link does not
 	// pile them up.
 	maxBeatsOut = 4
@@ -142,13 +145,10 @@ type stream struct {
 	pending  []pendingReply
 	beatsOut int
 
-	gen     atomic.Uint64 // connection generation; cache entries carry it
-	live    atomic.Bool   // connected and tracking
-	proven  atomic.Int64  // mono time the newest answered command was sent
-	lastUse atomic.Int64
-	beating atomic.Bool
-	// lastBeat is when the newest heartbeat was sent (or claimed by a
-	// request that will send it).
+	gen    atomic.Uint64 // connection generation; cache entries carry it
+	live   atomic.Bool   // connected and tracking
+	proven atomic.Int64  // mono time the newest answered command was sent
+	// lastBeat is when the newest heartbeat was sent.
 	lastBeat atomic.Int64
 
 	// Requests that wait for a fresh proof (awaitProof) wait on proofCh,
@@ -157,15 +157,13 @@ type stream struct {
 	proofMu sync.Mutex
 	proofCh chan struct{}
 
-	kick chan struct{}
 	done chan struct{}
 	once sync.Once
 }
 
 func newStream(tr *tracker, tg target, single bool) *stream {
-	st := &stream{tr: tr, target: tg, single: single, kick: make(chan struct{}, 1), done: make(chan struct{}), proofCh: make(chan struct{})}
+	st := &stream{tr: tr, target: tg, single: single, done: make(chan struct{}), proofCh: make(chan struct{})}
 	go st.run()
-	go st.heartbeat()
 	return st
 }
 
@@ -201,9 +199,6 @@ func (st *stream) wake() {
 func (st *stream) awaitProof(ctx context.Context, since int64) error {
 	st.waiting.Add(1)
 	defer st.waiting.Add(-1)
-	if last := st.lastBeat.Load(); last < since && st.lastBeat.CompareAndSwap(last, since) {
-		st.beat(since)
-	}
 	timer := time.NewTimer(st.target.readTO)
 	defer timer.Stop()
 	gen := st.gen.Load()
@@ -217,6 +212,7 @@ func (st *stream) awaitProof(ctx context.Context, since int64) error {
 		if !st.live.Load() || st.gen.Load() != gen {
 			return errNoStream
 		}
+		st.beatAfter(since)
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -228,17 +224,12 @@ func (st *stream) awaitProof(ctx context.Context, since int64) error {
 	}
 }
 
-// use records a request at now and starts the heartbeat if it is not
-// running.
-func (st *stream) use(now int64) {
-	if now-st.lastUse.Load() > int64(time.Millisecond) {
-		st.lastUse.Store(now)
-	}
-	if !st.beating.Load() && st.beating.CompareAndSwap(false, true) {
-		select {
-		case st.kick <- struct{}{}:
-		default:
-		}
+// refresh sends a heartbeat when the proof is older than RefreshAge at
+// now and no heartbeat has been sent since the proof's command: the
+// request itself goes on with the proof it has.
+func (st *stream) refresh(now int64) {
+	if proven := st.proven.Load(); now-proven > int64(RefreshAge) && st.lastBeat.Load() <= proven {
+		st.beatAfter(proven + 1)
 	}
 }
 
@@ -287,14 +278,16 @@ func (st *stream) flush() (net.Conn, error) {
 	return conn, st.bw.Flush()
 }
 
-// beat sends one heartbeat, or gives up a stream whose oldest command has
-// gone unanswered for the read timeout.
-func (st *stream) beat(now int64) {
+// beatAfter sends a heartbeat unless one was sent at or after since (its
+// answer will do), or gives up a stream whose oldest command has gone
+// unanswered for the read timeout.
+func (st *stream) beatAfter(since int64) {
 	st.mu.Lock()
-	if st.conn == nil {
+	if st.conn == nil || st.lastBeat.Load() >= since {
 		st.mu.Unlock()
 		return
 	}
+	now := mono(time.Now())
 	if len(st.pending) > 0 && now-st.pending[0].sentAt > int64(st.target.readTO) {
 		conn := st.conn
 		st.mu.Unlock()
@@ -302,6 +295,7 @@ func (st *stream) beat(now int64) {
 		return
 	}
 	if st.beatsOut >= maxBeatsOut {
+		// Answers to those will come, and their waiters ask again.
 		st.mu.Unlock()
 		return
 	}
@@ -314,39 +308,11 @@ func (st *stream) beat(now int64) {
 	}
 	st.pending = append(st.pending, pendingReply{now, kind, nil})
 	st.beatsOut++
-	if now > st.lastBeat.Load() {
-		st.lastBeat.Store(now)
-	}
+	st.lastBeat.Store(now)
 	conn, err := st.flush()
 	st.mu.Unlock()
 	if err != nil {
 		st.teardown(conn)
-	}
-}
-
-// heartbeat keeps the proof fresh while requests use the stream.
-func (st *stream) heartbeat() {
-	for {
-		select {
-		case <-st.kick:
-		case <-st.done:
-			return
-		}
-		tick := time.NewTicker(st.tr.beat)
-		for busy := true; busy; {
-			select {
-			case <-st.done:
-				tick.Stop()
-				return
-			case t := <-tick.C:
-				now := mono(t)
-				if busy = now-st.lastUse.Load() <= int64(heartbeatIdle); busy {
-					st.beat(mono(time.Now()))
-				}
-			}
-		}
-		tick.Stop()
-		st.beating.Store(false)
 	}
 }
 
@@ -595,7 +561,6 @@ func (st *stream) close() {
 type tracker struct {
 	cache  *sessionCache
 	slides *slideLog
-	beat   time.Duration
 
 	single  *stream                // standalone and Sentinel
 	cluster *goredis.ClusterClient // Cluster: one stream per master
@@ -610,7 +575,7 @@ type tracker struct {
 // newTracker sets up tracking for client, built from o; nil when the
 // client is of a kind it does not know.
 func newTracker(client goredis.UniversalClient, o *goredis.UniversalOptions, entries int) *tracker {
-	tr := &tracker{cache: newSessionCache(entries), slides: newSlideLog(), beat: HeartbeatInterval}
+	tr := &tracker{cache: newSessionCache(entries), slides: newSlideLog()}
 	base := target{
 		username: o.Username, password: o.Password, db: o.DB, tls: o.TLSConfig, dialer: o.Dialer,
 		dialTO: o.DialTimeout, readTO: o.ReadTimeout, writeTO: o.WriteTimeout,
