@@ -416,6 +416,7 @@ func (st *stream) connect() (net.Conn, *bufio.Reader, error) {
 	st.conn, st.bw, st.pending, st.beatsOut = conn, bw, st.pending[:0], 0
 	st.gen.Add(1)
 	st.proven.Store(sentAt)
+	st.lastBeat.Store(0) // the old connection's heartbeats will not be answered
 	st.live.Store(true)
 	st.mu.Unlock()
 	return conn, br, nil
