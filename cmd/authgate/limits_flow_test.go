@@ -3,7 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
+	redisstore "github.com/authgate/authgate/authcore/store/redis"
 	"github.com/authgate/authgate/authcore/store/storetest"
 )
 
@@ -46,6 +48,9 @@ func TestStepUpRoutesAre503WhenRedisIsDown(t *testing.T) {
 	g := startGateway(t, stepUpConfig("redis redis://"+redis.Addr()+"/0", usersFile(t), be.Addr, "sandbox"))
 	access := accessToken(t, g, loginAs(t, g, "alice@example.com"), "CONSUMER", "2001")
 	redis.Stop()
+	// A session the node holds may be served for RevocationWindow after
+	// Redis last answered (the proof rule); after that, every route is 503.
+	time.Sleep(redisstore.RevocationWindow)
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", "/multi/stepup/challenges/otp/SMS", ""},
 		{"POST", "/multi/stepup/challenges/otp/SMS/verify", `{"verificationCode":"123456"}`},
