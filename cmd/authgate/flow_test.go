@@ -176,24 +176,12 @@ func TestTwoGatewaysOnOneRedisAgree(t *testing.T) {
 	if r := request(t, "POST", b.URL+"/multi/logout", "", "Authorization", "Bearer "+auth); r.Status != 204 {
 		t.Fatalf("logout on b: %d", r.Status)
 	}
-	// No node admits the token from RevocationWindow after the logout
-	// answered: a node serves a session from memory only while it holds
-	// proof that it has applied every invalidation up to that long ago.
-	answered := time.Now()
+	// The logout holds on every node when it answers: a node serves a
+	// session from memory only under a proof at most RevocationWindow old,
+	// and the logout answers only after that long.
 	for _, g := range []*gateway{a, b} {
-		for {
-			start := time.Now()
-			r := request(t, "GET", g.URL+"/api/x", "", "Authorization", "Bearer "+access)
-			if r.Status == 401 {
-				break
-			}
-			if r.Status != 200 {
-				t.Fatalf("after logout on b, node %s answered %d", g.URL, r.Status)
-			}
-			if late := start.Sub(answered); late >= redisstore.RevocationWindow {
-				t.Fatalf("node %s admitted the token in a request sent %v after the logout answered", g.URL, late)
-			}
-			t.Logf("node %s admitted the token %v after the logout answered", g.URL, start.Sub(answered))
+		if r := request(t, "GET", g.URL+"/api/x", "", "Authorization", "Bearer "+access); r.Status != 401 {
+			t.Fatalf("right after the logout on b answered, node %s answered %d", g.URL, r.Status)
 		}
 	}
 }

@@ -221,6 +221,35 @@ func seesOtherNodes(t *testing.T, a *redis.Store, raw goredis.UniversalClient, p
 		expiries[len(expiries)/2], expiries[len(expiries)-1])
 }
 
+// A logout or step-up on one node holds on every other node when it
+// answers (Store.settle): a token replayed on another node at once is
+// refused there, a stepped-up request sent elsewhere at once is stepped up.
+func TestSessionCacheWritesHoldEverywhereWhenTheyAnswer(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	a := newNode(t, srv.Addr(), "settle:")
+	b := newNode(t, srv.Addr(), "settle:")
+	ctx := t.Context()
+	for i := range 40 {
+		id := sessionID + strconv.Itoa(i)
+		sess := testSession(id)
+		sess.StepUpMethod = authcore.StepUpOTP
+		createCached(t, b, a, sess)
+		sess.StepUpMethod = authcore.StepUpPush
+		if err := b.SaveSession(ctx, sess, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := a.TouchSession(ctx, id, time.Minute); err != nil || got.StepUpMethod != authcore.StepUpPush {
+			t.Fatalf("round %d: right after the other node's save answered: (%+v, %v), want the saved session", i, got, err)
+		}
+		if err := b.DeleteSession(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := a.TouchSession(ctx, id, time.Minute); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("round %d: right after the other node's delete answered: (%+v, %v), want ErrNotFound", i, got, err)
+		}
+	}
+}
+
 // A node sees its own writes at once: a step-up followed by the
 // stepped-up request, a logout followed by a replayed token, a read of an
 // id before it was created.

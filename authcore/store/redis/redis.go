@@ -87,6 +87,27 @@ func (s *Store) forget(key string) {
 	}
 }
 
+// settle waits RevocationWindow after a session write that changed
+// something, when other nodes may hold the session in memory. By then
+// every node has either applied the write's invalidation or lost the
+// proof it would serve the old session under (tracking.go), so the change
+// holds on every node when the call answers: a client that steps up on one
+// node and is sent to another at once is stepped up there, and a token
+// replayed anywhere right after "logged out" is refused. Without the wait
+// that is only true RevocationWindow after the answer. Logout, step-up and
+// password change are rare next to guarded requests, which never wait here.
+func (s *Store) settle(ctx context.Context, changed bool) {
+	if s.tr == nil || !changed {
+		return
+	}
+	t := time.NewTimer(RevocationWindow)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 var _ authcore.Store = (*Store)(nil)
 
 // sessionKey is "<prefix>s:{<id>}": the braces make the id the Cluster
@@ -259,6 +280,7 @@ func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl tim
 	cmd := goredis.NewStatusCmd(ctx, "set", key, data, "px", ms, "xx")
 	_ = s.client.Process(ctx, cmd)
 	s.forget(key)
+	s.settle(ctx, cmd.Err() == nil)
 	// SET ... XX answers nil (goredis.Nil) when the key did not exist.
 	return storeErr(cmd.Err())
 }
@@ -267,8 +289,9 @@ func (s *Store) SaveSession(ctx context.Context, sess *authcore.Session, ttl tim
 // is not an error in Redis either.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	key := s.sessionKey(id)
-	err := s.client.Del(ctx, key).Err()
+	n, err := s.client.Del(ctx, key).Result()
 	s.forget(key)
+	s.settle(ctx, err == nil && n > 0) // nothing to revoke when it was gone
 	return storeErr(err)
 }
 

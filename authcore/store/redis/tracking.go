@@ -53,9 +53,10 @@ import (
 //
 // A write of this node (create, save, delete) drops the session from its
 // own cache at once and turns away any read that was in flight, so it
-// never serves its own stale data, and needs no grace before it answers:
-// other nodes stop serving their copy within RevocationWindow because
-// their proof runs out, whatever their link does.
+// never serves its own stale data. Other nodes stop serving their copy
+// within RevocationWindow because their proof runs out, whatever their
+// link does; a save or delete answers only after that long (Store.settle),
+// so the change holds on every node when the caller hears of it.
 
 const (
 	// RevocationWindow is how old the newest proof of a stream may be for

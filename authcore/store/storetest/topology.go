@@ -385,21 +385,15 @@ func (s *SentinelSet) WaitReplicated(timeout time.Duration) {
 // PausePrimary freezes the current primary (SIGSTOP) as RedisServer.Pause
 // does; ResumePrimary thaws it. Keep the pause shorter than
 // SentinelDownAfter unless a failover is wanted.
-func (s *SentinelSet) PausePrimary() {
-	s.t.Helper()
-	s.mu.Lock()
-	p := s.primary
-	s.mu.Unlock()
-	p.pause(s.t)
-}
+func (s *SentinelSet) PausePrimary() { s.t.Helper(); s.current().pause(s.t) }
 
 // ResumePrimary thaws the primary that PausePrimary froze.
-func (s *SentinelSet) ResumePrimary() {
-	s.t.Helper()
+func (s *SentinelSet) ResumePrimary() { s.t.Helper(); s.current().resume(s.t) }
+
+func (s *SentinelSet) current() *topoProc {
 	s.mu.Lock()
-	p := s.primary
-	s.mu.Unlock()
-	p.resume(s.t)
+	defer s.mu.Unlock()
+	return s.primary
 }
 
 // KillPrimary kills the current primary with SIGKILL, as in a crash, and
