@@ -169,10 +169,12 @@ func (s *Store) CreateSession(ctx context.Context, sess *authcore.Session, ttl t
 // idle window in one command on every call.
 //
 // With it, a session this node read lately is served from memory, with no
-// round trip, while the tracking connection of the session's master holds
-// proof that every invalidation up to RevocationWindow ago has been
-// applied (see tracking.go); otherwise the session is read over that
-// connection, which Redis then tracks for this node. The idle window is
+// round trip, under proof from the tracking connection of the session's
+// master that every invalidation up to RevocationWindow before the call
+// has been applied; a proof older than that is renewed by one heartbeat
+// shared with the other calls waiting (see tracking.go and cached). A
+// session the node does not hold is read over that connection, which
+// Redis then tracks for this node. The idle window is
 // slid (PEXPIRE before the GET, same round trip) only when this node has
 // not slid it for slideEvery(ttl) (5 s for any idle window of 40 s or
 // more), so the TTL in Redis never falls below ttl - slideEvery(ttl) while
@@ -208,9 +210,10 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 	}
 	data, err := st.fetch(ctx, key, slide, ms)
 	if errors.Is(err, errNoStream) {
-		// Not connected (or the slot moved): read Redis through the pool.
-		sess, err := s.getex(ctx, id, key, ms)
-		if err == nil {
+		// Not connected (or the slot moved): read Redis through the pool,
+		// which slides as it reads.
+		var sess *authcore.Session
+		if sess, err = s.getex(ctx, id, key, ms); err == nil {
 			s.tr.slides.mark(id, ttl, now)
 		}
 		return sess, err
