@@ -369,6 +369,57 @@ func TestSessionCacheSlidesThrottled(t *testing.T) {
 	}
 }
 
+// A held session whose slide falls due is served without waiting for
+// Redis: the slide goes out behind the answer. Redis holds write commands
+// back here (CLIENT PAUSE WRITE), so a touch that waited for its PEXPIRE
+// could not return before the pause ends; this one returns, PEXPIRE has
+// not run yet, and it runs once the pause ends.
+func TestSessionCacheSlidesInTheBackground(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	s := newNode(t, srv.Addr(), "bg:")
+	ctx := t.Context()
+	const ttl = 20 * time.Second // slid every 2.5 s, in the background for 10 s after a slide
+	if err := s.CreateSession(ctx, testSession(sessionID), ttl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TouchSession(ctx, sessionID, ttl); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2600 * time.Millisecond) // past the granularity, well within half the window
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
+	defer raw.Close()
+	before := commandCalls(t, srv.Addr())["pexpire"]
+	if err := raw.Do(ctx, "client", "pause", 30000, "write").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			raw.Do(context.Background(), "client", "unpause")
+		}
+	}()
+	got, err := s.TouchSession(ctx, sessionID, ttl)
+	if err != nil || got.ID != sessionID {
+		t.Fatalf("touch with its slide due = (%+v, %v)", got, err)
+	}
+	if n := commandCalls(t, srv.Addr())["pexpire"]; n != before {
+		t.Fatalf("PEXPIRE ran %d times while Redis held writes back, want %d: the touch did not wait for it, so it cannot have run", n, before)
+	}
+	if err := raw.Do(ctx, "client", "unpause").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused = false
+	for commandCalls(t, srv.Addr())["pexpire"] != before+1 {
+		if ctx.Err() != nil {
+			t.Fatal("the background slide never ran")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pttl := raw.PTTL(ctx, "bg:s:{"+sessionID+"}").Val(); pttl < ttl-2*time.Second {
+		t.Errorf("TTL after the background slide = %v, want about %v", pttl, ttl)
+	}
+}
+
 // An idle gateway sends Redis nothing: the heartbeat runs only while
 // requests are served, and nothing polls.
 func TestSessionCacheIdleSendsNothing(t *testing.T) {

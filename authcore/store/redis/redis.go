@@ -177,9 +177,12 @@ func (s *Store) CreateSession(ctx context.Context, sess *authcore.Session, ttl t
 // Redis then tracks for this node. The idle window is
 // slid (PEXPIRE before the GET, same round trip) only when this node has
 // not slid it for slideEvery(ttl) (5 s for any idle window of 40 s or
-// more), so the TTL in Redis never falls below ttl - slideEvery(ttl) while
-// the session is in use here: a cached session cannot have expired in
-// Redis unseen. The price is that a session may end up to that
+// more). A held session whose last slide here is less than half the
+// window old is served at once and slid in the background (the GET's
+// answer refills the cache); older than that, or not held, the request
+// waits for the slide. So a session is served from memory only while its
+// TTL in Redis is above half the window: a cached session cannot have
+// expired in Redis unseen. The price is that a session may end up to one
 // granularity before a full idle window after its last use.
 func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) (*authcore.Session, error) {
 	ms, err := ttlMillis(ttl)
@@ -199,15 +202,19 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 	now := time.Now()
 	at := mono(now)
 	st.refresh(at)
-	slide := !s.tr.slides.recent(id, ttl, now)
-	if !slide {
+	state := s.tr.slides.state(id, ttl, now)
+	if state != slideNow {
 		if data, ok, err := s.cached(ctx, st, key, at); ok || err != nil {
 			if err != nil {
 				return nil, err
 			}
+			if state == slideDue && s.tr.slides.claim(id, ttl, now) {
+				st.slide(key, ms)
+			}
 			return authcore.UnmarshalSession(id, data)
 		}
 	}
+	slide := state != slideNotDue
 	data, err := st.fetch(ctx, key, slide, ms)
 	if errors.Is(err, errNoStream) {
 		// Not connected (or the slot moved): read Redis through the pool,

@@ -12,17 +12,21 @@ const maxSlideEvery = 5 * time.Second
 
 // slideEvery is how long a node may serve a session from its cache before
 // it slides the session's TTL again: an eighth of the window, at most
-// maxSlideEvery. The TTL in Redis therefore stays above 7/8 of the window
-// while the session is used here. A window under 8ms is slid every time.
+// maxSlideEvery. A window under 8ns is slid every time.
 func slideEvery(ttl time.Duration) time.Duration {
 	return min(ttl/8, maxSlideEvery)
 }
 
+// slideLogGen is the length of a generation of the slide log: a slide is
+// remembered for one to two of them.
+const slideLogGen = 30 * time.Second
+
 // slideLog remembers when this node last slid each session it serves, in
-// two generations of at least maxSlideEvery each: an entry is dropped
+// two generations of at least slideLogGen each: an entry is dropped
 // within two generations of its slide, so the log holds only the sessions
-// used here in the last 10 to 20 s, with no sweeper. One mutex: it is held for a
-// map look-up, far below the cost of anything else on the request path.
+// used here in the last 30 to 60 s, with no sweeper. One mutex: it is held
+// for a map look-up, far below the cost of anything else on the request
+// path.
 type slideLog struct {
 	mu        sync.Mutex
 	genStart  time.Time
@@ -38,16 +42,16 @@ func newSlideLog() *slideLog {
 	return &slideLog{cur: map[string]slide{}, prev: map[string]slide{}}
 }
 
-// rotate starts a new generation when the current one is maxSlideEvery
-// old: the current becomes the previous and the previous is dropped (all
-// of it after a long pause). An entry thus lives at least maxSlideEvery
-// past its slide, which is all recent needs. Called with mu held.
+// rotate starts a new generation when the current one is slideLogGen old:
+// the current becomes the previous and the previous is dropped (all of it
+// after a long pause). An entry thus lives at least slideLogGen past its
+// slide. Called with mu held.
 func (l *slideLog) rotate(now time.Time) {
 	age := now.Sub(l.genStart)
 	switch {
-	case age < maxSlideEvery:
+	case age < slideLogGen:
 		return
-	case age < 2*maxSlideEvery:
+	case age < 2*slideLogGen:
 		l.prev, l.cur = l.cur, l.prev
 		clear(l.cur)
 	default:
@@ -57,21 +61,66 @@ func (l *slideLog) rotate(now time.Time) {
 	l.genStart = now
 }
 
-// recent reports whether this node slid the session to ttl less than
-// slideEvery(ttl) before now.
-func (l *slideLog) recent(id string, ttl time.Duration, now time.Time) bool {
+// slideState is what a session's idle window needs when a request uses it.
+type slideState uint8
+
+const (
+	// slideNotDue: this node slid it less than slideEvery ago.
+	slideNotDue slideState = iota
+	// slideDue: slid by this node between slideEvery and half the window
+	// ago, so its TTL in Redis is still more than half the window: a held
+	// copy may be served while the slide goes out without being waited for.
+	slideDue
+	// slideNow: not slid here lately enough to know its TTL: the read
+	// slides it and waits.
+	slideNow
+)
+
+// state reports what the session, used at now with idle window ttl, needs.
+func (l *slideLog) state(id string, ttl time.Duration, now time.Time) slideState {
 	every := slideEvery(ttl)
 	if every <= 0 {
-		return false
+		return slideNow
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	age, ok := l.age(id, ttl, now)
+	switch {
+	case !ok:
+		return slideNow
+	case age < every:
+		return slideNotDue
+	case age < ttl/2:
+		return slideDue
+	}
+	return slideNow
+}
+
+// claim marks a slideDue session as slid at now and reports whether this
+// call is the one to send the slide: of many requests that find the same
+// session due at once, one slides it. Called after state said slideDue.
+func (l *slideLog) claim(id string, ttl time.Duration, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if age, ok := l.age(id, ttl, now); ok && age < slideEvery(ttl) {
+		return false
+	}
+	l.cur[id] = slide{at: now, ttl: ttl}
+	return true
+}
+
+// age is how long ago this node slid the session to ttl, if it remembers.
+// Called with mu held.
+func (l *slideLog) age(id string, ttl time.Duration, now time.Time) (time.Duration, bool) {
 	l.rotate(now)
 	e, ok := l.cur[id]
 	if !ok {
 		e, ok = l.prev[id]
 	}
-	return ok && e.ttl == ttl && now.Sub(e.at) < every
+	if !ok || e.ttl != ttl {
+		return 0, false
+	}
+	return now.Sub(e.at), true
 }
 
 // mark records that the session was slid to ttl at now.

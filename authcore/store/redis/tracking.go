@@ -237,6 +237,38 @@ func (st *stream) refresh(now int64) {
 // fetch reads key over the stream, first sliding its TTL to ms when slide
 // is set, and caches what it reads. errNoStream means it sent nothing.
 func (st *stream) fetch(ctx context.Context, key string, slide bool, ms int64) ([]byte, error) {
+	c, err := st.send(key, slide, ms)
+	if err != nil {
+		return nil, err
+	}
+	timer := time.NewTimer(st.target.readTO)
+	defer timer.Stop()
+	select {
+	case <-c.done:
+		return c.data, c.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", authcore.ErrUnavailable, ctx.Err())
+	case <-timer.C:
+		// A stream that does not answer in time gives no proof and is
+		// replaced; until it is, reads go through the pool.
+		st.teardownGen(c.gen)
+		return nil, fmt.Errorf("%w: redis tracking: no answer within %v", authcore.ErrUnavailable, st.target.readTO)
+	}
+}
+
+// slide sends PEXPIRE and GET of a session this node holds and goes on
+// without waiting: the GET's answer refills the cache (PEXPIRE from this
+// connection ends Redis's tracking of the key for it, and the GET renews
+// it), like any fetch's. A stream that is not connected sends nothing;
+// its cache entries are of a dead generation anyway.
+func (st *stream) slide(key string, ms int64) {
+	_, _ = st.send(key, true, ms)
+}
+
+// send writes a session read (after a PEXPIRE when slide is set) and
+// returns its call, which the reader completes. errNoStream means it sent
+// nothing.
+func (st *stream) send(key string, slide bool, ms int64) (*call, error) {
 	c := &call{key: key, done: make(chan struct{})}
 	st.mu.Lock()
 	if st.conn == nil {
@@ -256,19 +288,7 @@ func (st *stream) fetch(ctx context.Context, key string, slide bool, ms int64) (
 	if err != nil {
 		st.teardown(conn) // fails c with the rest
 	}
-	timer := time.NewTimer(st.target.readTO)
-	defer timer.Stop()
-	select {
-	case <-c.done:
-		return c.data, c.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", authcore.ErrUnavailable, ctx.Err())
-	case <-timer.C:
-		// A stream that does not answer in time gives no proof and is
-		// replaced; until it is, reads go through the pool.
-		st.teardownGen(c.gen)
-		return nil, fmt.Errorf("%w: redis tracking: no answer within %v", authcore.ErrUnavailable, st.target.readTO)
-	}
+	return c, nil
 }
 
 // flush writes what is buffered; called with mu held. It returns the
