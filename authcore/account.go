@@ -39,8 +39,6 @@ type accountRecord struct {
 	Written int64         `json:"w"`
 }
 
-func accountKey(credentialsID string) string { return "a:{" + credentialsID + "}" }
-
 // User returns the user with run-time changes applied.
 func (g *Gateway) User(ctx context.Context, credentialsID string) (*User, error) {
 	u, _, err := g.userAndAccount(ctx, credentialsID)
@@ -74,7 +72,7 @@ func (g *Gateway) findUser(ctx context.Context, find func(context.Context, strin
 	if errors.Is(err, ErrUserNotFound) {
 		// Read an account record all the same, so that an unknown user
 		// costs the store round trip a known one does.
-		if _, err := g.store.Get(ctx, accountKey("0")); err != nil && !errors.Is(err, ErrNotFound) {
+		if _, err := g.store.Get(ctx, Keys.Account("0")); err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, storeError(err)
 		}
 		return nil, ErrUserNotFound
@@ -105,7 +103,7 @@ func (g *Gateway) withAccount(ctx context.Context, u *User) (*User, *accountReco
 // the stored bytes (nil when there is no record), for a later Swap.
 func (g *Gateway) loadAccount(ctx context.Context, u *User) (*User, *accountRecord, []byte, error) {
 	rec := &accountRecord{}
-	raw, err := g.store.Get(ctx, accountKey(u.ID))
+	raw, err := g.store.Get(ctx, Keys.Account(u.ID))
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return u, rec, nil, nil
@@ -183,7 +181,7 @@ func (g *Gateway) rehash(ctx context.Context, u *User, password string) error {
 func (g *Gateway) swapAccount(ctx context.Context, credentialsID string, old []byte, rec *accountRecord) (bool, error) {
 	rec.Written = g.now().UnixMilli()
 	data, _ := json.Marshal(rec)
-	ok, err := g.store.Swap(ctx, accountKey(credentialsID), old, data, AccountDataTTL)
+	ok, err := g.store.Swap(ctx, Keys.Account(credentialsID), old, data, AccountDataTTL)
 	if err != nil {
 		return false, storeError(err)
 	}

@@ -261,7 +261,7 @@ func (g *Gateway) openSession(ctx context.Context, user *User) (*Session, error)
 		Identity: user.Identities[0].Ref(), Created: now, LastUsed: now, Expires: now.Add(g.max),
 		PasswordUpdateOnly: user.PasswordExpired(now),
 	}
-	if err := g.store.AddMember(ctx, userSessionsKey(user.ID), s.ID, g.max); err != nil {
+	if err := g.store.AddMember(ctx, Keys.UserSessions(user.ID), s.ID, g.max); err != nil {
 		return nil, storeError(err)
 	}
 	if err := g.store.CreateSession(ctx, s, g.idle); err != nil {
@@ -270,11 +270,9 @@ func (g *Gateway) openSession(ctx context.Context, user *User) (*Session, error)
 	return s, nil
 }
 
-func userSessionsKey(credentialsID string) string { return "us:{" + credentialsID + "}" }
-
 // endUserSessions ends every session of the user, on every node.
 func endUserSessions(ctx context.Context, store Store, credentialsID string) error {
-	ids, err := store.Members(ctx, userSessionsKey(credentialsID))
+	ids, err := store.Members(ctx, Keys.UserSessions(credentialsID))
 	if err != nil {
 		return storeError(err)
 	}
@@ -306,7 +304,7 @@ func (g *Gateway) CheckPassword(ctx context.Context, user *User, identifier, pas
 
 // checkPassword is CheckPassword without the rehash.
 func (g *Gateway) checkPassword(ctx context.Context, user *User, identifier, password string) error {
-	key := lockoutKey(user, identifier)
+	key := Keys.LockoutAccount(user, identifier)
 	if err := g.lockout.begin(ctx, key); err != nil {
 		if errors.Is(err, ErrLocked) {
 			g.log.Debug("login refused: account locked", zap.String("credentials_id", credentialsIDOf(user)))
@@ -417,12 +415,15 @@ func (g *Gateway) Logout(ctx context.Context, s *Session) error {
 	return nil
 }
 
-// storeError marks a store failure as ErrUnavailable, keeping the cause.
+// storeError keeps a store failure's kind: ErrUnavailable (the store did
+// not answer: 503, logged as an outage) stays so; anything else, such as a
+// record that does not decode or a bug like a non-positive TTL, is an
+// internal error (500, logged as a bug), never an outage.
 func storeError(err error) error {
 	if errors.Is(err, ErrUnavailable) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return fmt.Errorf("store: %w", err)
 }
 
 type requestInfoKey struct{}

@@ -314,3 +314,25 @@ func TestIdentityHeadersReplaceClientLookalikes(t *testing.T) {
 		t.Errorf("headers %v", h)
 	}
 }
+
+// A store error that is no outage keeps its kind: a session record that
+// does not decode is an internal error (500), not ErrUnavailable (503).
+func TestUndecodableSessionIsAnInternalErrorNotAnOutage(t *testing.T) {
+	gw, _, store := newTestGateway(t)
+	ctx := context.Background()
+	res, err := gw.Login(ctx, "alice@example.com", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Set(ctx, authcore.Keys.Session("", res.Session.ID), []byte("garbage"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = gw.Authenticate(ctx, res.Token)
+	if err == nil || errors.Is(err, authcore.ErrUnavailable) || errors.Is(err, authcore.ErrInvalidToken) {
+		t.Fatalf("Authenticate over an undecodable session: %v, want an internal error", err)
+	}
+	_, rej := gw.Admit(ctx, "Bearer "+res.Token, &authcore.GuardPolicy{Token: authcore.GuardAuth})
+	if rej == nil || rej.Status != http.StatusInternalServerError {
+		t.Fatalf("guard over an undecodable session: %+v, want 500", rej)
+	}
+}

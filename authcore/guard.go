@@ -110,6 +110,8 @@ func guardResult(rej *Rejection) string {
 		return "client_gone"
 	case rej.Status == http.StatusServiceUnavailable:
 		return "unavailable"
+	case rej.Status == http.StatusInternalServerError:
+		return "error"
 	case rej.ErrorCode != "":
 		return guardLabels[rej.ErrorCode]
 	case rej.Challenge == realm:
@@ -160,8 +162,11 @@ func stepUpRejection(maxAge time.Duration) *Rejection {
 
 // authRejection maps an Authenticate error to its answer.
 func authRejection(err error) *Rejection {
-	if errors.Is(err, ErrUnavailable) {
+	switch {
+	case errors.Is(err, ErrUnavailable):
 		return &Rejection{Status: http.StatusServiceUnavailable, Message: "session store unavailable", Cause: err}
+	case !errors.Is(err, ErrInvalidToken):
+		return &Rejection{Status: http.StatusInternalServerError, Message: "internal error", Cause: err}
 	}
 	return &Rejection{Status: http.StatusUnauthorized, Message: "invalid or expired token",
 		Challenge: realm + `, error="invalid_token"`, Cause: err}

@@ -2,13 +2,10 @@ package authcore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -33,24 +30,13 @@ type Lockout struct {
 	Duration time.Duration
 }
 
-// lockoutKey names an account's counters: the credentials id of a known
-// user, or a digest of the identifier of an unknown one, so unknown
-// emails lock just like known ones and reveal nothing.
-func lockoutKey(user *User, identifier string) string {
-	if user != nil {
-		return "lk:{" + user.ID + "}"
-	}
-	sum := sha256.Sum256([]byte(strings.ToLower(identifier)))
-	return "lk:{x" + hex.EncodeToString(sum[:12]) + "}"
-}
-
 // begin reserves one password check for the account; ErrLocked when the
 // account is locked or its checks are used up.
 func (l *Lockout) begin(ctx context.Context, key string) error {
 	if err := l.checkLock(ctx, key); err != nil {
 		return err
 	}
-	n, err := l.Store.Incr(ctx, key+":f", l.Duration)
+	n, err := l.Store.Incr(ctx, Keys.LockoutFailures(key), l.Duration)
 	if err != nil {
 		return storeError(err)
 	}
@@ -63,14 +49,14 @@ func (l *Lockout) begin(ctx context.Context, key string) error {
 // failed records a wrong password; the last allowed failure locks, and
 // it reports whether this call set the lock.
 func (l *Lockout) failed(ctx context.Context, key string) (bool, error) {
-	data, err := l.Store.Get(ctx, key+":f")
+	data, err := l.Store.Get(ctx, Keys.LockoutFailures(key))
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	} else if err != nil {
 		return false, storeError(err)
 	}
 	if n, _ := strconv.Atoi(string(data)); n >= l.Attempts {
-		locked, err := l.Store.SetNX(ctx, key+":lock", []byte{1}, l.Duration)
+		locked, err := l.Store.SetNX(ctx, Keys.Lockout(key), []byte{1}, l.Duration)
 		if err != nil {
 			return false, storeError(err)
 		}
@@ -81,7 +67,7 @@ func (l *Lockout) failed(ctx context.Context, key string) (bool, error) {
 
 // succeeded resets the count of consecutive failures.
 func (l *Lockout) succeeded(ctx context.Context, key string) error {
-	if err := l.Store.Delete(ctx, key+":f"); err != nil {
+	if err := l.Store.Delete(ctx, Keys.LockoutFailures(key)); err != nil {
 		return storeError(err)
 	}
 	return nil
@@ -89,7 +75,7 @@ func (l *Lockout) succeeded(ctx context.Context, key string) error {
 
 // Locked reports whether the account is locked now.
 func (l *Lockout) Locked(ctx context.Context, user *User) (bool, error) {
-	err := l.checkLock(ctx, lockoutKey(user, ""))
+	err := l.checkLock(ctx, Keys.LockoutAccount(user, ""))
 	if errors.Is(err, ErrLocked) {
 		return true, nil
 	}
@@ -98,7 +84,7 @@ func (l *Lockout) Locked(ctx context.Context, user *User) (bool, error) {
 
 // checkLock answers ErrLocked while the account's lock stands.
 func (l *Lockout) checkLock(ctx context.Context, key string) error {
-	switch _, err := l.Store.Get(ctx, key+":lock"); {
+	switch _, err := l.Store.Get(ctx, Keys.Lockout(key)); {
 	case err == nil:
 		return ErrLocked
 	case !errors.Is(err, ErrNotFound):
@@ -153,7 +139,7 @@ func (e *RateLimited) SetHeaders(h http.Header) string {
 // limit, in the store so the limit holds across nodes. It returns
 // *RateLimited when the limit is used up.
 func (g *Gateway) Allow(ctx context.Context, action, clientIP string) error {
-	return g.allow(ctx, action, "rl:"+action+":{"+clientIP+"}:")
+	return g.allow(ctx, action, func(window int64) string { return Keys.RateLimit(action, clientIP, window) })
 }
 
 // allowManage counts a Manage API request of action against two limits
@@ -162,22 +148,14 @@ func (g *Gateway) Allow(ctx context.Context, action, clientIP string) error {
 // backend serving many users is not limited as one client, and one per
 // user name, so no spread of addresses gets more tries at one account.
 func (g *Gateway) allowManage(ctx context.Context, action, clientIP, userName string) error {
-	if err := g.allow(ctx, action, "rl:m:"+action+":{ip:"+clientIP+"}:"); err != nil {
+	if err := g.allow(ctx, action, func(window int64) string { return Keys.ManageRateLimitIP(action, clientIP, window) }); err != nil {
 		return err
 	}
-	return g.allow(ctx, action, "rl:m:"+action+":{u"+nameDigest(userName)+"}:")
+	return g.allow(ctx, action, func(window int64) string { return Keys.ManageRateLimitUser(action, userName, window) })
 }
 
-// nameDigest names a user name (case-insensitive) in store keys: any
-// length and character becomes a fixed-size hash tag.
-func nameDigest(name string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(name)))
-	return hex.EncodeToString(sum[:12])
-}
-
-// allow counts a request in the fixed window of bucket (a key prefix whose
-// hash tag names who is limited).
-func (g *Gateway) allow(ctx context.Context, action, bucket string) error {
+// allow counts a request in the fixed window whose key bucket names.
+func (g *Gateway) allow(ctx context.Context, action string, bucket func(window int64) string) error {
 	rl, ok := g.limits[action]
 	if !ok || rl.Limit <= 0 {
 		return nil
@@ -185,7 +163,7 @@ func (g *Gateway) allow(ctx context.Context, action, bucket string) error {
 	now := g.now()
 	window := now.UnixMilli() / rl.Window.Milliseconds()
 	reset := time.UnixMilli((window + 1) * rl.Window.Milliseconds()).Sub(now)
-	n, err := g.store.Incr(ctx, bucket+strconv.FormatInt(window, 10), rl.Window)
+	n, err := g.store.Incr(ctx, bucket(window), rl.Window)
 	if err != nil {
 		return storeError(err)
 	}

@@ -166,12 +166,6 @@ type mfaRecord struct {
 	MFA string `json:"m"`
 }
 
-func manageScope(u *User, purpose string) string { return "{m:" + u.ID + "}:" + purpose }
-
-func mfaSessionKey(u *User, token string) string {
-	return "ms:{m:" + u.ID + "}:" + tokenDigest(token)
-}
-
 // beginMFA sends the user a code (SMS, EMAIL) and opens an MFA session.
 func (g *Gateway) beginMFA(ctx context.Context, u *User, clientIP string) (*ValidatePasswordResult, error) {
 	res := &ValidatePasswordResult{User: u, MFARequired: true, MFAType: u.MFA}
@@ -191,7 +185,7 @@ func (g *Gateway) beginMFA(ctx context.Context, u *User, clientIP string) (*Vali
 	}
 	token := randomToken()
 	data, _ := json.Marshal(mfaRecord{MFA: u.MFA})
-	if err := g.store.Set(ctx, mfaSessionKey(u, token), data, MFASessionTTL); err != nil {
+	if err := g.store.Set(ctx, Keys.MFASession(u.ID, token), data, MFASessionTTL); err != nil {
 		return nil, storeError(err)
 	}
 	res.SessionToken = token
@@ -212,7 +206,7 @@ func (g *Gateway) sendManageCode(ctx context.Context, u *User, clientIP string) 
 	if err := g.allowManage(ctx, LimitCodeIssue, clientIP, u.UserName); err != nil {
 		return false, err
 	}
-	err := g.issueAndSend(ctx, manageScope(u, "mfa"), sender, Message{To: to, Channel: channel, Purpose: PurposeLogin})
+	err := g.issueAndSend(ctx, Keys.ManageScope(u.ID, "mfa"), sender, Message{To: to, Channel: channel, Purpose: PurposeLogin})
 	var ce *ChallengeError
 	if errors.As(err, &ce) && ce.Code == CodeRetryIn15Sec {
 		return false, nil
@@ -238,7 +232,7 @@ func (g *Gateway) completeMFA(ctx context.Context, u *User, req ValidatePassword
 	if err := g.allowManage(ctx, LimitCodeVerify, req.ClientIP, req.UserName); err != nil {
 		return nil, err
 	}
-	key := mfaSessionKey(u, req.SessionToken)
+	key := Keys.MFASession(u.ID, req.SessionToken)
 	data, err := g.store.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrMFASessionInvalid
@@ -252,7 +246,7 @@ func (g *Gateway) completeMFA(ctx context.Context, u *User, req ValidatePassword
 	if u.MFA == MFATOTP {
 		err = g.verifyTOTP(ctx, u, code)
 	} else {
-		err = g.verifyManageCode(ctx, manageScope(u, "mfa"), code)
+		err = g.verifyManageCode(ctx, Keys.ManageScope(u.ID, "mfa"), code)
 	}
 	if err != nil {
 		return nil, err
@@ -301,7 +295,7 @@ func (g *Gateway) verifyTOTP(ctx context.Context, u *User, code string) error {
 	if err := checkTOTPSecret(u); err != nil {
 		return err
 	}
-	attempts := "mt:{m:" + u.ID + "}:a"
+	attempts := Keys.TOTPTries(u.ID)
 	n, err := g.store.Incr(ctx, attempts, MFASessionTTL)
 	if err != nil {
 		return storeError(err)
@@ -327,7 +321,7 @@ func (g *Gateway) verifyTOTP(ctx context.Context, u *User, code string) error {
 		return ErrInvalidOTP
 	}
 	// A code seen once (over a shoulder, in a log) is worthless after.
-	used := "mt:{m:" + u.ID + "}:u:" + strconv.FormatUint(step, 10)
+	used := Keys.TOTPUsed(u.ID, step)
 	fresh, err := g.store.SetNX(ctx, used, []byte{1}, 4*TOTPPeriod)
 	if err != nil {
 		return storeError(err)
@@ -361,11 +355,6 @@ type rememberRecord struct {
 	Password string `json:"p"`
 }
 
-func rememberKey(u *User, token string) string { return "mr:{m:" + u.ID + "}:" + tokenDigest(token) }
-func rememberRevokedKey(credentialsID string) string {
-	return "mr:{m:" + credentialsID + "}:revoked"
-}
-
 // passwordTag is a short keyed digest of the user's password hash (the
 // one it was rehashed from, when it was): it tells a changed password
 // without keeping the hash anywhere else, and a rehash is no change.
@@ -384,7 +373,7 @@ func (g *Gateway) passwordTag(u *User) string {
 func (g *Gateway) rememberDevice(ctx context.Context, u *User) (string, error) {
 	token := randomToken()
 	data, _ := json.Marshal(rememberRecord{Issued: g.now().UnixMilli(), Password: g.passwordTag(u)})
-	if err := g.store.Set(ctx, rememberKey(u, token), data, RememberDeviceTTL); err != nil {
+	if err := g.store.Set(ctx, Keys.RememberedDevice(u.ID, token), data, RememberDeviceTTL); err != nil {
 		return "", storeError(err)
 	}
 	return token, nil
@@ -392,7 +381,7 @@ func (g *Gateway) rememberDevice(ctx context.Context, u *User) (string, error) {
 
 // rememberedDevice reports whether token is a live remember token of u.
 func (g *Gateway) rememberedDevice(ctx context.Context, u *User, token string) (bool, error) {
-	data, err := g.store.Get(ctx, rememberKey(u, token))
+	data, err := g.store.Get(ctx, Keys.RememberedDevice(u.ID, token))
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	} else if err != nil {
@@ -405,7 +394,7 @@ func (g *Gateway) rememberedDevice(ctx context.Context, u *User, token string) (
 	if !hmac.Equal([]byte(rec.Password), []byte(g.passwordTag(u))) {
 		return false, nil
 	}
-	revoked, err := g.store.Get(ctx, rememberRevokedKey(u.ID))
+	revoked, err := g.store.Get(ctx, Keys.DevicesRevoked(u.ID))
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return true, nil
@@ -425,7 +414,7 @@ func (g *Gateway) ForgetDevice(ctx context.Context, userName, token string) erro
 	} else if err != nil {
 		return err
 	}
-	if err := g.store.Delete(ctx, rememberKey(u, token)); err != nil {
+	if err := g.store.Delete(ctx, Keys.RememberedDevice(u.ID, token)); err != nil {
 		return storeError(err)
 	}
 	return nil
@@ -443,7 +432,7 @@ func (g *Gateway) ForgetAllDevices(ctx context.Context, userName string) error {
 	// Tokens issued before this instant die; the mark lives as long as
 	// they could have.
 	mark := []byte(strconv.FormatInt(g.now().UnixMilli(), 10))
-	if err := g.store.Set(ctx, rememberRevokedKey(u.ID), mark, RememberDeviceTTL); err != nil {
+	if err := g.store.Set(ctx, Keys.DevicesRevoked(u.ID), mark, RememberDeviceTTL); err != nil {
 		return storeError(err)
 	}
 	return nil
@@ -469,7 +458,7 @@ func (g *Gateway) SendOTP(ctx context.Context, userName, phone, clientIP string)
 	if u.Disabled {
 		return nil
 	}
-	err = g.issueAndSend(ctx, manageScope(u, "otp:"+number), g.otpSender,
+	err = g.issueAndSend(ctx, Keys.ManageScope(u.ID, "otp:"+number), g.otpSender,
 		Message{To: number, Channel: ChannelSMS, Purpose: PurposeVerification})
 	var ce *ChallengeError
 	if errors.As(err, &ce) && ce.Code == CodeRetryIn15Sec {
@@ -498,7 +487,7 @@ func (g *Gateway) ValidateOTP(ctx context.Context, userName, phone, code, client
 	if u.Disabled {
 		return nil, ErrInvalidOTP
 	}
-	if err := g.verifyManageCode(ctx, manageScope(u, "otp:"+number), code); err != nil {
+	if err := g.verifyManageCode(ctx, Keys.ManageScope(u.ID, "otp:"+number), code); err != nil {
 		return nil, err
 	}
 	return u, nil

@@ -18,7 +18,7 @@ type Metrics interface {
 	StepUp(method, result string)
 	// GuardDecision counts a guard decision by result: admitted, no_token,
 	// invalid_token, access_token_required, step_up_required,
-	// insufficient_permissions, unavailable, client_gone.
+	// insufficient_permissions, unavailable, client_gone, error.
 	GuardDecision(result string)
 	// StoreDuration observes one store operation (its method name).
 	StoreDuration(op string, d time.Duration)

@@ -175,7 +175,7 @@ func TestManageValidatePasswordDoesTheSameHashWorkWhateverTheUsersHash(t *testin
 // account data, "" when there is none.
 func accountPassword(t *testing.T, store authcore.Store, id string) string {
 	t.Helper()
-	raw, err := store.Get(context.Background(), "a:{"+id+"}")
+	raw, err := store.Get(context.Background(), authcore.Keys.Account(id))
 	if errors.Is(err, authcore.ErrNotFound) {
 		return ""
 	} else if err != nil {
@@ -234,7 +234,7 @@ func TestLoginRehashesToTheCurrentDefault(t *testing.T) {
 				if _, _, err := gw.Authenticate(ctx, first.Token); err != nil {
 					t.Fatalf("the rehash ended the first session: %v", err)
 				}
-				raw, _ := store.Get(ctx, "a:{"+u.ID+"}")
+				raw, _ := store.Get(ctx, authcore.Keys.Account(u.ID))
 				var rec map[string]any
 				if err := json.Unmarshal(raw, &rec); err != nil || rec["h"] != nil || rec["p"] != nil {
 					t.Fatalf("the rehash counts as a password change (a changed password or history): %v", rec)

@@ -53,8 +53,6 @@ func (g *Gateway) sessionKeep(s *Session) time.Duration {
 	return max(s.Expires.Sub(g.now()), time.Second)
 }
 
-func sessionScope(s *Session, purpose string) string { return "{" + s.ID + "}:" + purpose }
-
 // smsNumber is where a user's SMS codes go.
 func smsNumber(u *User) string {
 	if u.TextNumber != "" {
@@ -102,7 +100,7 @@ func (g *Gateway) fixedCode(sender Sender) string {
 
 func (g *Gateway) issueCode(ctx context.Context, s *Session, u *User, channel, purpose string) error {
 	m := Message{To: smsNumber(u), Channel: channel, Purpose: purpose}
-	return g.sendCode(ctx, sessionScope(s, purpose), g.otpSender, m, g.sessionKeep(s))
+	return g.sendCode(ctx, Keys.StepUpScope(s.ID, purpose), g.otpSender, m, g.sessionKeep(s))
 }
 
 // sendCode issues a code under scope and sends m with it through sender;
@@ -136,7 +134,7 @@ func (g *Gateway) VerifyStepUpOTP(ctx context.Context, s *Session, channel, code
 }
 
 func (g *Gateway) verifyCode(ctx context.Context, s *Session, purpose, code string) error {
-	if _, err := g.codes.Verify(ctx, sessionScope(s, purpose), code); err != nil {
+	if _, err := g.codes.Verify(ctx, Keys.StepUpScope(s.ID, purpose), code); err != nil {
 		return err
 	}
 	return g.stepUp(ctx, s, StepUpOTP)
@@ -274,9 +272,6 @@ type pushRecord struct {
 	Expires       int64  `json:"e"`
 }
 
-func pushKey(id string) string           { return "p:{" + id + "}" }
-func pushResolutionKey(id string) string { return "p:{" + id + "}:r" }
-func pushIssuesKey(s *Session) string    { return "p:{" + s.ID + "}:n" }
 func isPushChannel(channel string) bool {
 	return channel == ChannelAuthy || channel == ChannelBiometric
 }
@@ -297,7 +292,7 @@ func (g *Gateway) IssuePush(ctx context.Context, s *Session, channel string) (st
 	if s.StepUpMethod == StepUpPush && !s.SteppedUp.IsZero() {
 		return "", challengeErr(CodeStateInvalid)
 	}
-	n, err := g.store.Incr(ctx, pushIssuesKey(s), g.sessionKeep(s))
+	n, err := g.store.Incr(ctx, Keys.PushIssues(s.ID), g.sessionKeep(s))
 	if err != nil {
 		return "", storeError(err)
 	}
@@ -308,7 +303,7 @@ func (g *Gateway) IssuePush(ctx context.Context, s *Session, channel string) (st
 	rec := pushRecord{ID: RandomDigits(18), SessionID: s.ID, CredentialsID: s.CredentialsID, Channel: channel,
 		Expires: g.now().Add(ttl).UnixMilli()}
 	data, _ := json.Marshal(rec)
-	if err := g.store.Set(ctx, pushKey(rec.ID), data, g.sessionKeep(s)+ttl); err != nil {
+	if err := g.store.Set(ctx, Keys.Push(rec.ID), data, g.sessionKeep(s)+ttl); err != nil {
 		return "", storeError(err)
 	}
 	err = g.send(ctx, g.pushSender, Message{To: u.ID, ChallengeID: rec.ID, Channel: channel, Purpose: PurposeStepUp, ExpiresAt: rec.expiresAt()})
@@ -316,7 +311,7 @@ func (g *Gateway) IssuePush(ctx context.Context, s *Session, channel string) (st
 }
 
 func (g *Gateway) loadPush(ctx context.Context, id string) (*pushRecord, error) {
-	data, err := g.store.Get(ctx, pushKey(id))
+	data, err := g.store.Get(ctx, Keys.Push(id))
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrNotFound
 	} else if err != nil {
@@ -330,7 +325,7 @@ func (g *Gateway) loadPush(ctx context.Context, id string) (*pushRecord, error) 
 }
 
 func (g *Gateway) pushStatus(ctx context.Context, rec *pushRecord) (string, error) {
-	data, err := g.store.Get(ctx, pushResolutionKey(rec.ID))
+	data, err := g.store.Get(ctx, Keys.PushResolution(rec.ID))
 	switch {
 	case err == nil:
 		return string(data), nil
@@ -377,7 +372,7 @@ func (g *Gateway) ResolvePush(ctx context.Context, channel, id, status string) e
 	if current != PushPending {
 		return challengeErr(CodeStateInvalid)
 	}
-	won, err := g.store.SetNX(ctx, pushResolutionKey(id), []byte(status), g.max+g.codes.ttl())
+	won, err := g.store.SetNX(ctx, Keys.PushResolution(id), []byte(status), g.max+g.codes.ttl())
 	if err != nil {
 		return storeError(err)
 	}

@@ -538,7 +538,8 @@ func TestStoreUsersKeysAllHaveATTLOnRedis(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{"u:{1001}", "ue:{alice@new.example}", "un:{alice}", "ux:{all}", "a:{1001}", "ue:{alice@example.com}"}
+	keys := []string{authcore.Keys.User("1001"), authcore.Keys.UserEmail("alice@new.example"), authcore.Keys.UserName("alice"),
+		authcore.Keys.UsersIndex(), authcore.Keys.Account("1001"), authcore.Keys.UserEmail("alice@example.com")}
 	for _, key := range keys {
 		ttl, err := client.PTTL(ctx, "ttl:"+key).Result()
 		if err != nil || ttl <= 0 {

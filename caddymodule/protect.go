@@ -172,6 +172,10 @@ func (g *guard) admit(r *http.Request) (*authcore.Admission, *authcore.Rejection
 			if c := g.logger.Check(zapcore.ErrorLevel, "guard: store unavailable"); c != nil {
 				c.Write(zap.Error(rej.Cause))
 			}
+		} else if rej.Status == http.StatusInternalServerError {
+			if c := g.logger.Check(zapcore.ErrorLevel, "guard: internal error"); c != nil {
+				c.Write(zap.Error(rej.Cause))
+			}
 		} else if c := g.logger.Check(zapcore.DebugLevel, "guard: rejected"); c != nil {
 			c.Write(zap.Int("status", rej.Status), zap.String("reason", rej.Error()))
 		}

@@ -120,8 +120,8 @@ type stepUpConfig struct {
 	// rateLimits are the per-IP limits; none unless set, so that the
 	// flows below are not cut short by them.
 	rateLimits map[string]authcore.RateLimit
-	// accountReadLatency delays every read of an account record (key
-	// "a:{<credentials id>}"), as a slow network round trip to Redis
+	// accountReadLatency delays every read of an account record
+	// (authcore.Keys.Account), as a slow network round trip to Redis
 	// would, to widen the window concurrent factor changes race in.
 	accountReadLatency time.Duration
 }
@@ -136,7 +136,7 @@ type slowAccountStore struct {
 // travelling back from Redis would.
 func (s slowAccountStore) Get(ctx context.Context, key string) ([]byte, error) {
 	data, err := s.Store.Get(ctx, key)
-	if strings.HasPrefix(key, "a:{") {
+	if spec, _ := authcore.KeySpecOf(key); spec.Name == "account" {
 		time.Sleep(s.latency)
 	}
 	return data, err
