@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 // Token kinds a guarded route accepts.
@@ -76,23 +78,13 @@ func (r *Rejection) Write(w http.ResponseWriter) {
 		w.Header().Set("Retry-After", "1")
 	}
 	if r.ErrorCode != "" {
-		WriteErrorCode(w, r.Status, r.ErrorCode)
+		httpapi.WriteErrorCode(w, r.Status, r.ErrorCode)
 		return
 	}
-	WriteMessage(w, r.Status, r.Message)
+	httpapi.WriteMessage(w, r.Status, r.Message)
 }
 
 const realm = `Bearer realm="authgate"`
-
-// BearerToken returns the token of an "Authorization: Bearer" header.
-func BearerToken(header string) (string, bool) {
-	const prefix = "bearer "
-	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
-		return "", false
-	}
-	tok := strings.TrimSpace(header[len(prefix):])
-	return tok, tok != ""
-}
 
 // Admit decides a guarded request from its Authorization header.
 func (g *Gateway) Admit(ctx context.Context, authorization string, p *GuardPolicy) (*Admission, *Rejection) {
@@ -128,7 +120,7 @@ var guardLabels = map[string]string{
 }
 
 func (g *Gateway) admit(ctx context.Context, authorization string, p *GuardPolicy) (*Admission, *Rejection) {
-	token, ok := BearerToken(authorization)
+	token, ok := httpapi.BearerToken(authorization)
 	if !ok {
 		return nil, &Rejection{Status: http.StatusUnauthorized, Message: "authentication required", Challenge: realm}
 	}

@@ -3,8 +3,6 @@ package authcore
 import (
 	"context"
 	"errors"
-	"math"
-	"net/http"
 	"strconv"
 	"time"
 )
@@ -124,16 +122,6 @@ type RateLimited struct {
 }
 
 func (e *RateLimited) Error() string { return "rate limited" }
-
-// SetHeaders sets x-ratelimit-limit, x-ratelimit-reset and Retry-After for
-// a 429 and returns the seconds until the limit resets, as text.
-func (e *RateLimited) SetHeaders(h http.Header) string {
-	secs := strconv.FormatInt(int64(math.Ceil(e.Reset.Seconds())), 10)
-	h.Set("x-ratelimit-limit", strconv.Itoa(e.Limit))
-	h.Set("x-ratelimit-reset", secs)
-	h.Set("Retry-After", secs)
-	return secs
-}
 
 // Allow counts a Multi API request of action from clientIP against its
 // limit, in the store so the limit holds across nodes. It returns

@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/authgate/authgate/authcore/httpapi"
 	"github.com/authgate/authgate/authcore/multiapi"
 )
 
@@ -61,7 +62,7 @@ func clientIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
 		return ip
 	}
-	return multiapi.RemoteHost(r)
+	return httpapi.RemoteHost(r)
 }
 
 // requestRef reuses Caddy's per-request UUID, so the request-ref a client
@@ -72,7 +73,7 @@ func requestRef(r *http.Request) string {
 			return v
 		}
 	}
-	return multiapi.NewRequestRef()
+	return httpapi.NewRequestRef()
 }
 
 var (

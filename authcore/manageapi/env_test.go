@@ -21,6 +21,7 @@ import (
 
 	"github.com/authgate/authgate/authcore"
 	"github.com/authgate/authgate/authcore/authtest"
+	"github.com/authgate/authgate/authcore/httpapi"
 	"github.com/authgate/authgate/authcore/manageapi"
 	"github.com/authgate/authgate/authcore/multiapi"
 	"github.com/authgate/authgate/authcore/store/memory"
@@ -180,7 +181,7 @@ func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env 
 			if ref := r.Header.Get("X-Test-Ref"); ref != "" {
 				return ref
 			}
-			return multiapi.NewRequestRef()
+			return httpapi.NewRequestRef()
 		},
 		Hasher: countingHasher{&e.clientChecks},
 	})

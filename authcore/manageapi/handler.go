@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
-	"github.com/authgate/authgate/authcore/multiapi"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 // Scopes a service client may be granted.
@@ -105,8 +104,7 @@ type Handler struct {
 	clientIP   func(*http.Request) string
 	requestRef func(*http.Request) string
 	log        *zap.Logger
-	mux        *http.ServeMux
-	allowed    map[string][]string // path -> methods, for 405 Allow
+	routes     *httpapi.Routes
 }
 
 type serviceClient struct {
@@ -142,22 +140,23 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.secrets = secrets
 	if h.clientIP == nil {
-		h.clientIP = multiapi.RemoteHost
+		h.clientIP = httpapi.RemoteHost
 	}
 	if h.requestRef == nil {
-		h.requestRef = func(*http.Request) string { return multiapi.NewRequestRef() }
+		h.requestRef = func(*http.Request) string { return httpapi.NewRequestRef() }
 	}
 	if h.log == nil {
 		h.log = opts.Gateway.Logger()
 	}
-	h.mux = http.NewServeMux()
+	h.routes = httpapi.NewRoutes(
+		func(w http.ResponseWriter, r *http.Request) { writeFailure(w, r, notFound, "no such route") },
+		func(w http.ResponseWriter, r *http.Request) {
+			writeFailure(w, r, methodNotAllowed, "method not allowed")
+		})
 	h.route("POST /v2/user/{UserName}/validate/password", ScopeUserRead, h.validatePassword)
 	h.route("DELETE /v2/user/{UserName}/rememberedDevices", ScopeUserWrite, h.forgetDevices)
 	h.route("POST /v2/user/validate/otp", ScopeOTPVerify, h.validateOTP)
 	h.route("POST /v2/user/send/otp", ScopeOTPSend, h.sendOTP)
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeFailure(w, r, notFound, "no such route")
-	})
 	return h, nil
 }
 
@@ -167,27 +166,15 @@ type caller struct {
 	ip     string
 }
 
-// route registers a method-specific pattern behind Basic auth and scope,
-// and, for the same path, a catch-all that answers other methods with 405.
+// route registers a method-specific pattern behind Basic auth and scope.
 func (h *Handler) route(pattern, scope string, fn func(http.ResponseWriter, *http.Request, *caller)) {
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	h.routes.Handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if c, ok := h.authorize(w, r, scope); ok {
 			// The core's audit lines carry the address its limits use.
 			r = r.WithContext(authcore.WithRequestInfo(r.Context(), authcore.RequestRef(r.Context()), c.ip))
 			fn(w, r, c)
 		}
 	})
-	method, path, _ := strings.Cut(pattern, " ")
-	if h.allowed == nil {
-		h.allowed = map[string][]string{}
-	}
-	if _, seen := h.allowed[path]; !seen {
-		h.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", strings.Join(h.allowed[path], ", "))
-			writeFailure(w, r, methodNotAllowed, "method not allowed")
-		})
-	}
-	h.allowed[path] = append(h.allowed[path], method)
 }
 
 // ServeHTTP implements http.Handler.
@@ -195,14 +182,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ref := h.requestRef(r)
 	w.Header().Set("request-ref", ref)
 	r = r.WithContext(authcore.WithRequestInfo(r.Context(), ref, ""))
-	// ServeMux would redirect a path such as /v2/user//validate/password
-	// (an empty UserName) to its clean form, outside the envelope; no
-	// route has such a path, so it is a 404 like any unknown one.
-	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
-		writeFailure(w, r, notFound, "no such route")
-		return
-	}
-	h.mux.ServeHTTP(w, r)
+	h.routes.ServeHTTP(w, r)
 }
 
 // authorize checks the Basic credentials (401 1002) and the route's scope

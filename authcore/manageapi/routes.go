@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 	"github.com/authgate/authgate/authcore/manageapi/pb"
 )
 
@@ -133,7 +134,7 @@ func (h *Handler) validatePassword(w http.ResponseWriter, r *http.Request, c *ca
 	if res.CodeNotResent {
 		out.warn(CodeNotResent, "a code was sent moments ago and was not sent again; it is still valid")
 	}
-	authcore.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // audit writes the one line a password validation gets: who asked, for
@@ -212,7 +213,7 @@ func (h *Handler) forgetDevices(w http.ResponseWriter, r *http.Request, c *calle
 		h.writeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, forgetDevicesResponse{envelope: newEnvelope(r.Context()), Revoked: revoked})
+	httpapi.WriteJSON(w, http.StatusOK, forgetDevicesResponse{envelope: newEnvelope(r.Context()), Revoked: revoked})
 }
 
 type otpRequest struct {
@@ -266,7 +267,7 @@ func (h *Handler) validateOTP(w http.ResponseWriter, r *http.Request, c *caller)
 			ApiRequestId: out.APIRequestID, User: out.User.proto()})
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) sendOTP(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -281,5 +282,5 @@ func (h *Handler) sendOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 		h.writeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, newEnvelope(r.Context()))
+	httpapi.WriteJSON(w, http.StatusOK, newEnvelope(r.Context()))
 }

@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 type passwordUpdateRequest struct {
@@ -50,7 +51,7 @@ func (h *Handler) passwordsUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("password change", zap.String("request_ref", authcore.RequestRef(r.Context())),
 		zap.String("credentials_id", c.session.CredentialsID), zap.String("client_ip", h.clientIP(r)))
-	authcore.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		PasswordInfo passwordInfo `json:"passwordInfo"`
 		Token        string       `json:"token"`
 	}{passwordInfo{IdentityID: c.claims.Identity}, change.Token})

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 type caller struct {
@@ -28,9 +29,9 @@ func (h *Handler) authenticated(fn func(http.ResponseWriter, *http.Request, *cal
 // authenticate checks the bearer token and its session. A
 // PASSWORD_UPDATE token is accepted only where passwordUpdate is true.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, passwordUpdate bool) (*caller, bool) {
-	token, ok := authcore.BearerToken(r.Header.Get("Authorization"))
+	token, ok := httpapi.BearerToken(r.Header.Get("Authorization"))
 	if !ok {
-		authcore.WriteMessage(w, http.StatusUnauthorized, "authentication required")
+		httpapi.WriteMessage(w, http.StatusUnauthorized, "authentication required")
 		return nil, false
 	}
 	claims, session, err := h.gw.Authenticate(r.Context(), token)
@@ -48,17 +49,17 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, passwordU
 func writeRateLimited(w http.ResponseWriter, err error) {
 	var rl *authcore.RateLimited
 	errors.As(err, &rl)
-	secs := rl.SetHeaders(w.Header())
-	authcore.WriteMessage(w, http.StatusTooManyRequests, "too many requests; retry after "+secs+" seconds")
+	secs := httpapi.SetRateLimitHeaders(w.Header(), rl.Limit, rl.Reset)
+	httpapi.WriteMessage(w, http.StatusTooManyRequests, "too many requests; retry after "+secs+" seconds")
 }
 
 // writeError answers the errors every route shares.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, authcore.ErrInvalidToken):
-		authcore.WriteMessage(w, http.StatusUnauthorized, "invalid or expired token")
+		httpapi.WriteMessage(w, http.StatusUnauthorized, "invalid or expired token")
 	case errors.Is(err, authcore.ErrLocked):
-		authcore.WriteMessage(w, http.StatusLocked, "the account is temporarily locked after repeated failed logins")
+		httpapi.WriteMessage(w, http.StatusLocked, "the account is temporarily locked after repeated failed logins")
 	case errors.As(err, new(*authcore.RateLimited)):
 		writeRateLimited(w, err)
 	case errors.Is(err, authcore.ErrUnavailable):
@@ -66,10 +67,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 			h.log.Error("store unavailable", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		}
 		w.Header().Set("Retry-After", "1")
-		authcore.WriteMessage(w, http.StatusServiceUnavailable, "service temporarily unavailable")
+		httpapi.WriteMessage(w, http.StatusServiceUnavailable, "service temporarily unavailable")
 	default:
 		h.log.Error("internal error", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
-		authcore.WriteMessage(w, http.StatusInternalServerError, "internal error")
+		httpapi.WriteMessage(w, http.StatusInternalServerError, "internal error")
 	}
 }
 
@@ -130,20 +131,20 @@ func (h *Handler) loginWithPassword(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "success"),
 			zap.String("credentials_id", res.Session.CredentialsID), zap.String("client_ip", ip))
-		authcore.WriteJSON(w, http.StatusOK, loginResponse{
+		httpapi.WriteJSON(w, http.StatusOK, loginResponse{
 			Token: res.Token, TokenType: authcore.TokenAuth,
 			Identity: res.Session.Identity, Credentials: credentialsOf(res.Session),
 		})
 	case errors.As(err, &expired):
 		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "password_expired"),
 			zap.String("credentials_id", expired.Session.CredentialsID), zap.String("client_ip", ip))
-		authcore.WriteJSON(w, http.StatusConflict, struct {
+		httpapi.WriteJSON(w, http.StatusConflict, struct {
 			Token string `json:"token"`
 		}{expired.Token})
 	case errors.Is(err, authcore.ErrInvalidCredentials):
 		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "invalid_credentials"),
 			zap.String("client_ip", ip))
-		authcore.WriteMessage(w, http.StatusForbidden, "the email or password is incorrect")
+		httpapi.WriteMessage(w, http.StatusForbidden, "the email or password is incorrect")
 	case errors.Is(err, authcore.ErrLocked):
 		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "locked"),
 			zap.String("client_ip", ip))
@@ -171,7 +172,7 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request, c *caller) 
 	for _, id := range user.Identities {
 		out = append(out, userIdentity{ID: id.Ref(), Name: id.Name})
 	}
-	authcore.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 type accessTokenRequest struct {
@@ -220,7 +221,7 @@ func (h *Handler) accessToken(w http.ResponseWriter, r *http.Request, c *caller)
 	identity := authcore.IdentityRef{Type: *req.Identity.Type, ID: *req.Identity.ID}
 	token, err := h.gw.AccessToken(r.Context(), c.session, identity)
 	if errors.Is(err, authcore.ErrIdentityNotAllowed) {
-		authcore.WriteMessage(w, http.StatusForbidden, "the identity is not available to this user")
+		httpapi.WriteMessage(w, http.StatusForbidden, "the identity is not available to this user")
 		return
 	}
 	if err != nil {
@@ -231,7 +232,7 @@ func (h *Handler) accessToken(w http.ResponseWriter, r *http.Request, c *caller)
 	if c.session.IsSteppedUp(h.gw.Now(), 0) {
 		status = "STEPPED_UP"
 	}
-	authcore.WriteJSON(w, http.StatusOK, accessTokenResponse{
+	httpapi.WriteJSON(w, http.StatusOK, accessTokenResponse{
 		Token: token, Identity: identity, Credentials: credentialsOf(c.session), Status: status,
 	})
 }
@@ -249,7 +250,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, c *caller) {
 func (h *Handler) jwks(w http.ResponseWriter, _ *http.Request) {
 	doc, ok := h.gw.Tokens().JWKS()
 	if !ok {
-		authcore.WriteMessage(w, http.StatusNotFound, "no public keys: tokens are signed with a shared secret (HS256)")
+		httpapi.WriteMessage(w, http.StatusNotFound, "no public keys: tokens are signed with a shared secret (HS256)")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 // writeChallengeError answers the errors of the step-up, factor and
@@ -18,19 +19,19 @@ func (h *Handler) writeChallengeError(w http.ResponseWriter, r *http.Request, er
 	var ce *authcore.ChallengeError
 	switch {
 	case errors.As(err, &ce):
-		authcore.WriteErrorCode(w, http.StatusConflict, ce.Code)
+		httpapi.WriteErrorCode(w, http.StatusConflict, ce.Code)
 	case errors.Is(err, authcore.ErrStepUpRequired):
-		authcore.WriteErrorCode(w, http.StatusForbidden, "STEP_UP_REQUIRED")
+		httpapi.WriteErrorCode(w, http.StatusForbidden, "STEP_UP_REQUIRED")
 	case errors.Is(err, authcore.ErrNotFound):
-		authcore.WriteMessage(w, http.StatusNotFound, "no such challenge")
+		httpapi.WriteMessage(w, http.StatusNotFound, "no such challenge")
 	case errors.Is(err, authcore.ErrNoSender):
 		h.log.Error("no sender configured", zap.String("request_ref", authcore.RequestRef(r.Context())))
-		authcore.WriteMessage(w, http.StatusServiceUnavailable, "no sender is configured for this channel")
+		httpapi.WriteMessage(w, http.StatusServiceUnavailable, "no sender is configured for this channel")
 	case errors.Is(err, authcore.ErrSendFailed):
 		// The sender failed after its retries: the code was not delivered.
 		h.log.Error("sending failed", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		w.Header().Set("Retry-After", "15")
-		authcore.WriteMessage(w, http.StatusServiceUnavailable, "the code could not be sent; try again later")
+		httpapi.WriteMessage(w, http.StatusServiceUnavailable, "the code could not be sent; try again later")
 	default:
 		h.writeError(w, r, err)
 	}
@@ -91,7 +92,7 @@ func (h *Handler) issuePush(w http.ResponseWriter, r *http.Request, c *caller) {
 		h.writeChallengeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		ID string `json:"id"`
 	}{id})
 }
@@ -112,7 +113,7 @@ func (h *Handler) pushStatus(w http.ResponseWriter, r *http.Request, c *caller) 
 		h.writeChallengeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, pushStatusResponse{ID: id, Status: status})
+	httpapi.WriteJSON(w, http.StatusOK, pushStatusResponse{ID: id, Status: status})
 }
 
 // resolvePush is the push provider's callback: no bearer token, but the
@@ -124,12 +125,12 @@ func (h *Handler) resolvePush(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
-		authcore.WriteMessage(w, http.StatusRequestEntityTooLarge, "request body is too large")
+		httpapi.WriteMessage(w, http.StatusRequestEntityTooLarge, "request body is too large")
 		return
 	}
 	secret := h.gw.PushSecret()
 	if len(secret) == 0 || !authcore.VerifyHMAC(body, secret, r.Header.Get("signature")) {
-		authcore.WriteMessage(w, http.StatusUnauthorized, "bad or missing signature")
+		httpapi.WriteMessage(w, http.StatusUnauthorized, "bad or missing signature")
 		return
 	}
 	var req struct {
@@ -158,7 +159,7 @@ func (h *Handler) simulate(outcome string) http.HandlerFunc {
 			h.writeChallengeError(w, r, err)
 			return
 		}
-		authcore.WriteJSON(w, http.StatusOK, struct {
+		httpapi.WriteJSON(w, http.StatusOK, struct {
 			Code string `json:"code"`
 		}{answer})
 	}
@@ -170,7 +171,7 @@ func (h *Handler) factors(w http.ResponseWriter, r *http.Request, c *caller) {
 		h.writeChallengeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		Factors []authcore.FactorStatus `json:"factors"`
 	}{factors})
 }
