@@ -281,3 +281,53 @@ func RandomDigits(n int) string {
 	}
 	return string(b)
 }
+
+// delivery issues codes and sends them: the one issue-and-send path of
+// step-up and of the Manage API's MFA.
+type delivery struct {
+	codes *CodeChallenges
+	// sandbox: every code is SandboxCode and nothing is sent.
+	sandbox bool
+}
+
+// issueAndSend issues a code under scope and sends m with it through
+// sender; keep is how long the challenge's bookkeeping must last. A
+// missing sender is found before the code is issued, so that it uses up
+// nothing.
+func (d *delivery) issueAndSend(ctx context.Context, scope string, sender Sender, m Message, keep time.Duration) error {
+	if sender == nil && !d.sandbox {
+		return ErrNoSender
+	}
+	issued, err := d.codes.Issue(ctx, scope, m.To, d.fixedCode(sender), keep)
+	if err != nil {
+		return err
+	}
+	m.Code, m.ExpiresAt = issued.Code, issued.Expires
+	return d.send(ctx, sender, m)
+}
+
+// send delivers m through sender, or nothing in sandbox mode.
+func (d *delivery) send(ctx context.Context, sender Sender, m Message) error {
+	if d.sandbox {
+		return nil
+	}
+	if sender == nil {
+		return ErrNoSender
+	}
+	if err := sender.Send(ctx, m); err != nil {
+		return fmt.Errorf("%w: %s %s: %w", ErrSendFailed, m.Channel, m.Purpose, err)
+	}
+	return nil
+}
+
+// fixedCode is the code every challenge sent through sender gets: the
+// sandbox code in sandbox mode or with a sandbox sender, else none.
+func (d *delivery) fixedCode(sender Sender) string {
+	if f, ok := sender.(FixedCoder); ok {
+		return f.FixedCode()
+	}
+	if d.sandbox {
+		return SandboxCode
+	}
+	return ""
+}

@@ -370,7 +370,7 @@ func (s *StoreUsers) Update(ctx context.Context, id string, change func(u *User)
 			return nil, err
 		}
 		if endSessions {
-			if err := endUserSessions(ctx, s.store, id); err != nil {
+			if err := endAll(ctx, s.store, id); err != nil {
 				return nil, err
 			}
 		}
@@ -469,7 +469,7 @@ func (s *StoreUsers) Delete(ctx context.Context, id string) error {
 	if err := s.store.Delete(ctx, Keys.Account(id)); err != nil {
 		return err
 	}
-	return endUserSessions(ctx, s.store, id)
+	return endAll(ctx, s.store, id)
 }
 
 // List returns every stored user as the gateway sees it (run-time account

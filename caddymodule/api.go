@@ -29,7 +29,8 @@ func (API) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision wires the handler to the shared gateway.
+// Provision wires the handler to the services of the shared core it
+// calls.
 func (h *API) Provision(ctx caddy.Context) error {
 	app, err := appFrom(ctx)
 	if err != nil {
@@ -41,7 +42,11 @@ func (h *API) Provision(ctx caddy.Context) error {
 		keys[i] = repl.ReplaceKnown(k, "")
 	}
 	h.handler = multiapi.New(multiapi.Options{
-		Gateway:    app.Gateway(),
+		Sessions:   app.Services().Sessions,
+		Accounts:   app.Services().Accounts,
+		Passwords:  app.Services().Passwords,
+		StepUp:     app.Services().StepUp,
+		Tokens:     app.Services().Tokens,
 		APIKeys:    keys,
 		ClientIP:   clientIP,
 		RequestRef: requestRef,

@@ -1,7 +1,8 @@
-// Package httpapi holds what authgate's HTTP APIs share, so that each
-// answers the same way: JSON answers, bearer tokens, request ids, client
-// addresses, rate-limit headers and route tables that answer unknown
-// paths and methods themselves. It depends on nothing of authgate's.
+// Package httpapi holds what authgate's HTTP APIs and its guard share, so
+// that each answers the same way: JSON answers, bearer tokens, request
+// ids, client addresses, rate-limit headers, route tables that answer
+// unknown paths and methods themselves, and the rendering of the guard's
+// decisions. The core (authcore) knows nothing of HTTP answers.
 package httpapi
 
 import (

@@ -77,8 +77,8 @@ func ValidateClients(clients []ServiceClient) error {
 
 // Options configure a Handler.
 type Options struct {
-	// Gateway is the core the routes call. Required.
-	Gateway *authcore.Gateway
+	// ManageMFA is the service the routes call. Required.
+	ManageMFA *authcore.ManageMFA
 	// Clients are the service clients; with none, every call answers 401.
 	Clients []ServiceClient
 	// ClientIP returns the connection's client address, used when the
@@ -88,7 +88,7 @@ type Options struct {
 	// apiRequestId (and the request-ref header) and written in the logs.
 	// Default: a random id.
 	RequestRef func(r *http.Request) string
-	// Logger receives audit lines. Default: the gateway's logger.
+	// Logger receives audit lines. Default: none.
 	Logger *zap.Logger
 	// Hasher checks client secrets against their hashes. Default
 	// authcore.DefaultHasher.
@@ -97,9 +97,9 @@ type Options struct {
 
 // Handler serves the Manage API routes relative to the path it receives.
 type Handler struct {
-	gw         *authcore.Gateway
+	mfa        *authcore.ManageMFA
 	clients    []serviceClient
-	secrets    *authcore.Passwords
+	secrets    *authcore.PasswordHashes
 	verified   sync.Map // credentialsDigest -> struct{}: secrets already checked
 	clientIP   func(*http.Request) string
 	requestRef func(*http.Request) string
@@ -114,13 +114,13 @@ type serviceClient struct {
 
 // New checks opts and returns a Handler.
 func New(opts Options) (*Handler, error) {
-	if opts.Gateway == nil {
-		return nil, errors.New("manage api needs a gateway")
+	if opts.ManageMFA == nil {
+		return nil, errors.New("manage api needs the ManageMFA service")
 	}
 	if err := ValidateClients(opts.Clients); err != nil {
 		return nil, err
 	}
-	h := &Handler{gw: opts.Gateway, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
+	h := &Handler{mfa: opts.ManageMFA, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
 	var params []authcore.HashParams
 	for _, c := range opts.Clients {
 		c.Scopes = slices.Clone(c.Scopes)
@@ -134,7 +134,7 @@ func New(opts Options) (*Handler, error) {
 	if len(params) > 0 {
 		own = params[0]
 	}
-	secrets, err := authcore.NewPasswords(opts.Hasher, own, params...)
+	secrets, err := authcore.NewPasswordHashes(opts.Hasher, own, params...)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func New(opts Options) (*Handler, error) {
 		h.requestRef = func(*http.Request) string { return httpapi.NewRequestRef() }
 	}
 	if h.log == nil {
-		h.log = opts.Gateway.Logger()
+		h.log = zap.NewNop()
 	}
 	h.routes = httpapi.NewRoutes(
 		func(w http.ResponseWriter, r *http.Request) { writeFailure(w, r, notFound, "no such route") },
@@ -218,7 +218,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, scope string
 
 // authenticate returns the service client whose Basic credentials r
 // carries, or nil. Names are compared as digests in constant time, and
-// every check costs the same hash work (authcore.Passwords), so neither
+// every check costs the same hash work (authcore.PasswordHashes), so neither
 // which names exist, nor how long they are, nor their hash schemes show in
 // the timing of a wrong secret. A secret that checked
 // out once is remembered (as a digest) for the handler's life, as Caddy's

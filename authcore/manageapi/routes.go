@@ -96,7 +96,7 @@ func (h *Handler) validatePassword(w http.ResponseWriter, r *http.Request, c *ca
 	if !decodeBody(w, r, &body, true) {
 		return
 	}
-	req := authcore.ValidatePasswordRequest{UserName: r.PathValue("UserName"), RememberDevice: body.MFARememberDevice, ClientIP: c.ip}
+	req := authcore.ValidatePasswordRequest{UserName: r.PathValue("UserName"), RememberDevice: body.MFARememberDevice}
 	if len(req.UserName) > maxUserName {
 		writeFailure(w, r, InvalidRequest, "UserName is too long")
 		return
@@ -119,7 +119,7 @@ func (h *Handler) validatePassword(w http.ResponseWriter, r *http.Request, c *ca
 			return
 		}
 	}
-	res, err := h.gw.ValidatePassword(r.Context(), req)
+	res, err := h.mfa.ValidatePassword(r.Context(), req)
 	h.audit(r, c, "validate password", res, err)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -203,9 +203,9 @@ func (h *Handler) forgetDevices(w http.ResponseWriter, r *http.Request, c *calle
 	}
 	revoked, err := "ALL", error(nil)
 	if token != "" {
-		revoked, err = "ONE", h.gw.ForgetDevice(r.Context(), name, token)
+		revoked, err = "ONE", h.mfa.ForgetDevice(r.Context(), name, token)
 	} else {
-		err = h.gw.ForgetAllDevices(r.Context(), name)
+		err = h.mfa.ForgetAllDevices(r.Context(), name)
 	}
 	h.log.Info("manage forget devices", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("revoked", revoked), zap.String("result", result(nil, err)))
@@ -250,7 +250,7 @@ func (h *Handler) validateOTP(w http.ResponseWriter, r *http.Request, c *caller)
 	if !ok {
 		return
 	}
-	u, err := h.gw.ValidateOTP(r.Context(), name, phone, code, c.ip)
+	u, err := h.mfa.ValidateOTP(r.Context(), name, phone, code)
 	fields := []zap.Field{zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("result", result(nil, err))}
 	if u != nil {
@@ -275,7 +275,7 @@ func (h *Handler) sendOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 	if !ok {
 		return
 	}
-	err := h.gw.SendOTP(r.Context(), name, phone, c.ip)
+	err := h.mfa.SendOTP(r.Context(), name, phone)
 	h.log.Info("manage send otp", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("result", result(nil, err)))
 	if err != nil {

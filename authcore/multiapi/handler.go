@@ -17,8 +17,13 @@ import (
 
 // Options configure a Handler.
 type Options struct {
-	// Gateway is the core the routes call. Required.
-	Gateway *authcore.Gateway
+	// Sessions, Accounts, Passwords, StepUp and Tokens are the services
+	// the routes call (authcore.Services). Required.
+	Sessions  *authcore.Sessions
+	Accounts  *authcore.Accounts
+	Passwords *authcore.Passwords
+	StepUp    *authcore.StepUp
+	Tokens    *authcore.Tokens
 	// APIKeys, when any is set, are the values the api-key header must carry.
 	APIKeys []string
 	// ClientIP returns the caller's address for logs and rate limits.
@@ -27,13 +32,17 @@ type Options struct {
 	// RequestRef returns the request's unique id, sent back in the
 	// request-ref header and written in the logs. Default: a random id.
 	RequestRef func(r *http.Request) string
-	// Logger receives audit lines. Default: the gateway's logger.
+	// Logger receives audit lines. Default: none.
 	Logger *zap.Logger
 }
 
 // Handler serves the Multi API routes relative to the path it receives.
 type Handler struct {
-	gw         *authcore.Gateway
+	sessions   *authcore.Sessions
+	accounts   *authcore.Accounts
+	passwords  *authcore.Passwords
+	stepUp     *authcore.StepUp
+	tokens     *authcore.Tokens
 	apiKeys    [][32]byte
 	clientIP   func(*http.Request) string
 	requestRef func(*http.Request) string
@@ -43,7 +52,8 @@ type Handler struct {
 
 // New returns a Handler.
 func New(opts Options) *Handler {
-	h := &Handler{gw: opts.Gateway, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
+	h := &Handler{sessions: opts.Sessions, accounts: opts.Accounts, passwords: opts.Passwords, stepUp: opts.StepUp,
+		tokens: opts.Tokens, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
 	for _, k := range opts.APIKeys {
 		h.apiKeys = append(h.apiKeys, sha256.Sum256([]byte(k)))
 	}
@@ -54,7 +64,7 @@ func New(opts Options) *Handler {
 		h.requestRef = func(*http.Request) string { return httpapi.NewRequestRef() }
 	}
 	if h.log == nil {
-		h.log = opts.Gateway.Logger()
+		h.log = zap.NewNop()
 	}
 	h.routes = httpapi.NewRoutes(
 		func(w http.ResponseWriter, _ *http.Request) {
@@ -69,16 +79,16 @@ func New(opts Options) *Handler {
 	h.routes.Handle("POST /logout", h.authenticated(h.logout))
 	h.routes.Handle("GET /.well-known/jwks.json", h.jwks)
 	h.routes.Handle("POST /passwords/update", h.passwordsUpdate)
-	h.routes.Handle("POST /stepup/challenges/otp/{channel}", h.authenticated(h.codeIssueRoute(h.gw.IssueStepUpOTP)))
-	h.routes.Handle("POST /stepup/challenges/otp/{channel}/verify", h.authenticated(h.codeVerifyRoute(h.gw.VerifyStepUpOTP)))
+	h.routes.Handle("POST /stepup/challenges/otp/{channel}", h.authenticated(h.codeIssueRoute(h.stepUp.IssueOTP)))
+	h.routes.Handle("POST /stepup/challenges/otp/{channel}/verify", h.authenticated(h.codeVerifyRoute(h.stepUp.VerifyOTP)))
 	h.routes.Handle("POST /stepup/challenges/push/{channel}", h.authenticated(h.issuePush))
 	h.routes.Handle("GET /stepup/challenges/push/{channel}/{id}", h.authenticated(h.pushStatus))
 	h.routes.Handle("POST /stepup/challenges/push/{channel}/{id}/resolve", h.resolvePush)
 	h.routes.Handle("GET /authentication_factors", h.authenticated(h.factors))
-	h.routes.Handle("POST /authentication_factors/otp/{channel}", h.authenticated(h.codeIssueRoute(h.gw.EnrolOTP)))
-	h.routes.Handle("POST /authentication_factors/otp/{channel}/verify", h.authenticated(h.codeVerifyRoute(h.gw.VerifyEnrolOTP)))
-	h.routes.Handle("POST /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.gw.EnrolPush)))
-	h.routes.Handle("DELETE /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.gw.RemovePush)))
+	h.routes.Handle("POST /authentication_factors/otp/{channel}", h.authenticated(h.codeIssueRoute(h.stepUp.EnrolOTP)))
+	h.routes.Handle("POST /authentication_factors/otp/{channel}/verify", h.authenticated(h.codeVerifyRoute(h.stepUp.VerifyEnrolOTP)))
+	h.routes.Handle("POST /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.stepUp.EnrolPush)))
+	h.routes.Handle("DELETE /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.stepUp.RemovePush)))
 	for _, outcome := range []string{authcore.SimulateSuccess, authcore.SimulateInvalid, authcore.SimulateExpired} {
 		h.routes.Handle("POST /simulate/api/factors/{credentials_id}/challenges/{challenge_id}/"+outcome, h.simulate(outcome))
 	}

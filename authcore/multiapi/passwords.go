@@ -23,7 +23,7 @@ type passwordInfo struct {
 // passwordsUpdate serves both an expired password's PASSWORD_UPDATE token
 // and a normal session's token.
 func (h *Handler) passwordsUpdate(w http.ResponseWriter, r *http.Request) {
-	c, ok := h.authenticate(w, r, true)
+	c, ok := h.authenticate(w, r, h.sessions.AuthenticatePasswordUpdate)
 	if !ok {
 		return
 	}
@@ -44,7 +44,7 @@ func (h *Handler) passwordsUpdate(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, "request body has invalid fields", bad...)
 		return
 	}
-	change, err := h.gw.ChangePassword(r.Context(), c.session, *req.OldPassword.Value, *req.NewPassword.Value)
+	change, err := h.passwords.Change(r.Context(), c.session, *req.OldPassword.Value, *req.NewPassword.Value)
 	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return

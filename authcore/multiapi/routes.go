@@ -1,6 +1,7 @@
 package multiapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"regexp"
@@ -19,25 +20,24 @@ type caller struct {
 // authenticated wraps a route that needs a live AUTH or ACCESS token.
 func (h *Handler) authenticated(fn func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, ok := h.authenticate(w, r, false)
+		c, ok := h.authenticate(w, r, h.sessions.Authenticate)
 		if ok {
 			fn(w, r, c)
 		}
 	}
 }
 
-// authenticate checks the bearer token and its session. A
-// PASSWORD_UPDATE token is accepted only where passwordUpdate is true.
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, passwordUpdate bool) (*caller, bool) {
+// authenticate checks the bearer token and its session with check:
+// Sessions.Authenticate, or Sessions.AuthenticatePasswordUpdate on the one
+// route a PASSWORD_UPDATE token serves.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request,
+	check func(context.Context, string) (*authcore.Claims, *authcore.Session, error)) (*caller, bool) {
 	token, ok := httpapi.BearerToken(r.Header.Get("Authorization"))
 	if !ok {
 		httpapi.WriteMessage(w, http.StatusUnauthorized, "authentication required")
 		return nil, false
 	}
-	claims, session, err := h.gw.Authenticate(r.Context(), token)
-	if err == nil && claims.TokenType == authcore.TokenPasswordUpdate && !passwordUpdate {
-		err = authcore.ErrInvalidToken
-	}
+	claims, session, err := check(r.Context(), token)
 	if err != nil {
 		h.writeError(w, r, err)
 		return nil, false
@@ -121,11 +121,7 @@ func (h *Handler) loginWithPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, ip := authcore.RequestRef(r.Context()), h.clientIP(r)
-	if err := h.gw.Allow(r.Context(), authcore.LimitLogin, ip); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	res, err := h.gw.Login(r.Context(), *req.Email, *req.Password.Value)
+	res, err := h.sessions.Login(r.Context(), *req.Email, *req.Password.Value)
 	var expired *authcore.PasswordExpiredError
 	switch {
 	case err == nil:
@@ -160,10 +156,7 @@ type userIdentity struct {
 }
 
 func (h *Handler) identities(w http.ResponseWriter, r *http.Request, c *caller) {
-	user, err := h.gw.Users().UserByID(r.Context(), c.session.CredentialsID)
-	if errors.Is(err, authcore.ErrUserNotFound) {
-		err = authcore.ErrInvalidToken
-	}
+	user, err := h.accounts.User(r.Context(), c.session.CredentialsID)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -219,7 +212,7 @@ func (h *Handler) accessToken(w http.ResponseWriter, r *http.Request, c *caller)
 		return
 	}
 	identity := authcore.IdentityRef{Type: *req.Identity.Type, ID: *req.Identity.ID}
-	token, err := h.gw.AccessToken(r.Context(), c.session, identity)
+	token, err := h.sessions.AccessToken(r.Context(), c.session, identity)
 	if errors.Is(err, authcore.ErrIdentityNotAllowed) {
 		httpapi.WriteMessage(w, http.StatusForbidden, "the identity is not available to this user")
 		return
@@ -229,7 +222,7 @@ func (h *Handler) accessToken(w http.ResponseWriter, r *http.Request, c *caller)
 		return
 	}
 	status := "STANDARD"
-	if c.session.IsSteppedUp(h.gw.Now(), 0) {
+	if h.sessions.SteppedUp(c.session) {
 		status = "STEPPED_UP"
 	}
 	httpapi.WriteJSON(w, http.StatusOK, accessTokenResponse{
@@ -238,7 +231,7 @@ func (h *Handler) accessToken(w http.ResponseWriter, r *http.Request, c *caller)
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, c *caller) {
-	if err := h.gw.Logout(r.Context(), c.session); err != nil {
+	if err := h.sessions.Logout(r.Context(), c.session); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
@@ -248,7 +241,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, c *caller) {
 }
 
 func (h *Handler) jwks(w http.ResponseWriter, _ *http.Request) {
-	doc, ok := h.gw.Tokens().JWKS()
+	doc, ok := h.tokens.JWKS()
 	if !ok {
 		httpapi.WriteMessage(w, http.StatusNotFound, "no public keys: tokens are signed with a shared secret (HS256)")
 		return

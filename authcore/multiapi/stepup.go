@@ -72,22 +72,12 @@ func verificationCode(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return *req.VerificationCode, true
 }
 
-// limit counts the request against the client's limit for action; when
-// it is used up it has answered 429 and returns false.
-func (h *Handler) limit(w http.ResponseWriter, r *http.Request, action string) bool {
-	if err := h.gw.Allow(r.Context(), action, h.clientIP(r)); err != nil {
-		h.writeError(w, r, err)
-		return false
-	}
-	return true
-}
-
 func (h *Handler) issuePush(w http.ResponseWriter, r *http.Request, c *caller) {
 	ch, ok := channelParam(w, r, pushChannels...)
-	if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
+	if !ok {
 		return
 	}
-	id, err := h.gw.IssuePush(r.Context(), c.session, ch)
+	id, err := h.stepUp.IssuePush(r.Context(), c.session, ch)
 	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return
@@ -108,7 +98,7 @@ func (h *Handler) pushStatus(w http.ResponseWriter, r *http.Request, c *caller) 
 		return
 	}
 	id := r.PathValue("id")
-	status, err := h.gw.PushStatus(r.Context(), c.session, ch, id)
+	status, err := h.stepUp.PushStatus(r.Context(), c.session, ch, id)
 	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return
@@ -128,8 +118,7 @@ func (h *Handler) resolvePush(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteMessage(w, http.StatusRequestEntityTooLarge, "request body is too large")
 		return
 	}
-	secret := h.gw.PushSecret()
-	if len(secret) == 0 || !authcore.VerifyHMAC(body, secret, r.Header.Get("signature")) {
+	if !h.stepUp.SignedByPushProvider(body, r.Header.Get("signature")) {
 		httpapi.WriteMessage(w, http.StatusUnauthorized, "bad or missing signature")
 		return
 	}
@@ -145,7 +134,7 @@ func (h *Handler) resolvePush(w http.ResponseWriter, r *http.Request) {
 			Params: []string{authcore.PushVerified, authcore.PushDeclined}})
 		return
 	}
-	if err := h.gw.ResolvePush(r.Context(), ch, r.PathValue("id"), *req.Status); err != nil {
+	if err := h.stepUp.ResolvePush(r.Context(), ch, r.PathValue("id"), *req.Status); err != nil {
 		h.writeChallengeError(w, r, err)
 		return
 	}
@@ -154,7 +143,7 @@ func (h *Handler) resolvePush(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) simulate(outcome string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		answer, err := h.gw.SimulatePush(r.Context(), r.PathValue("credentials_id"), r.PathValue("challenge_id"), outcome)
+		answer, err := h.stepUp.SimulatePush(r.Context(), r.PathValue("credentials_id"), r.PathValue("challenge_id"), outcome)
 		if err != nil {
 			h.writeChallengeError(w, r, err)
 			return
@@ -166,7 +155,7 @@ func (h *Handler) simulate(outcome string) http.HandlerFunc {
 }
 
 func (h *Handler) factors(w http.ResponseWriter, r *http.Request, c *caller) {
-	factors, err := h.gw.Factors(r.Context(), c.session)
+	factors, err := h.stepUp.Factors(r.Context(), c.session)
 	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return
@@ -181,7 +170,7 @@ func (h *Handler) factors(w http.ResponseWriter, r *http.Request, c *caller) {
 func (h *Handler) codeIssueRoute(issue func(context.Context, *authcore.Session, string) error) func(http.ResponseWriter, *http.Request, *caller) {
 	return func(w http.ResponseWriter, r *http.Request, c *caller) {
 		ch, ok := channelParam(w, r, authcore.ChannelSMS)
-		if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
+		if !ok {
 			return
 		}
 		h.answer(w, r, issue(r.Context(), c.session, ch))
@@ -192,7 +181,7 @@ func (h *Handler) codeIssueRoute(issue func(context.Context, *authcore.Session, 
 func (h *Handler) codeVerifyRoute(verify func(context.Context, *authcore.Session, string, string) error) func(http.ResponseWriter, *http.Request, *caller) {
 	return func(w http.ResponseWriter, r *http.Request, c *caller) {
 		ch, ok := channelParam(w, r, authcore.ChannelSMS)
-		if !ok || !h.limit(w, r, authcore.LimitCodeVerify) {
+		if !ok {
 			return
 		}
 		code, ok := verificationCode(w, r)

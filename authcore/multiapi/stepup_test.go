@@ -205,7 +205,7 @@ func newStepUpFixture(t *testing.T, cfg stepUpConfig) *stepUpFixture {
 	if cfg.noPushSecret {
 		pushSecret = nil
 	}
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
+	gw, err := authcore.New(authcore.Options{Store: store, Users: users,
 		Tokens: authcore.NewTokens("test", key, time.Now), PasswordHash: testHashParams, Logger: logger,
 		Sandbox: cfg.sandbox, OTPSender: otpSender, PushSender: pushSender, PushSecret: pushSecret,
 		CodeKey: key.Derive("codes"), CodeTTL: cfg.codeTTL, ResendInterval: testResendEvery,
@@ -214,7 +214,8 @@ func newStepUpFixture(t *testing.T, cfg stepUpConfig) *stepUpFixture {
 		t.Fatal(err)
 	}
 	var refs atomic.Int64
-	f.srv = httptest.NewServer(multiapi.New(multiapi.Options{Gateway: gw, APIKeys: cfg.apiKeys,
+	f.srv = httptest.NewServer(multiapi.New(multiapi.Options{Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords,
+		StepUp: gw.StepUp, Tokens: gw.Tokens, Logger: gw.Logger, APIKeys: cfg.apiKeys,
 		// Deterministic request refs keep random digits out of the logs,
 		// so that a code found there is a leak, not a coincidence.
 		RequestRef: func(*http.Request) string { return fmt.Sprintf("ref-%d", refs.Add(1)) }}))

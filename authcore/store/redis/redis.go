@@ -310,11 +310,11 @@ func (s *Store) kvKey(key string) string {
 	return s.prefix + key
 }
 
-// Get implements authcore.Store with GETEX key and no option, which reads
-// like GET. (Only session reads are ever cached; GETEX keeps this read
-// exact should a go-redis client-side cache be configured.)
+// Get implements authcore.Store with GET key. (Only session reads are
+// ever served from memory, under invalidation tracking; no key-value read
+// is.)
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	cmd := goredis.NewStringCmd(ctx, "getex", s.kvKey(key))
+	cmd := goredis.NewStringCmd(ctx, "get", s.kvKey(key))
 	_ = s.client.Process(ctx, cmd)
 	data, err := cmd.Bytes()
 	if err != nil {
