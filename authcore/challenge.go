@@ -30,6 +30,7 @@ const (
 // ChallengeError is a refused challenge operation; Code is the API's
 // errorCode (CHANNEL_NOT_REGISTERED, STATE_INVALID, ...).
 type ChallengeError struct {
+	// Code is the API's errorCode.
 	Code string
 	// Exhausted marks a STATE_INVALID that comes from a challenge whose
 	// tries are used up, as opposed to no challenge at all: the Multi API
@@ -37,6 +38,7 @@ type ChallengeError struct {
 	Exhausted bool
 }
 
+// Error implements error.
 func (e *ChallengeError) Error() string { return "challenge: " + e.Code }
 
 // Error codes of challenges.
@@ -64,6 +66,7 @@ func challengeErr(code string) error { return &ChallengeError{Code: code} }
 // they fall between the two codes; no resend within the resend interval;
 // and a code is accepted once.
 type CodeChallenges struct {
+	// Store keeps the challenges and their counters.
 	Store Store
 	// Key keys the code hashes; every node must share it.
 	Key []byte
@@ -71,7 +74,8 @@ type CodeChallenges struct {
 	TTL time.Duration
 	// ResendInterval is the least time between two issues. Default 15s.
 	ResendInterval time.Duration
-	Now            func() time.Time
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
 }
 
 type codeRecord struct {
@@ -86,7 +90,9 @@ type codeRecord struct {
 
 // Issued is a freshly issued code, to be sent to the user.
 type Issued struct {
-	Code    string
+	// Code is the code to send.
+	Code string
+	// Expires is when it stops being accepted.
 	Expires time.Time
 }
 

@@ -29,8 +29,9 @@ type GuardPolicy struct {
 	StepUp bool
 	// MaxAge, with StepUp, is the oldest step-up that counts; 0: any.
 	MaxAge time.Duration
-	// IdentityType and CredentialsType, when set, must match the token's.
-	IdentityType    string
+	// IdentityType, when set, must be the token's identity type.
+	IdentityType string
+	// CredentialsType, when set, must be the token's credentials type.
 	CredentialsType string
 }
 
@@ -96,8 +97,9 @@ func (r Refusal) String() string {
 type Decision struct {
 	// Refusal is NotRefused when the request is admitted.
 	Refusal Refusal
-	// Claims and Session are the admitted caller's.
-	Claims  *Claims
+	// Claims are the admitted caller's token's.
+	Claims *Claims
+	// Session is the admitted caller's session.
 	Session *Session
 	// MaxAge is the route's step-up max age with RefusedStepUpRequired
 	// (0: any step-up would do).

@@ -42,6 +42,7 @@ var DefaultHashParams = HashParams{Scheme: SchemeArgon2id, Memory: 19456, Time: 
 
 const argonSaltLen = 16
 
+// String names the scheme and its cost, for logs and errors.
 func (p HashParams) String() string {
 	if p.Scheme == SchemeBcrypt {
 		return fmt.Sprintf("bcrypt cost=%d", p.Cost)
@@ -113,7 +114,7 @@ func parseArgon2id(hash string) (HashParams, []byte, []byte, error) {
 // with respect to the password.
 func VerifyPassword(hash, password string) bool { return DefaultHasher.Verify(hash, password) }
 
-// Hasher does password-hash work: the gateway does all of its through one,
+// Hasher does password-hash work: the core does all of its through one,
 // so that tests can count the work and its cost.
 type Hasher interface {
 	// Verify reports whether password matches hash (bcrypt or argon2id

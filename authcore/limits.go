@@ -9,7 +9,8 @@ import (
 // the Manage API an end-user address or a user name.
 type RateLimit struct {
 	// Limit is the number of requests allowed per Window.
-	Limit  int
+	Limit int
+	// Window is the length of the fixed window.
 	Window time.Duration
 }
 
@@ -31,10 +32,13 @@ var DefaultRateLimits = map[string]RateLimit{
 
 // RateLimited is a refused request: retry after Reset.
 type RateLimited struct {
+	// Limit is the number of requests the window allows.
 	Limit int
+	// Reset is how long until the window ends.
 	Reset time.Duration
 }
 
+// Error implements error.
 func (e *RateLimited) Error() string { return "rate limited" }
 
 // Limits are the fixed-window rate limits of both APIs, counted in the

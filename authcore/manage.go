@@ -77,11 +77,13 @@ var (
 // ValidatePasswordRequest is a Manage API password validation: the
 // password always, and the MFA fields of the step the caller is at.
 type ValidatePasswordRequest struct {
+	// UserName names the user (case-insensitive).
 	UserName string
+	// Password is the password to check.
 	Password string
-	// Code is an SMS or TOTP code (the API's token); EmailCode an EMAIL
-	// code (emailToken).
-	Code      string
+	// Code is an SMS or TOTP code (the API's token).
+	Code string
+	// EmailCode is an EMAIL code (the API's emailToken).
 	EmailCode string
 	// RememberToken is a userMFARememberMeToken from an earlier success.
 	RememberToken string
@@ -95,12 +97,16 @@ type ValidatePasswordRequest struct {
 type ValidatePasswordResult struct {
 	// User is the user, for the caller's records; the API shows it only
 	// once MFA is done.
-	User            *User
-	MFARequired     bool
-	MFABypassed     bool
+	User *User
+	// MFARequired: a code must follow, with SessionToken.
+	MFARequired bool
+	// MFABypassed: MFA was skipped, for MFABypassReason.
+	MFABypassed bool
+	// MFABypassReason is MFABypassRememberedDevice.
 	MFABypassReason string
-	// MFAType and SessionToken are set when MFARequired.
-	MFAType      string
+	// MFAType is the user's mfa, when MFARequired.
+	MFAType string
+	// SessionToken carries the MFA step to the code, when MFARequired.
 	SessionToken string
 	// CodeNotResent: a code went out less than the resend interval ago,
 	// so none was sent now; the earlier one still works.

@@ -5,13 +5,13 @@ import (
 	"time"
 )
 
-// Metrics receives the gateway's counts. Labels are drawn from small fixed
+// Metrics receives the core's counts. Labels are drawn from small fixed
 // sets (results, methods, operation names), never from user input or
 // secrets. Implementations must be cheap and safe for concurrent use: the
 // guard calls them on every request.
 type Metrics interface {
-	// Login counts a login attempt by result: success, invalid_credentials,
-	// password_expired, locked, error.
+	// Login counts a login attempt, on either API, by result: success,
+	// invalid_credentials, password_expired, locked, error.
 	Login(result string)
 	// StepUp counts a step-up attempt by method (otp, push) and result
 	// (success or the refusal's error code).

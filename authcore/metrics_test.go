@@ -77,3 +77,26 @@ func TestMetricsCountLoginsGuardDecisionsStepUpsAndStoreCalls(t *testing.T) {
 		}
 	}
 }
+
+// A Manage API password validation is a login, and counts as one.
+func TestMetricsCountManageLogins(t *testing.T) {
+	m := &recordingMetrics{}
+	store := memory.New(nil)
+	defer store.Close()
+	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	gw, err := authcore.New(authcore.Options{Store: store, Users: manageUsers(t),
+		Tokens: authcore.NewTokens("t", key, time.Now), PasswordHash: testHashParams, Metrics: m,
+		LockoutAttempts: 2, RateLimits: map[string]authcore.RateLimit{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, pw := range []string{testPassword, "wrong", "wrong", testPassword} {
+		_, _ = gw.ManageMFA.ValidatePassword(ctx, authcore.ValidatePasswordRequest{UserName: "bob", Password: pw})
+	}
+	for k, want := range map[string]int{"login:success": 1, "login:invalid_credentials": 2, "login:locked": 1} {
+		if got := m.counts[k]; got != want {
+			t.Errorf("%s = %d, want %d (all: %v)", k, got, want, m.counts)
+		}
+	}
+}

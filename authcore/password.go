@@ -163,7 +163,8 @@ func (p *Passwords) rehash(ctx context.Context, u *User, password string) error 
 // PasswordChange is a completed password change.
 type PasswordChange struct {
 	// Token is an AUTH token of the fresh session that replaces the old ones.
-	Token   string
+	Token string
+	// Session is the fresh session.
 	Session *Session
 }
 
@@ -243,8 +244,11 @@ var ErrLocked = errors.New("account locked")
 // reserved before the password is verified: of any number of concurrent
 // attempts, at most Attempts reach the password hash before the lock.
 type Lockout struct {
-	Store    Store
+	// Store keeps the counters.
+	Store Store
+	// Attempts consecutive wrong passwords lock the account.
 	Attempts int
+	// Duration is how long the lock, and the count of failures, last.
 	Duration time.Duration
 }
 

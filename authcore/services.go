@@ -52,8 +52,9 @@ type Options struct {
 	// ResendInterval is the least time between two codes. Default 15s.
 	ResendInterval time.Duration
 	// LockoutAttempts consecutive wrong passwords lock an account for
-	// LockoutDuration. Defaults 5 and 30m.
+	// LockoutDuration. Default 5.
 	LockoutAttempts int
+	// LockoutDuration is how long a lock lasts. Default 30m.
 	LockoutDuration time.Duration
 	// RateLimits per client IP by action (login, code_issue,
 	// code_verify). Default DefaultRateLimits; a missing action is

@@ -34,6 +34,7 @@ type PasswordExpiredError struct {
 	Session *Session
 }
 
+// Error implements error.
 func (e *PasswordExpiredError) Error() string { return "password expired" }
 
 // Sessions logs users in, authenticates the tokens of their sessions and
@@ -52,9 +53,11 @@ type Sessions struct {
 // LoginResult is a successful login.
 type LoginResult struct {
 	// Token is the AUTH token of the new session.
-	Token   string
+	Token string
+	// Session is the new session.
 	Session *Session
-	User    *User
+	// User is who logged in, run-time changes applied.
+	User *User
 }
 
 // Login checks an email and password and opens a session. It counts

@@ -421,8 +421,11 @@ const (
 
 // FactorStatus is one enrolled (or pending) step-up channel.
 type FactorStatus struct {
-	Type    string `json:"type"`
-	Status  string `json:"status"`
+	// Type is FactorOTP or FactorPush.
+	Type string `json:"type"`
+	// Status is FactorActive or FactorPendingVerification.
+	Status string `json:"status"`
+	// Channel is the step-up channel (SMS, AUTHY, BIOMETRIC).
 	Channel string `json:"channel"`
 }
 
