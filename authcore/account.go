@@ -193,3 +193,21 @@ func setFactors(u *User, rec *accountRecord, f Factors) {
 	u.Factors = f
 	rec.Factors = &Factors{OTP: slices.Clone(f.OTP), Push: slices.Clone(f.Push)}
 }
+
+// Factor types and statuses as the Multi API reports them.
+const (
+	FactorOTP                 = "OTP"
+	FactorPush                = "PUSH"
+	FactorActive              = "ACTIVE"
+	FactorPendingVerification = "PENDING_VERIFICATION"
+)
+
+// FactorStatus is one enrolled (or pending) step-up channel.
+type FactorStatus struct {
+	// Type is FactorOTP or FactorPush.
+	Type string `json:"type"`
+	// Status is FactorActive or FactorPendingVerification.
+	Status string `json:"status"`
+	// Channel is the step-up channel (SMS, AUTHY, BIOMETRIC).
+	Channel string `json:"channel"`
+}

@@ -411,24 +411,6 @@ func (st *StepUp) SignedByPushProvider(body []byte, signature string) bool {
 	return len(st.pushSecret) > 0 && VerifyHMAC(body, st.pushSecret, signature)
 }
 
-// Factor types and statuses as the Multi API reports them.
-const (
-	FactorOTP                 = "OTP"
-	FactorPush                = "PUSH"
-	FactorActive              = "ACTIVE"
-	FactorPendingVerification = "PENDING_VERIFICATION"
-)
-
-// FactorStatus is one enrolled (or pending) step-up channel.
-type FactorStatus struct {
-	// Type is FactorOTP or FactorPush.
-	Type string `json:"type"`
-	// Status is FactorActive or FactorPendingVerification.
-	Status string `json:"status"`
-	// Channel is the step-up channel (SMS, AUTHY, BIOMETRIC).
-	Channel string `json:"channel"`
-}
-
 // Factors lists the user's step-up channels.
 func (st *StepUp) Factors(ctx context.Context, s *Session) ([]FactorStatus, error) {
 	u, rec, err := st.accounts.userAndAccount(ctx, s.CredentialsID)
