@@ -74,7 +74,7 @@ func TestConcurrentWrongPasswordsAcrossTwoNodesGetFiveChecks(t *testing.T) {
 }
 
 func TestLockoutExpires(t *testing.T) {
-	gw, clk, _ := newTestGateway(t)
+	gw, clk, _ := newTestServices(t)
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
 		_, _ = gw.Sessions.Login(ctx, "alice@example.com", "wrong")

@@ -91,7 +91,7 @@ func mixedUsers(t *testing.T, defaultHash string) *authcore.StaticUsers {
 	return users
 }
 
-func mixedGateway(t *testing.T, store authcore.Store, clk *clock, rh *recordingHasher) *authcore.Services {
+func mixedServices(t *testing.T, store authcore.Store, clk *clock, rh *recordingHasher) *authcore.Services {
 	t.Helper()
 	hash, err := authcore.DefaultHasher.Hash(testPassword, testHashParams)
 	if err != nil {
@@ -113,7 +113,7 @@ func TestLoginsDoTheSameHashWorkWhateverTheUsersHash(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStores nodeStores, _ bool, clk *clock) {
 		store, _ := newStores()
 		rh := &recordingHasher{}
-		gw := mixedGateway(t, store, clk, rh)
+		gw := mixedServices(t, store, clk, rh)
 		ctx := context.Background()
 		var want []string
 		for _, tc := range []struct {
@@ -152,7 +152,7 @@ func TestManageValidatePasswordDoesTheSameHashWorkWhateverTheUsersHash(t *testin
 	forEachStore(t, func(t *testing.T, newStores nodeStores, _ bool, clk *clock) {
 		store, _ := newStores()
 		rh := &recordingHasher{}
-		gw := mixedGateway(t, store, clk, rh)
+		gw := mixedServices(t, store, clk, rh)
 		ctx := context.Background()
 		var want []string
 		for _, name := range []string{"nobody", "bcrypt", "argon", "new", "off"} {

@@ -441,7 +441,7 @@ func TestFactorEnrolment(t *testing.T) {
 }
 
 func TestStepUpMaxAgeFollowsTheClock(t *testing.T) {
-	gw, clk, store := newTestGateway(t)
+	gw, clk, store := newTestServices(t)
 	ctx := context.Background()
 	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	access, _ := gw.Sessions.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})

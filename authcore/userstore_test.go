@@ -30,8 +30,8 @@ func storeUser(t *testing.T, id, email, userName string) *authcore.User {
 		TextNumber: "+35699000009", Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2" + id}}}
 }
 
-// storeGateway is a gateway node over store whose users are dir.
-func storeGateway(t *testing.T, store authcore.Store, dir authcore.UserDirectory, clk *clock) *authcore.Services {
+// storeServices is a gateway node over store whose users are dir.
+func storeServices(t *testing.T, store authcore.Store, dir authcore.UserDirectory, clk *clock) *authcore.Services {
 	t.Helper()
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	gw, err := authcore.New(authcore.Options{Store: store, Users: dir, Tokens: authcore.NewTokens("test", key, clk.Now),
@@ -85,7 +85,7 @@ func TestStoreUsersAddedAreFoundByIDEmailAndNameOnEveryNode(t *testing.T) {
 		wantNotFound(t, u, err)
 
 		// The gateway logs the user in on the other node at once.
-		gw := storeGateway(t, s2, node2, clk)
+		gw := storeServices(t, s2, node2, clk)
 		if _, err := gw.Sessions.Login(ctx, "ALICE@example.com", testPassword); err != nil {
 			t.Fatalf("login on the other node: %v", err)
 		}
@@ -295,7 +295,7 @@ func TestStoreUsersNewPasswordEndsSessionsAndOverridesARunTimeChange(t *testing.
 		s1, s2 := newStores()
 		users := authcore.NewStoreUsers(s1, clk.Now)
 		mustAdd(t, users, storeUser(t, "1001", "alice@example.com", ""))
-		gw := storeGateway(t, s2, authcore.NewStoreUsers(s2, clk.Now), clk)
+		gw := storeServices(t, s2, authcore.NewStoreUsers(s2, clk.Now), clk)
 
 		res, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 		if err != nil {
@@ -348,7 +348,7 @@ func TestStoreUsersFactorsChangeWhereRunTimeEnrolmentsGo(t *testing.T) {
 		u := storeUser(t, "1001", "alice@example.com", "")
 		u.Factors.OTP = []string{"SMS"}
 		mustAdd(t, users, u)
-		gw := storeGateway(t, s, users, clk)
+		gw := storeServices(t, s, users, clk)
 		res, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 		if err != nil {
 			t.Fatal(err)
@@ -392,7 +392,7 @@ func TestStoreUsersDeleteEndsSessionsAndFreesTheKeys(t *testing.T) {
 		s1, s2 := newStores()
 		users := authcore.NewStoreUsers(s1, clk.Now)
 		mustAdd(t, users, storeUser(t, "1001", "alice@example.com", "alice"))
-		gw := storeGateway(t, s2, authcore.NewStoreUsers(s2, clk.Now), clk)
+		gw := storeServices(t, s2, authcore.NewStoreUsers(s2, clk.Now), clk)
 		res, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 		if err != nil {
 			t.Fatal(err)

@@ -74,7 +74,7 @@ func (c *countingHasher) count() int {
 	return c.n
 }
 
-func newTestGateway(t *testing.T) (*authcore.Services, *clock, authcore.Store) {
+func newTestServices(t *testing.T) (*authcore.Services, *clock, authcore.Store) {
 	t.Helper()
 	clk := authtest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	store := memory.New(clk.Now)
@@ -91,7 +91,7 @@ func newTestGateway(t *testing.T) (*authcore.Services, *clock, authcore.Store) {
 }
 
 func TestLoginIsCaseInsensitiveOnEmail(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
+	gw, _, _ := newTestServices(t)
 	res, err := gw.Sessions.Login(context.Background(), "ALICE@example.COM", testPassword)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestUnknownEmailWrongPasswordAndDisabledAreIndistinguishable(t *testing.T) 
 		{"alice@example.com", "wrong"},
 		{"dave@example.com", testPassword},
 	} {
-		gw, _, _ := newTestGatewayCounting(t)
+		gw, _, _ := newTestServicesCounting(t)
 		_, err := gw.gw.Sessions.Login(ctx, tc.email, tc.password)
 		if !errors.Is(err, authcore.ErrInvalidCredentials) {
 			t.Fatalf("%s: %v, want ErrInvalidCredentials", tc.email, err)
@@ -120,12 +120,12 @@ func TestUnknownEmailWrongPasswordAndDisabledAreIndistinguishable(t *testing.T) 
 	}
 }
 
-type countingGateway struct {
+type countingServices struct {
 	gw      *authcore.Services
 	counter *countingHasher
 }
 
-func newTestGatewayCounting(t *testing.T) (countingGateway, *clock, authcore.Store) {
+func newTestServicesCounting(t *testing.T) (countingServices, *clock, authcore.Store) {
 	clk := authtest.NewClock(time.Now())
 	store := memory.New(clk.Now)
 	t.Cleanup(func() { store.Close() })
@@ -137,11 +137,11 @@ func newTestGatewayCounting(t *testing.T) (countingGateway, *clock, authcore.Sto
 	if err != nil {
 		t.Fatal(err)
 	}
-	return countingGateway{gw, cv}, clk, store
+	return countingServices{gw, cv}, clk, store
 }
 
 func TestExpiredPasswordGivesPasswordUpdateToken(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
+	gw, _, _ := newTestServices(t)
 	ctx := context.Background()
 	_, err := gw.Sessions.Login(ctx, "carol@example.com", testPassword)
 	var expired *authcore.PasswordExpiredError
@@ -162,7 +162,7 @@ func TestExpiredPasswordGivesPasswordUpdateToken(t *testing.T) {
 }
 
 func TestSessionSlidesWithUseAndDiesWhenIdle(t *testing.T) {
-	gw, clk, _ := newTestGateway(t)
+	gw, clk, _ := newTestServices(t)
 	ctx := context.Background()
 	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	for i := 0; i < 5; i++ { // 20 minutes of activity, 4 minutes apart
@@ -178,7 +178,7 @@ func TestSessionSlidesWithUseAndDiesWhenIdle(t *testing.T) {
 }
 
 func TestSessionNeverOutlivesSessionMax(t *testing.T) {
-	gw, clk, _ := newTestGateway(t)
+	gw, clk, _ := newTestServices(t)
 	ctx := context.Background()
 	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	for elapsed := time.Duration(0); elapsed < time.Hour-4*time.Minute; elapsed += 4 * time.Minute {
@@ -194,7 +194,7 @@ func TestSessionNeverOutlivesSessionMax(t *testing.T) {
 }
 
 func TestLogoutKillsEveryTokenOfTheSession(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
+	gw, _, _ := newTestServices(t)
 	ctx := context.Background()
 	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	access, err := gw.Sessions.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CORPORATE", ID: "3001"})
@@ -212,7 +212,7 @@ func TestLogoutKillsEveryTokenOfTheSession(t *testing.T) {
 }
 
 func TestAccessTokenOnlyForTheUsersIdentities(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
+	gw, _, _ := newTestServices(t)
 	ctx := context.Background()
 	res, _ := gw.Sessions.Login(ctx, "bob@example.com", testPassword)
 	if _, err := gw.Sessions.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"}); !errors.Is(err, authcore.ErrIdentityNotAllowed) {
@@ -221,7 +221,7 @@ func TestAccessTokenOnlyForTheUsersIdentities(t *testing.T) {
 }
 
 func TestGuardDecisions(t *testing.T) {
-	gw, clk, store := newTestGateway(t)
+	gw, clk, store := newTestServices(t)
 	ctx := context.Background()
 	alice, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	bob, _ := gw.Sessions.Login(ctx, "bob@example.com", testPassword)
@@ -283,7 +283,7 @@ func TestGuardDecisions(t *testing.T) {
 }
 
 func TestIdentityHeadersReplaceClientLookalikes(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
+	gw, _, _ := newTestServices(t)
 	ctx := context.Background()
 	alice, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	adm, rej := admit(gw, ctx, "Bearer "+alice.Token, &authcore.GuardPolicy{Token: "any"})
@@ -321,7 +321,7 @@ func TestIdentityHeadersReplaceClientLookalikes(t *testing.T) {
 // A store error that is no outage keeps its kind: a session record that
 // does not decode is an internal error (500), not ErrUnavailable (503).
 func TestUndecodableSessionIsAnInternalErrorNotAnOutage(t *testing.T) {
-	gw, _, store := newTestGateway(t)
+	gw, _, store := newTestServices(t)
 	ctx := context.Background()
 	res, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	if err != nil {
