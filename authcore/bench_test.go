@@ -15,38 +15,39 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 	"github.com/authgate/authgate/authcore/store/memory"
 	redisstore "github.com/authgate/authgate/authcore/store/redis"
 	"github.com/authgate/authgate/authcore/store/storetest"
 )
 
-func benchGateway(b *testing.B, store authcore.Store, key *authcore.Key) (*authcore.Gateway, string) {
+func benchServices(b *testing.B, store authcore.Store, key *authcore.Key) (*authcore.Services, string) {
 	b.Helper()
 	return newLoggedIn(b, store, key, nil)
 }
 
-// benchGatewayT is benchGateway for tests, with metrics.
-func benchGatewayT(t *testing.T, store authcore.Store, m authcore.Metrics) (*authcore.Gateway, string) {
+// benchServicesT is benchServices for tests, with metrics.
+func benchServicesT(t *testing.T, store authcore.Store, m authcore.Metrics) (*authcore.Services, string) {
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	return newLoggedIn(t, store, key, m)
 }
 
 // newLoggedIn returns a gateway over store with one user logged in, and
 // an ACCESS token of that session.
-func newLoggedIn(b testing.TB, store authcore.Store, key *authcore.Key, m authcore.Metrics) (*authcore.Gateway, string) {
+func newLoggedIn(b testing.TB, store authcore.Store, key *authcore.Key, m authcore.Metrics) (*authcore.Services, string) {
 	hash, _ := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 	users, _ := authcore.NewStaticUsers([]authcore.User{{ID: "1001", CredentialsType: "ROOT", Email: "a@example.com",
 		Password: string(hash), Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001"}}}})
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("bench", key, time.Now),
+	gw, err := authcore.New(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("bench", key, time.Now),
 		RateLimits: map[string]authcore.RateLimit{}, Metrics: m})
 	if err != nil {
 		b.Fatal(err)
 	}
-	res, err := gw.Login(context.Background(), "a@example.com", testPassword)
+	res, err := gw.Sessions.Login(context.Background(), "a@example.com", testPassword)
 	if err != nil {
 		b.Fatal(err)
 	}
-	access, err := gw.AccessToken(context.Background(), res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
+	access, err := gw.Sessions.AccessToken(context.Background(), res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func hmacKey(b *testing.B) *authcore.Key {
 }
 
 // benchAdmit measures the whole guard decision and header rewrite.
-func benchAdmit(b *testing.B, gw *authcore.Gateway, token string) {
+func benchAdmit(b *testing.B, gw *authcore.Services, token string) {
 	policy := &authcore.GuardPolicy{Token: authcore.GuardAccess}
 	auth := "Bearer " + token
 	h := http.Header{}
@@ -71,18 +72,19 @@ func benchAdmit(b *testing.B, gw *authcore.Gateway, token string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		adm, rej := gw.Admit(ctx, auth, policy)
-		if rej != nil {
-			b.Fatal(rej)
+		tok, _ := httpapi.BearerToken(auth)
+		d := gw.Guard.Decide(ctx, tok, policy)
+		if !d.Admitted() {
+			b.Fatal(d.Refusal)
 		}
-		headers.Set(h, adm)
+		headers.Set(h, &d)
 	}
 }
 
 func BenchmarkGuardDecisionMemory(b *testing.B) {
 	store := memory.New(nil)
 	defer store.Close()
-	gw, tok := benchGateway(b, store, hmacKey(b))
+	gw, tok := benchServices(b, store, hmacKey(b))
 	benchAdmit(b, gw, tok)
 }
 
@@ -106,7 +108,7 @@ func benchRedis(b *testing.B, query string) {
 	}
 	store := redisstore.Open(opts, "bench:")
 	defer store.Close()
-	gw, tok := benchGateway(b, store, hmacKey(b))
+	gw, tok := benchServices(b, store, hmacKey(b))
 	benchAdmit(b, gw, tok)
 }
 
@@ -116,7 +118,7 @@ func BenchmarkTokenVerify(b *testing.B) {
 	for _, k := range benchKeys(b) {
 		store := memory.New(nil)
 		defer store.Close()
-		gw, tok := benchGateway(b, store, k)
+		gw, tok := benchServices(b, store, k)
 		b.Run(k.Alg+"/cold", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -128,7 +130,7 @@ func BenchmarkTokenVerify(b *testing.B) {
 		b.Run(k.Alg+"/cached", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := gw.Tokens().Verify(tok); err != nil {
+				if _, err := gw.Tokens.Verify(tok); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -141,12 +143,12 @@ func BenchmarkTokenIssue(b *testing.B) {
 		b.Run(k.Alg, func(b *testing.B) {
 			store := memory.New(nil)
 			defer store.Close()
-			gw, _ := benchGateway(b, store, k)
-			res, _ := gw.Login(context.Background(), "a@example.com", testPassword)
+			gw, _ := benchServices(b, store, k)
+			res, _ := gw.Sessions.Login(context.Background(), "a@example.com", testPassword)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := gw.IssueToken(res.Session, authcore.TokenAccess, res.Session.Identity); err != nil {
+				if _, err := gw.Sessions.IssueToken(res.Session, authcore.TokenAccess, res.Session.Identity); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -196,12 +198,12 @@ func benchLogin(b *testing.B, hash string, others []authcore.User) {
 		Password: hash, Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001"}}}}, others...))
 	store := memory.New(nil)
 	defer store.Close()
-	gw, _ := authcore.NewGateway(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("bench", hmacKey(b), time.Now),
+	gw, _ := authcore.New(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("bench", hmacKey(b), time.Now),
 		RateLimits: map[string]authcore.RateLimit{}})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := gw.Login(context.Background(), "a@example.com", testPassword); err != nil {
+		if _, err := gw.Sessions.Login(context.Background(), "a@example.com", testPassword); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -30,6 +30,7 @@ const (
 // ChallengeError is a refused challenge operation; Code is the API's
 // errorCode (CHANNEL_NOT_REGISTERED, STATE_INVALID, ...).
 type ChallengeError struct {
+	// Code is the API's errorCode.
 	Code string
 	// Exhausted marks a STATE_INVALID that comes from a challenge whose
 	// tries are used up, as opposed to no challenge at all: the Multi API
@@ -37,6 +38,7 @@ type ChallengeError struct {
 	Exhausted bool
 }
 
+// Error implements error.
 func (e *ChallengeError) Error() string { return "challenge: " + e.Code }
 
 // Error codes of challenges.
@@ -64,6 +66,7 @@ func challengeErr(code string) error { return &ChallengeError{Code: code} }
 // they fall between the two codes; no resend within the resend interval;
 // and a code is accepted once.
 type CodeChallenges struct {
+	// Store keeps the challenges and their counters.
 	Store Store
 	// Key keys the code hashes; every node must share it.
 	Key []byte
@@ -71,7 +74,8 @@ type CodeChallenges struct {
 	TTL time.Duration
 	// ResendInterval is the least time between two issues. Default 15s.
 	ResendInterval time.Duration
-	Now            func() time.Time
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
 }
 
 type codeRecord struct {
@@ -86,18 +90,11 @@ type codeRecord struct {
 
 // Issued is a freshly issued code, to be sent to the user.
 type Issued struct {
-	Code    string
+	// Code is the code to send.
+	Code string
+	// Expires is when it stops being accepted.
 	Expires time.Time
 }
-
-// keys of a scope; the scope carries the hash tag (e.g. "{sid}").
-func (c *CodeChallenges) recordKey(scope string) string   { return "o:" + scope }
-func (c *CodeChallenges) cooldownKey(scope string) string { return "o:" + scope + ":wait" }
-func (c *CodeChallenges) issuesKey(scope string) string   { return "o:" + scope + ":n" }
-
-// attemptsKey counts the codes tried in the round, across its codes.
-func (c *CodeChallenges) attemptsKey(scope string) string { return "o:" + scope + ":a" }
-func (c *CodeChallenges) doneKey(scope, id string) string { return "o:" + scope + ":v:" + id }
 
 func (c *CodeChallenges) now() time.Time {
 	if c.Now != nil {
@@ -127,7 +124,7 @@ func (c *CodeChallenges) resend() time.Duration {
 // (CHALLENGE_LIMIT_EXCEEDED).
 func (c *CodeChallenges) Issue(ctx context.Context, scope, to, fixed string, keep time.Duration) (*Issued, error) {
 	keep = max(keep, c.ttl())
-	switch tried, err := c.Store.Get(ctx, c.attemptsKey(scope)); {
+	switch tried, err := c.Store.Get(ctx, Keys.CodeTries(scope)); {
 	case err == nil:
 		if n, _ := strconv.Atoi(string(tried)); n >= MaxCodeAttempts {
 			return nil, challengeErr(CodeChallengeLimitExceeded)
@@ -137,14 +134,14 @@ func (c *CodeChallenges) Issue(ctx context.Context, scope, to, fixed string, kee
 	}
 	// The cooldown is taken first so that a refused resend does not use up
 	// one of the round's issues.
-	ok, err := c.Store.SetNX(ctx, c.cooldownKey(scope), []byte{1}, c.resend())
+	ok, err := c.Store.SetNX(ctx, Keys.CodeCooldown(scope), []byte{1}, c.resend())
 	if err != nil {
 		return nil, storeError(err)
 	}
 	if !ok {
 		return nil, challengeErr(CodeRetryIn15Sec)
 	}
-	n, err := c.Store.Incr(ctx, c.issuesKey(scope), keep)
+	n, err := c.Store.Incr(ctx, Keys.CodeIssues(scope), keep)
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -162,7 +159,7 @@ func (c *CodeChallenges) Issue(ctx context.Context, scope, to, fixed string, kee
 	rec := codeRecord{ID: newID(), Issued: now.UnixMilli(), Expires: now.Add(c.ttl()).UnixMilli(), To: to}
 	rec.Hash = c.hash(scope, rec.ID, code)
 	data, _ := json.Marshal(rec)
-	if err := c.Store.Set(ctx, c.recordKey(scope), data, keep); err != nil {
+	if err := c.Store.Set(ctx, Keys.Code(scope), data, keep); err != nil {
 		return nil, storeError(err)
 	}
 	return &Issued{Code: code, Expires: time.UnixMilli(rec.Expires)}, nil
@@ -172,7 +169,7 @@ func (c *CodeChallenges) Issue(ctx context.Context, scope, to, fixed string, kee
 // that it outlives the code being issued: at none for a new round, else
 // (the resend) at the count so far, atomically against concurrent tries.
 func (c *CodeChallenges) startTries(ctx context.Context, scope string, fresh bool, keep time.Duration) error {
-	key := c.attemptsKey(scope)
+	key := Keys.CodeTries(scope)
 	if fresh {
 		if err := c.Store.Set(ctx, key, []byte("0"), keep); err != nil {
 			return storeError(err)
@@ -211,7 +208,7 @@ type Verification struct {
 // (then ALREADY_VERIFIED) and expires (VERIFICATION_CODE_EXPIRED). A
 // success starts a new round.
 func (c *CodeChallenges) Verify(ctx context.Context, scope, code string) (*Verification, error) {
-	data, err := c.Store.Get(ctx, c.recordKey(scope))
+	data, err := c.Store.Get(ctx, Keys.Code(scope))
 	if errors.Is(err, ErrNotFound) {
 		return nil, challengeErr(CodeStateInvalid)
 	} else if err != nil {
@@ -221,7 +218,7 @@ func (c *CodeChallenges) Verify(ctx context.Context, scope, code string) (*Verif
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("decoding challenge: %w", err)
 	}
-	switch _, err := c.Store.Get(ctx, c.doneKey(scope, rec.ID)); {
+	switch _, err := c.Store.Get(ctx, Keys.CodeUsed(scope, rec.ID)); {
 	case err == nil:
 		return nil, challengeErr(CodeAlreadyVerified)
 	case !errors.Is(err, ErrNotFound):
@@ -230,7 +227,7 @@ func (c *CodeChallenges) Verify(ctx context.Context, scope, code string) (*Verif
 	keep := max(time.UnixMilli(rec.Expires).Sub(c.now()), 0) + c.ttl()
 	// The counter Issue started keeps its TTL; keep serves only if it
 	// has gone.
-	n, err := c.Store.Incr(ctx, c.attemptsKey(scope), keep)
+	n, err := c.Store.Incr(ctx, Keys.CodeTries(scope), keep)
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -250,14 +247,14 @@ func (c *CodeChallenges) Verify(ctx context.Context, scope, code string) (*Verif
 		return nil, challengeErr(CodeVerificationCodeInvalid)
 	}
 	// Of concurrent right answers, one wins; the code is single use.
-	won, err := c.Store.SetNX(ctx, c.doneKey(scope, rec.ID), []byte{1}, keep)
+	won, err := c.Store.SetNX(ctx, Keys.CodeUsed(scope, rec.ID), []byte{1}, keep)
 	if err != nil {
 		return nil, storeError(err)
 	}
 	if !won {
 		return nil, challengeErr(CodeAlreadyVerified)
 	}
-	for _, key := range []string{c.issuesKey(scope), c.attemptsKey(scope)} {
+	for _, key := range []string{Keys.CodeIssues(scope), Keys.CodeTries(scope)} {
 		if err := c.Store.Delete(ctx, key); err != nil {
 			return nil, storeError(err)
 		}
@@ -289,4 +286,54 @@ func RandomDigits(n int) string {
 		b[i] = byte('0' + d.Int64())
 	}
 	return string(b)
+}
+
+// delivery issues codes and sends them: the one issue-and-send path of
+// step-up and of the Manage API's MFA.
+type delivery struct {
+	codes *CodeChallenges
+	// sandbox: every code is SandboxCode and nothing is sent.
+	sandbox bool
+}
+
+// issueAndSend issues a code under scope and sends m with it through
+// sender; keep is how long the challenge's bookkeeping must last. A
+// missing sender is found before the code is issued, so that it uses up
+// nothing.
+func (d *delivery) issueAndSend(ctx context.Context, scope string, sender Sender, m Message, keep time.Duration) error {
+	if sender == nil && !d.sandbox {
+		return ErrNoSender
+	}
+	issued, err := d.codes.Issue(ctx, scope, m.To, d.fixedCode(sender), keep)
+	if err != nil {
+		return err
+	}
+	m.Code, m.ExpiresAt = issued.Code, issued.Expires
+	return d.send(ctx, sender, m)
+}
+
+// send delivers m through sender, or nothing in sandbox mode.
+func (d *delivery) send(ctx context.Context, sender Sender, m Message) error {
+	if d.sandbox {
+		return nil
+	}
+	if sender == nil {
+		return ErrNoSender
+	}
+	if err := sender.Send(ctx, m); err != nil {
+		return fmt.Errorf("%w: %s %s: %w", ErrSendFailed, m.Channel, m.Purpose, err)
+	}
+	return nil
+}
+
+// fixedCode is the code every challenge sent through sender gets: the
+// sandbox code in sandbox mode or with a sandbox sender, else none.
+func (d *delivery) fixedCode(sender Sender) string {
+	if f, ok := sender.(FixedCoder); ok {
+		return f.FixedCode()
+	}
+	if d.sandbox {
+		return SandboxCode
+	}
+	return ""
 }

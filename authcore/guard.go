@@ -27,144 +27,145 @@ type GuardPolicy struct {
 	Token string
 	// StepUp requires a stepped-up session, within MaxAge when it is set.
 	StepUp bool
+	// MaxAge, with StepUp, is the oldest step-up that counts; 0: any.
 	MaxAge time.Duration
-	// IdentityType and CredentialsType, when set, must match the token's.
-	IdentityType    string
+	// IdentityType, when set, must be the token's identity type.
+	IdentityType string
+	// CredentialsType, when set, must be the token's credentials type.
 	CredentialsType string
 }
 
-// Admission is an admitted request's caller.
-type Admission struct {
-	Claims  *Claims
-	Session *Session
-}
+// Refusal is why the guard refused a request, or NotRefused. The edge
+// (the Caddy handlers, an API, the portal) renders it its own way.
+type Refusal uint8
 
-// SteppedUp reports whether the caller's session has stepped up.
-func (a *Admission) SteppedUp() bool { return !a.Session.SteppedUp.IsZero() }
+// Refusals of the guard.
+const (
+	// NotRefused: the request is admitted.
+	NotRefused Refusal = iota
+	// RefusedNoToken: no bearer token.
+	RefusedNoToken
+	// RefusedInvalidToken: a token that does not verify, or whose session
+	// has ended.
+	RefusedInvalidToken
+	// RefusedPasswordUpdateToken: a PASSWORD_UPDATE token, good only for
+	// changing the password.
+	RefusedPasswordUpdateToken
+	// RefusedAccessTokenRequired: an AUTH token where ACCESS is required.
+	RefusedAccessTokenRequired
+	// RefusedInsufficientPermissions: the identity or credentials type is
+	// not the route's.
+	RefusedInsufficientPermissions
+	// RefusedStepUpRequired: the session has not stepped up (within
+	// Decision.MaxAge, when set).
+	RefusedStepUpRequired
+	// RefusedUnavailable: the store did not answer; the request could not
+	// be checked.
+	RefusedUnavailable
+	// RefusedClientGone: the client went away while the store was asked.
+	RefusedClientGone
+	// RefusedInternal: a bug or a record that does not decode.
+	RefusedInternal
+)
 
-// AuthTime is when the caller last authenticated: the step-up, or the login.
-func (a *Admission) AuthTime() time.Time {
-	if a.SteppedUp() {
-		return a.Session.SteppedUp
-	}
-	return a.Session.Created
-}
-
-// Rejection is why a guarded request was refused; Write renders it.
-type Rejection struct {
-	Status    int
-	ErrorCode string // 403 errorCode
-	Message   string // 401/503 message
-	// Challenge is the WWW-Authenticate header value, if any.
-	Challenge string
-	Cause     error
-}
-
-func (r *Rejection) Error() string {
-	if r.ErrorCode != "" {
-		return r.ErrorCode
-	}
-	return r.Message
-}
-
-// Write sends the rejection in the documented error shape.
-func (r *Rejection) Write(w http.ResponseWriter) {
-	if r.Challenge != "" {
-		w.Header().Set("WWW-Authenticate", r.Challenge)
-	}
-	if r.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	if r.ErrorCode != "" {
-		WriteErrorCode(w, r.Status, r.ErrorCode)
-		return
-	}
-	WriteMessage(w, r.Status, r.Message)
-}
-
-const realm = `Bearer realm="authgate"`
-
-// BearerToken returns the token of an "Authorization: Bearer" header.
-func BearerToken(header string) (string, bool) {
-	const prefix = "bearer "
-	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
-		return "", false
-	}
-	tok := strings.TrimSpace(header[len(prefix):])
-	return tok, tok != ""
-}
-
-// Admit decides a guarded request from its Authorization header.
-func (g *Gateway) Admit(ctx context.Context, authorization string, p *GuardPolicy) (*Admission, *Rejection) {
-	adm, rej := g.admit(ctx, authorization, p)
-	g.metrics.GuardDecision(guardResult(rej))
-	return adm, rej
-}
-
-// guardResult is the metrics label of a guard decision.
-func guardResult(rej *Rejection) string {
-	switch {
-	case rej == nil:
+// String is the refusal's metrics label (authgate_guard_decisions_total).
+func (r Refusal) String() string {
+	switch r {
+	case NotRefused:
 		return "admitted"
-	case rej.Status == http.StatusServiceUnavailable && ClientGone(rej.Cause):
-		return "client_gone"
-	case rej.Status == http.StatusServiceUnavailable:
-		return "unavailable"
-	case rej.ErrorCode != "":
-		return guardLabels[rej.ErrorCode]
-	case rej.Challenge == realm:
+	case RefusedNoToken:
 		return "no_token"
+	case RefusedInvalidToken, RefusedPasswordUpdateToken:
+		return "invalid_token"
+	case RefusedAccessTokenRequired:
+		return "access_token_required"
+	case RefusedInsufficientPermissions:
+		return "insufficient_permissions"
+	case RefusedStepUpRequired:
+		return "step_up_required"
+	case RefusedUnavailable:
+		return "unavailable"
+	case RefusedClientGone:
+		return "client_gone"
 	}
-	return "invalid_token"
+	return "error"
 }
 
-// guardLabels are the metric labels of the guard's 403 error codes.
-var guardLabels = map[string]string{
-	"ACCESS_TOKEN_REQUIRED":    "access_token_required",
-	"STEP_UP_REQUIRED":         "step_up_required",
-	"INSUFFICIENT_PERMISSIONS": "insufficient_permissions",
+// Decision is the guard's answer: admitted, with the caller's claims and
+// session, or refused, with the reason and what the edge needs to render
+// it. It holds no status code or header text.
+type Decision struct {
+	// Refusal is NotRefused when the request is admitted.
+	Refusal Refusal
+	// Claims are the admitted caller's token's.
+	Claims *Claims
+	// Session is the admitted caller's session.
+	Session *Session
+	// MaxAge is the route's step-up max age with RefusedStepUpRequired
+	// (0: any step-up would do).
+	MaxAge time.Duration
+	// Cause is the error behind the refusal, for logs only.
+	Cause error
 }
 
-func (g *Gateway) admit(ctx context.Context, authorization string, p *GuardPolicy) (*Admission, *Rejection) {
-	token, ok := BearerToken(authorization)
-	if !ok {
-		return nil, &Rejection{Status: http.StatusUnauthorized, Message: "authentication required", Challenge: realm}
+// Admitted reports whether the request may pass.
+func (d *Decision) Admitted() bool { return d.Refusal == NotRefused }
+
+// SteppedUp reports whether the admitted caller's session has stepped up.
+func (d *Decision) SteppedUp() bool { return !d.Session.SteppedUp.IsZero() }
+
+// AuthTime is when the admitted caller last authenticated: the step-up,
+// or the login.
+func (d *Decision) AuthTime() time.Time {
+	if d.SteppedUp() {
+		return d.Session.SteppedUp
 	}
-	c, s, err := g.Authenticate(ctx, token)
-	if err != nil {
-		return nil, authRejection(err)
+	return d.Session.Created
+}
+
+// Guard decides guarded requests: a live token of the route's kind, from
+// a session that meets the route's step-up and type demands.
+type Guard struct {
+	sessions *Sessions
+	now      func() time.Time
+	metrics  Metrics
+}
+
+// Decide decides a guarded request from its bearer token ("" for none),
+// and counts the decision in the metrics.
+func (g *Guard) Decide(ctx context.Context, token string, p *GuardPolicy) Decision {
+	d := g.decide(ctx, token, p)
+	g.metrics.GuardDecision(d.Refusal.String())
+	return d
+}
+
+func (g *Guard) decide(ctx context.Context, token string, p *GuardPolicy) Decision {
+	if token == "" {
+		return Decision{Refusal: RefusedNoToken}
+	}
+	c, s, err := g.sessions.Authenticate(ctx, token)
+	switch {
+	case errors.Is(err, ErrPasswordUpdateToken):
+		return Decision{Refusal: RefusedPasswordUpdateToken, Cause: err}
+	case errors.Is(err, ErrInvalidToken):
+		return Decision{Refusal: RefusedInvalidToken, Cause: err}
+	case errors.Is(err, ErrUnavailable) && ClientGone(err):
+		return Decision{Refusal: RefusedClientGone, Cause: err}
+	case errors.Is(err, ErrUnavailable):
+		return Decision{Refusal: RefusedUnavailable, Cause: err}
+	case err != nil:
+		return Decision{Refusal: RefusedInternal, Cause: err}
 	}
 	switch {
-	case c.TokenType == TokenPasswordUpdate:
-		return nil, &Rejection{Status: http.StatusUnauthorized, Message: "invalid token",
-			Challenge: realm + `, error="invalid_token"`}
 	case p.Token != GuardAny && p.Token != GuardAuth && c.TokenType != TokenAccess:
-		return nil, &Rejection{Status: http.StatusForbidden, ErrorCode: "ACCESS_TOKEN_REQUIRED"}
+		return Decision{Refusal: RefusedAccessTokenRequired}
 	case (p.IdentityType != "" && c.Identity.Type != p.IdentityType) ||
 		(p.CredentialsType != "" && c.CredentialsType != p.CredentialsType):
-		return nil, &Rejection{Status: http.StatusForbidden, ErrorCode: "INSUFFICIENT_PERMISSIONS"}
+		return Decision{Refusal: RefusedInsufficientPermissions}
 	case p.StepUp && !s.IsSteppedUp(g.now(), p.MaxAge):
-		return nil, stepUpRejection(p.MaxAge)
+		return Decision{Refusal: RefusedStepUpRequired, MaxAge: p.MaxAge}
 	}
-	return &Admission{Claims: c, Session: s}, nil
-}
-
-func stepUpRejection(maxAge time.Duration) *Rejection {
-	ch := `Bearer error="insufficient_user_authentication", error_description="a stepped-up session is required"`
-	if maxAge > 0 {
-		ch = `Bearer error="insufficient_user_authentication", error_description="a step-up within the last ` +
-			maxAge.String() + ` is required", max_age=` + strconv.FormatInt(int64(maxAge/time.Second), 10)
-	}
-	return &Rejection{Status: http.StatusForbidden, ErrorCode: "STEP_UP_REQUIRED", Challenge: ch}
-}
-
-// authRejection maps an Authenticate error to its answer.
-func authRejection(err error) *Rejection {
-	if errors.Is(err, ErrUnavailable) {
-		return &Rejection{Status: http.StatusServiceUnavailable, Message: "session store unavailable", Cause: err}
-	}
-	return &Rejection{Status: http.StatusUnauthorized, Message: "invalid or expired token",
-		Challenge: realm + `, error="invalid_token"`, Cause: err}
+	return Decision{Claims: c, Session: s}
 }
 
 // Identity header names, after the prefix.
@@ -197,10 +198,10 @@ func NewIdentityHeaders(prefix string) *IdentityHeaders {
 // Set removes every header a client sent that looks like one of ours
 // (prefix compared case-insensitively, "_" read as "-"), then sets the
 // caller's identity headers.
-func (ih *IdentityHeaders) Set(h http.Header, a *Admission) {
+func (ih *IdentityHeaders) Set(h http.Header, d *Decision) {
 	StripPrefixedHeaders(h, ih.prefix)
-	values := [6]string{a.Claims.Subject, a.Claims.CredentialsType, a.Claims.Identity.ID,
-		a.Claims.Identity.Type, strconv.FormatBool(a.SteppedUp()), strconv.FormatInt(a.AuthTime().Unix(), 10)}
+	values := [6]string{d.Claims.Subject, d.Claims.CredentialsType, d.Claims.Identity.ID,
+		d.Claims.Identity.Type, strconv.FormatBool(d.SteppedUp()), strconv.FormatInt(d.AuthTime().Unix(), 10)}
 	backing := values[:] // one allocation for all six values
 	for i, name := range ih.names {
 		h[name] = backing[i : i+1 : i+1]
@@ -213,8 +214,8 @@ func (ih *IdentityHeaders) Set(h http.Header, a *Admission) {
 // those that arrive with the end of the body; the Trailer and Connection
 // headers lose the names under the prefix, so that hop-by-hop removal
 // (which deletes every header Connection names) cannot delete ours.
-func (ih *IdentityHeaders) Prepare(r *http.Request, a *Admission) {
-	ih.Set(r.Header, a)
+func (ih *IdentityHeaders) Prepare(r *http.Request, d *Decision) {
+	ih.Set(r.Header, d)
 	dropPrefixedNames(r.Header, "Connection", ih.prefix)
 	dropPrefixedNames(r.Header, "Trailer", ih.prefix)
 	StripPrefixedHeaders(r.Trailer, ih.prefix)

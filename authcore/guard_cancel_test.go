@@ -19,10 +19,10 @@ func TestClientGoneIsNotAnOutage(t *testing.T) {
 	store := redisstore.New(goredis.NewUniversalClient(opts), "cg:")
 	defer store.Close()
 	m := &recordingMetrics{}
-	gw, tok := benchGatewayT(t, store, m)
+	gw, tok := benchServicesT(t, store, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	adm, rej := gw.Admit(ctx, "Bearer "+tok, &authcore.GuardPolicy{Token: "access"})
+	adm, rej := admit(gw, ctx, "Bearer "+tok, &authcore.GuardPolicy{Token: "access"})
 	if adm != nil || rej == nil || rej.Status != 503 || !authcore.ClientGone(rej.Cause) {
 		t.Fatalf("cancelled request: admission %v, rejection %+v", adm, rej)
 	}

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-func testAdmission() *Admission {
+func testAdmission() *Decision {
 	now := time.Unix(1_800_000_000, 0)
-	return &Admission{Claims: testClaims(now), Session: &Session{Created: now}}
+	return &Decision{Claims: testClaims(now), Session: &Session{Created: now}}
 }
 
 func TestPrepareDropsPrefixedNamesFromConnectionAndTrailer(t *testing.T) {

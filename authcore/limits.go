@@ -2,116 +2,15 @@ package authcore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"math"
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 )
-
-// Defaults of the account lockout.
-const (
-	DefaultLockoutAttempts = 5
-	DefaultLockoutDuration = 30 * time.Minute
-)
-
-// ErrLocked is returned for an account locked by consecutive password
-// failures: every login of it answers this until the lock expires, the
-// right password included.
-var ErrLocked = errors.New("account locked")
-
-// Lockout counts consecutive password failures per account in the store,
-// so the count is one across every node and both APIs. Checks are
-// reserved before the password is verified: of any number of concurrent
-// attempts, at most Attempts reach the password hash before the lock.
-type Lockout struct {
-	Store    Store
-	Attempts int
-	Duration time.Duration
-}
-
-// lockoutKey names an account's counters: the credentials id of a known
-// user, or a digest of the identifier of an unknown one, so unknown
-// emails lock just like known ones and reveal nothing.
-func lockoutKey(user *User, identifier string) string {
-	if user != nil {
-		return "lk:{" + user.ID + "}"
-	}
-	sum := sha256.Sum256([]byte(strings.ToLower(identifier)))
-	return "lk:{x" + hex.EncodeToString(sum[:12]) + "}"
-}
-
-// begin reserves one password check for the account; ErrLocked when the
-// account is locked or its checks are used up.
-func (l *Lockout) begin(ctx context.Context, key string) error {
-	if err := l.checkLock(ctx, key); err != nil {
-		return err
-	}
-	n, err := l.Store.Incr(ctx, key+":f", l.Duration)
-	if err != nil {
-		return storeError(err)
-	}
-	if n > int64(l.Attempts) {
-		return ErrLocked
-	}
-	return nil
-}
-
-// failed records a wrong password; the last allowed failure locks, and
-// it reports whether this call set the lock.
-func (l *Lockout) failed(ctx context.Context, key string) (bool, error) {
-	data, err := l.Store.Get(ctx, key+":f")
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	} else if err != nil {
-		return false, storeError(err)
-	}
-	if n, _ := strconv.Atoi(string(data)); n >= l.Attempts {
-		locked, err := l.Store.SetNX(ctx, key+":lock", []byte{1}, l.Duration)
-		if err != nil {
-			return false, storeError(err)
-		}
-		return locked, nil
-	}
-	return false, nil
-}
-
-// succeeded resets the count of consecutive failures.
-func (l *Lockout) succeeded(ctx context.Context, key string) error {
-	if err := l.Store.Delete(ctx, key+":f"); err != nil {
-		return storeError(err)
-	}
-	return nil
-}
-
-// Locked reports whether the account is locked now.
-func (l *Lockout) Locked(ctx context.Context, user *User) (bool, error) {
-	err := l.checkLock(ctx, lockoutKey(user, ""))
-	if errors.Is(err, ErrLocked) {
-		return true, nil
-	}
-	return false, err
-}
-
-// checkLock answers ErrLocked while the account's lock stands.
-func (l *Lockout) checkLock(ctx context.Context, key string) error {
-	switch _, err := l.Store.Get(ctx, key+":lock"); {
-	case err == nil:
-		return ErrLocked
-	case !errors.Is(err, ErrNotFound):
-		return storeError(err)
-	}
-	return nil
-}
 
 // RateLimit is a fixed-window limit per bucket: a client address, or on
 // the Manage API an end-user address or a user name.
 type RateLimit struct {
 	// Limit is the number of requests allowed per Window.
-	Limit  int
+	Limit int
+	// Window is the length of the fixed window.
 	Window time.Duration
 }
 
@@ -133,59 +32,66 @@ var DefaultRateLimits = map[string]RateLimit{
 
 // RateLimited is a refused request: retry after Reset.
 type RateLimited struct {
+	// Limit is the number of requests the window allows.
 	Limit int
+	// Reset is how long until the window ends.
 	Reset time.Duration
 }
 
+// Error implements error.
 func (e *RateLimited) Error() string { return "rate limited" }
 
-// SetHeaders sets x-ratelimit-limit, x-ratelimit-reset and Retry-After for
-// a 429 and returns the seconds until the limit resets, as text.
-func (e *RateLimited) SetHeaders(h http.Header) string {
-	secs := strconv.FormatInt(int64(math.Ceil(e.Reset.Seconds())), 10)
-	h.Set("x-ratelimit-limit", strconv.Itoa(e.Limit))
-	h.Set("x-ratelimit-reset", secs)
-	h.Set("Retry-After", secs)
-	return secs
+// Limits are the fixed-window rate limits of both APIs, counted in the
+// store (Keys.RateLimit, Keys.ManageRateLimitIP, Keys.ManageRateLimitUser)
+// so that a limit holds across every node. The services apply them where
+// their operations begin, for both APIs alike; the client address is the
+// one the handler recorded in the context (WithRequestInfo). A call
+// without one (a direct library call) is not limited per address.
+type Limits struct {
+	deps
+	limits map[string]RateLimit
 }
 
 // Allow counts a Multi API request of action from clientIP against its
-// limit, in the store so the limit holds across nodes. It returns
-// *RateLimited when the limit is used up.
-func (g *Gateway) Allow(ctx context.Context, action, clientIP string) error {
-	return g.allow(ctx, action, "rl:"+action+":{"+clientIP+"}:")
+// limit. It returns *RateLimited when the limit is used up.
+func (l *Limits) Allow(ctx context.Context, action, clientIP string) error {
+	return l.allow(ctx, action, func(window int64) string { return Keys.RateLimit(action, clientIP, window) })
+}
+
+// allowClient is Allow for the client address in ctx.
+func (l *Limits) allowClient(ctx context.Context, action string) error {
+	ip := clientIP(ctx)
+	if ip == "" {
+		return nil
+	}
+	return l.Allow(ctx, action, ip)
 }
 
 // allowManage counts a Manage API request of action against two limits
 // of the action's size, in buckets of their own: one per end-user address
-// (the clientIp the service client reports, else the connection's), so a
-// backend serving many users is not limited as one client, and one per
-// user name, so no spread of addresses gets more tries at one account.
-func (g *Gateway) allowManage(ctx context.Context, action, clientIP, userName string) error {
-	if err := g.allow(ctx, action, "rl:m:"+action+":{ip:"+clientIP+"}:"); err != nil {
-		return err
+// (the clientIp the service client reports, else the connection's, in
+// ctx), so a backend serving many users is not limited as one client, and
+// one per user name, so no spread of addresses gets more tries at one
+// account.
+func (l *Limits) allowManage(ctx context.Context, action, userName string) error {
+	if ip := clientIP(ctx); ip != "" {
+		if err := l.allow(ctx, action, func(window int64) string { return Keys.ManageRateLimitIP(action, ip, window) }); err != nil {
+			return err
+		}
 	}
-	return g.allow(ctx, action, "rl:m:"+action+":{u"+nameDigest(userName)+"}:")
+	return l.allow(ctx, action, func(window int64) string { return Keys.ManageRateLimitUser(action, userName, window) })
 }
 
-// nameDigest names a user name (case-insensitive) in store keys: any
-// length and character becomes a fixed-size hash tag.
-func nameDigest(name string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(name)))
-	return hex.EncodeToString(sum[:12])
-}
-
-// allow counts a request in the fixed window of bucket (a key prefix whose
-// hash tag names who is limited).
-func (g *Gateway) allow(ctx context.Context, action, bucket string) error {
-	rl, ok := g.limits[action]
+// allow counts a request in the fixed window whose key bucket names.
+func (l *Limits) allow(ctx context.Context, action string, bucket func(window int64) string) error {
+	rl, ok := l.limits[action]
 	if !ok || rl.Limit <= 0 {
 		return nil
 	}
-	now := g.now()
+	now := l.now()
 	window := now.UnixMilli() / rl.Window.Milliseconds()
 	reset := time.UnixMilli((window + 1) * rl.Window.Milliseconds()).Sub(now)
-	n, err := g.store.Incr(ctx, bucket+strconv.FormatInt(window, 10), rl.Window)
+	n, err := l.store.Incr(ctx, bucket(window), rl.Window)
 	if err != nil {
 		return storeError(err)
 	}

@@ -15,14 +15,14 @@ import (
 // twoNodes builds two gateways on the stores of newStores, counting the
 // password checks of both: each verifies two hashes, one per parameter
 // set of the users' hashes (bcrypt) and of new hashes.
-func twoNodes(t *testing.T, newStores nodeStores, clk *clock, limits map[string]authcore.RateLimit) (a, b *authcore.Gateway, checks func() int64) {
+func twoNodes(t *testing.T, newStores nodeStores, clk *clock, limits map[string]authcore.RateLimit) (a, b *authcore.Services, checks func() int64) {
 	t.Helper()
 	hasher := &countingHasher{}
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	users := stepUpUsers(t)
 	s1, s2 := newStores()
-	mk := func(store authcore.Store) *authcore.Gateway {
-		gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
+	mk := func(store authcore.Store) *authcore.Services {
+		gw, err := authcore.New(authcore.Options{Store: store, Users: users,
 			Tokens: authcore.NewTokens("test", key, clk.Now), Now: clk.Now, Hasher: hasher,
 			PasswordHash: testHashParams, RateLimits: limits})
 		if err != nil {
@@ -48,7 +48,7 @@ func TestConcurrentWrongPasswordsAcrossTwoNodesGetFiveChecks(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						_, err := gw.Login(context.Background(), email, "wrong")
+						_, err := gw.Sessions.Login(context.Background(), email, "wrong")
 						switch {
 						case errors.Is(err, authcore.ErrInvalidCredentials):
 							invalid.Add(1)
@@ -65,7 +65,7 @@ func TestConcurrentWrongPasswordsAcrossTwoNodesGetFiveChecks(t *testing.T) {
 						checks(), invalid.Load(), locked.Load())
 				}
 				// Locked for both nodes, the right password included.
-				if _, err := b.Login(context.Background(), email, testPassword); !errors.Is(err, authcore.ErrLocked) {
+				if _, err := b.Sessions.Login(context.Background(), email, testPassword); !errors.Is(err, authcore.ErrLocked) {
 					t.Fatalf("right password on the other node: %v, want ErrLocked", err)
 				}
 			})
@@ -74,20 +74,20 @@ func TestConcurrentWrongPasswordsAcrossTwoNodesGetFiveChecks(t *testing.T) {
 }
 
 func TestLockoutExpires(t *testing.T) {
-	gw, clk, _ := newTestGateway(t)
+	gw, clk, _ := newTestServices(t)
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
-		_, _ = gw.Login(ctx, "alice@example.com", "wrong")
+		_, _ = gw.Sessions.Login(ctx, "alice@example.com", "wrong")
 	}
-	if _, err := gw.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrLocked) {
+	if _, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrLocked) {
 		t.Fatalf("after 5 failures: %v", err)
 	}
 	clk.Advance(29 * time.Minute)
-	if _, err := gw.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrLocked) {
+	if _, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrLocked) {
 		t.Fatalf("29 minutes later: %v", err)
 	}
 	clk.Advance(2 * time.Minute)
-	if _, err := gw.Login(ctx, "alice@example.com", testPassword); err != nil {
+	if _, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword); err != nil {
 		t.Fatalf("31 minutes later: %v", err)
 	}
 }
@@ -103,7 +103,7 @@ func TestRateLimitHoldsAcrossTwoNodes(t *testing.T) {
 			if i%2 == 1 {
 				gw = b
 			}
-			err := gw.Allow(ctx, authcore.LimitCodeVerify, "192.0.2.7")
+			err := gw.Limits.Allow(ctx, authcore.LimitCodeVerify, "192.0.2.7")
 			switch {
 			case err == nil:
 				allowed++
@@ -115,10 +115,10 @@ func TestRateLimitHoldsAcrossTwoNodes(t *testing.T) {
 		if allowed != 6 || limited == nil || limited.Limit != 6 || limited.Reset <= 0 || limited.Reset > time.Minute {
 			t.Fatalf("allowed %d, limited %+v", allowed, limited)
 		}
-		if err := a.Allow(ctx, authcore.LimitCodeVerify, "192.0.2.8"); err != nil {
+		if err := a.Limits.Allow(ctx, authcore.LimitCodeVerify, "192.0.2.8"); err != nil {
 			t.Fatalf("another address is limited too: %v", err)
 		}
-		if err := a.Allow(ctx, authcore.LimitLogin, "192.0.2.7"); err != nil {
+		if err := a.Limits.Allow(ctx, authcore.LimitLogin, "192.0.2.7"); err != nil {
 			t.Fatalf("an unconfigured action is limited: %v", err)
 		}
 	})
@@ -130,21 +130,18 @@ func TestManageLimitsKeyOnClientIPAndUserNameApartFromMulti(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStores nodeStores, _ bool, clk *clock) {
 		key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 		store, _ := newStores()
-		gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: manageUsers(t), Tokens: authcore.NewTokens("test", key, clk.Now),
+		gw, err := authcore.New(authcore.Options{Store: store, Users: manageUsers(t), Tokens: authcore.NewTokens("test", key, clk.Now),
 			Now: clk.Now, PasswordHash: testHashParams, RateLimits: map[string]authcore.RateLimit{authcore.LimitLogin: {Limit: 2, Window: time.Hour}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
 		manage := func(user, ip string) error {
-			_, err := gw.ValidatePassword(ctx, authcore.ValidatePasswordRequest{UserName: user, Password: testPassword, ClientIP: ip})
+			_, err := gw.ManageMFA.ValidatePassword(authcore.WithRequestInfo(ctx, "", ip), authcore.ValidatePasswordRequest{UserName: user, Password: testPassword})
 			return err
 		}
 		multi := func(ip string) error {
-			if err := gw.Allow(ctx, authcore.LimitLogin, ip); err != nil {
-				return err
-			}
-			_, err := gw.Login(ctx, "bob@example.com", testPassword)
+			_, err := gw.Sessions.Login(authcore.WithRequestInfo(ctx, "", ip), "bob@example.com", testPassword)
 			return err
 		}
 		var limited *authcore.RateLimited

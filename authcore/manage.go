@@ -77,11 +77,13 @@ var (
 // ValidatePasswordRequest is a Manage API password validation: the
 // password always, and the MFA fields of the step the caller is at.
 type ValidatePasswordRequest struct {
+	// UserName names the user (case-insensitive).
 	UserName string
+	// Password is the password to check.
 	Password string
-	// Code is an SMS or TOTP code (the API's token); EmailCode an EMAIL
-	// code (emailToken).
-	Code      string
+	// Code is an SMS or TOTP code (the API's token).
+	Code string
+	// EmailCode is an EMAIL code (the API's emailToken).
 	EmailCode string
 	// RememberToken is a userMFARememberMeToken from an earlier success.
 	RememberToken string
@@ -89,21 +91,22 @@ type ValidatePasswordRequest struct {
 	SessionToken string
 	// RememberDevice asks for a new RememberToken when MFA completes.
 	RememberDevice bool
-	// ClientIP is the end user's address (the clientIp header, else the
-	// connection's), for the rate limits.
-	ClientIP string
 }
 
 // ValidatePasswordResult is a right password and where MFA stands.
 type ValidatePasswordResult struct {
 	// User is the user, for the caller's records; the API shows it only
 	// once MFA is done.
-	User            *User
-	MFARequired     bool
-	MFABypassed     bool
+	User *User
+	// MFARequired: a code must follow, with SessionToken.
+	MFARequired bool
+	// MFABypassed: MFA was skipped, for MFABypassReason.
+	MFABypassed bool
+	// MFABypassReason is MFABypassRememberedDevice.
 	MFABypassReason string
-	// MFAType and SessionToken are set when MFARequired.
-	MFAType      string
+	// MFAType is the user's mfa, when MFARequired.
+	MFAType string
+	// SessionToken carries the MFA step to the code, when MFARequired.
 	SessionToken string
 	// CodeNotResent: a code went out less than the resend interval ago,
 	// so none was sent now; the earlier one still works.
@@ -112,33 +115,54 @@ type ValidatePasswordResult struct {
 	RememberToken string
 }
 
+// ManageMFA serves the Manage API: a trusted backend validates a user's
+// password and walks the MFA steps (codes by SMS or EMAIL, TOTP,
+// remembered devices), or checks that the user holds a phone number. Its
+// state lives under Keys.ManageScope, Keys.MFASession, Keys.TOTPTries,
+// Keys.TOTPUsed, Keys.RememberedDevice and Keys.DevicesRevoked. Every call
+// counts against the Manage API's limits of the end-user address in ctx
+// (WithRequestInfo) and of the user name.
+type ManageMFA struct {
+	deps
+	accounts    *Accounts
+	passwords   *Passwords
+	limits      *Limits
+	delivery    *delivery
+	otpSender   Sender
+	emailSender Sender
+}
+
 // ValidatePassword checks a user's password for a trusted backend and
 // walks the MFA steps: a wrong password or unknown user is
 // ErrInvalidCredentials (same cost, through the lockout shared with the
 // Multi API, ErrLocked once locked); a user without mfa is done; a valid
 // remember token bypasses MFA; a sessionToken with the code completes it;
 // anything else sends a code (none for TOTP) and returns a sessionToken.
-// Every call counts against the Manage API's login limits of req.ClientIP
-// and req.UserName, a sent code against its code_issue limits and a
-// checked one against code_verify (*RateLimited); see allowManage.
-func (g *Gateway) ValidatePassword(ctx context.Context, req ValidatePasswordRequest) (*ValidatePasswordResult, error) {
-	if err := g.allowManage(ctx, LimitLogin, req.ClientIP, req.UserName); err != nil {
+// Every call counts against the Manage API's login limits of the end-user
+// address in ctx and req.UserName, a sent code against its code_issue
+// limits and a checked one against code_verify (*RateLimited); the
+// password check counts in the login metrics as a Multi API login does.
+func (m *ManageMFA) ValidatePassword(ctx context.Context, req ValidatePasswordRequest) (*ValidatePasswordResult, error) {
+	if err := m.limits.allowManage(ctx, LimitLogin, req.UserName); err != nil {
 		return nil, err
 	}
-	user, err := g.UserByName(ctx, req.UserName)
+	user, err := m.accounts.UserByName(ctx, req.UserName)
 	if errors.Is(err, ErrUserNotFound) {
 		user = nil
 	} else if err != nil {
+		m.metrics.Login(loginResult(err))
 		return nil, err
 	}
-	if err := g.CheckPassword(ctx, user, req.UserName, req.Password); err != nil {
+	err = m.passwords.Check(ctx, user, req.UserName, req.Password)
+	m.metrics.Login(loginResult(err))
+	if err != nil {
 		return nil, err
 	}
 	if user.MFA == "" {
 		return &ValidatePasswordResult{User: user}, nil
 	}
 	if req.RememberToken != "" {
-		ok, err := g.rememberedDevice(ctx, user, req.RememberToken)
+		ok, err := m.rememberedDevice(ctx, user, req.RememberToken)
 		if err != nil {
 			return nil, err
 		}
@@ -156,9 +180,9 @@ func (g *Gateway) ValidatePassword(ctx context.Context, req ValidatePasswordRequ
 	case code != "" && req.SessionToken == "":
 		return nil, ErrMFASessionInvalid
 	case code != "":
-		return g.completeMFA(ctx, user, req, code)
+		return m.completeMFA(ctx, user, req, code)
 	}
-	return g.beginMFA(ctx, user, req.ClientIP)
+	return m.beginMFA(ctx, user)
 }
 
 // mfaRecord is a sessionToken's state.
@@ -166,14 +190,8 @@ type mfaRecord struct {
 	MFA string `json:"m"`
 }
 
-func manageScope(u *User, purpose string) string { return "{m:" + u.ID + "}:" + purpose }
-
-func mfaSessionKey(u *User, token string) string {
-	return "ms:{m:" + u.ID + "}:" + tokenDigest(token)
-}
-
 // beginMFA sends the user a code (SMS, EMAIL) and opens an MFA session.
-func (g *Gateway) beginMFA(ctx context.Context, u *User, clientIP string) (*ValidatePasswordResult, error) {
+func (m *ManageMFA) beginMFA(ctx context.Context, u *User) (*ValidatePasswordResult, error) {
 	res := &ValidatePasswordResult{User: u, MFARequired: true, MFAType: u.MFA}
 	switch u.MFA {
 	case MFATOTP:
@@ -181,7 +199,7 @@ func (g *Gateway) beginMFA(ctx context.Context, u *User, clientIP string) (*Vali
 			return nil, err
 		}
 	case MFASMS, MFAEmail:
-		sent, err := g.sendManageCode(ctx, u, clientIP)
+		sent, err := m.sendMFACode(ctx, u)
 		if err != nil {
 			return nil, err
 		}
@@ -191,28 +209,28 @@ func (g *Gateway) beginMFA(ctx context.Context, u *User, clientIP string) (*Vali
 	}
 	token := randomToken()
 	data, _ := json.Marshal(mfaRecord{MFA: u.MFA})
-	if err := g.store.Set(ctx, mfaSessionKey(u, token), data, MFASessionTTL); err != nil {
+	if err := m.store.Set(ctx, Keys.MFASession(u.ID, token), data, MFASessionTTL); err != nil {
 		return nil, storeError(err)
 	}
 	res.SessionToken = token
 	return res, nil
 }
 
-// sendManageCode issues and sends an MFA code to the user's number or
+// sendMFACode issues and sends an MFA code to the user's number or
 // email. It reports false, and sends nothing, when a code went out less
 // than the resend interval ago: that code is still the one to type.
-func (g *Gateway) sendManageCode(ctx context.Context, u *User, clientIP string) (bool, error) {
-	to, channel, sender := smsNumber(u), ChannelSMS, g.otpSender
+func (m *ManageMFA) sendMFACode(ctx context.Context, u *User) (bool, error) {
+	to, channel, sender := smsNumber(u), ChannelSMS, m.otpSender
 	if u.MFA == MFAEmail {
-		to, channel, sender = u.Email, ChannelEmail, g.emailSender
+		to, channel, sender = u.Email, ChannelEmail, m.emailSender
 	}
 	if to == "" {
 		return false, fmt.Errorf("%w: no %s address", ErrMFAMisconfigured, channel)
 	}
-	if err := g.allowManage(ctx, LimitCodeIssue, clientIP, u.UserName); err != nil {
+	if err := m.limits.allowManage(ctx, LimitCodeIssue, u.UserName); err != nil {
 		return false, err
 	}
-	err := g.issueAndSend(ctx, manageScope(u, "mfa"), sender, Message{To: to, Channel: channel, Purpose: PurposeLogin})
+	err := m.issueAndSend(ctx, Keys.ManageScope(u.ID, "mfa"), sender, Message{To: to, Channel: channel, Purpose: PurposeLogin})
 	var ce *ChallengeError
 	if errors.As(err, &ce) && ce.Code == CodeRetryIn15Sec {
 		return false, nil
@@ -223,8 +241,8 @@ func (g *Gateway) sendManageCode(ctx context.Context, u *User, clientIP string) 
 // issueAndSend issues a code under scope and sends m with it. The
 // challenge's record outlives the code by an MFA session's life, so that
 // a late answer is told expired rather than unknown.
-func (g *Gateway) issueAndSend(ctx context.Context, scope string, sender Sender, m Message) error {
-	err := g.sendCode(ctx, scope, sender, m, g.codes.ttl()+MFASessionTTL)
+func (m *ManageMFA) issueAndSend(ctx context.Context, scope string, sender Sender, msg Message) error {
+	err := m.delivery.issueAndSend(ctx, scope, sender, msg, m.delivery.codes.ttl()+MFASessionTTL)
 	var ce *ChallengeError
 	if errors.As(err, &ce) && ce.Code == CodeChallengeLimitExceeded {
 		return ErrOTPAttemptsExceeded
@@ -234,12 +252,12 @@ func (g *Gateway) issueAndSend(ctx context.Context, scope string, sender Sender,
 
 // completeMFA checks the code of an MFA session; the session ends with
 // the first right code.
-func (g *Gateway) completeMFA(ctx context.Context, u *User, req ValidatePasswordRequest, code string) (*ValidatePasswordResult, error) {
-	if err := g.allowManage(ctx, LimitCodeVerify, req.ClientIP, req.UserName); err != nil {
+func (m *ManageMFA) completeMFA(ctx context.Context, u *User, req ValidatePasswordRequest, code string) (*ValidatePasswordResult, error) {
+	if err := m.limits.allowManage(ctx, LimitCodeVerify, req.UserName); err != nil {
 		return nil, err
 	}
-	key := mfaSessionKey(u, req.SessionToken)
-	data, err := g.store.Get(ctx, key)
+	key := Keys.MFASession(u.ID, req.SessionToken)
+	data, err := m.store.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrMFASessionInvalid
 	} else if err != nil {
@@ -250,32 +268,32 @@ func (g *Gateway) completeMFA(ctx context.Context, u *User, req ValidatePassword
 		return nil, ErrMFASessionInvalid
 	}
 	if u.MFA == MFATOTP {
-		err = g.verifyTOTP(ctx, u, code)
+		err = m.verifyTOTP(ctx, u, code)
 	} else {
-		err = g.verifyManageCode(ctx, manageScope(u, "mfa"), code)
+		err = m.verifyCode(ctx, Keys.ManageScope(u.ID, "mfa"), code)
 	}
 	if err != nil {
 		return nil, err
 	}
 	// Of concurrent right answers, one wins; a used session is spent.
-	if _, err := g.store.TakeOnce(ctx, key); errors.Is(err, ErrNotFound) {
+	if _, err := m.store.TakeOnce(ctx, key); errors.Is(err, ErrNotFound) {
 		return nil, ErrMFASessionInvalid
 	} else if err != nil {
 		return nil, storeError(err)
 	}
 	res := &ValidatePasswordResult{User: u}
 	if req.RememberDevice {
-		if res.RememberToken, err = g.rememberDevice(ctx, u); err != nil {
+		if res.RememberToken, err = m.rememberDevice(ctx, u); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
 }
 
-// verifyManageCode checks a code with the limits of §5 and answers in the
+// verifyCode checks a code with the limits of §5 and answers in the
 // Manage API's terms.
-func (g *Gateway) verifyManageCode(ctx context.Context, scope, code string) error {
-	_, err := g.codes.Verify(ctx, scope, code)
+func (m *ManageMFA) verifyCode(ctx context.Context, scope, code string) error {
+	_, err := m.delivery.codes.Verify(ctx, scope, code)
 	var ce *ChallengeError
 	if !errors.As(err, &ce) {
 		return err
@@ -297,19 +315,19 @@ func (g *Gateway) verifyManageCode(ctx context.Context, scope, code string) erro
 // drift either way, MaxCodeAttempts wrong codes per user per
 // MFASessionTTL (what a sent code's tries are per its session), and each
 // time step accepted once.
-func (g *Gateway) verifyTOTP(ctx context.Context, u *User, code string) error {
+func (m *ManageMFA) verifyTOTP(ctx context.Context, u *User, code string) error {
 	if err := checkTOTPSecret(u); err != nil {
 		return err
 	}
-	attempts := "mt:{m:" + u.ID + "}:a"
-	n, err := g.store.Incr(ctx, attempts, MFASessionTTL)
+	attempts := Keys.TOTPTries(u.ID)
+	n, err := m.store.Incr(ctx, attempts, MFASessionTTL)
 	if err != nil {
 		return storeError(err)
 	}
 	if n > MaxCodeAttempts {
 		return ErrOTPAttemptsExceeded
 	}
-	now := uint64(g.now().Unix()) / uint64(TOTPPeriod/time.Second)
+	now := uint64(m.now().Unix()) / uint64(TOTPPeriod/time.Second)
 	var step uint64
 	matched := false
 	// Every step is computed, so the time taken says nothing about which
@@ -327,15 +345,15 @@ func (g *Gateway) verifyTOTP(ctx context.Context, u *User, code string) error {
 		return ErrInvalidOTP
 	}
 	// A code seen once (over a shoulder, in a log) is worthless after.
-	used := "mt:{m:" + u.ID + "}:u:" + strconv.FormatUint(step, 10)
-	fresh, err := g.store.SetNX(ctx, used, []byte{1}, 4*TOTPPeriod)
+	used := Keys.TOTPUsed(u.ID, step)
+	fresh, err := m.store.SetNX(ctx, used, []byte{1}, 4*TOTPPeriod)
 	if err != nil {
 		return storeError(err)
 	}
 	if !fresh {
 		return ErrInvalidOTP
 	}
-	if err := g.store.Delete(ctx, attempts); err != nil {
+	if err := m.store.Delete(ctx, attempts); err != nil {
 		return storeError(err)
 	}
 	return nil
@@ -361,38 +379,33 @@ type rememberRecord struct {
 	Password string `json:"p"`
 }
 
-func rememberKey(u *User, token string) string { return "mr:{m:" + u.ID + "}:" + tokenDigest(token) }
-func rememberRevokedKey(credentialsID string) string {
-	return "mr:{m:" + credentialsID + "}:revoked"
-}
-
 // passwordTag is a short keyed digest of the user's password hash (the
 // one it was rehashed from, when it was): it tells a changed password
 // without keeping the hash anywhere else, and a rehash is no change.
-func (g *Gateway) passwordTag(u *User) string {
+func (m *ManageMFA) passwordTag(u *User) string {
 	hash := u.Password
 	if u.passwordOrigin != "" {
 		hash = u.passwordOrigin
 	}
-	m := hmac.New(sha256.New, g.codes.Key)
-	m.Write([]byte("remember-device\x00"))
-	m.Write([]byte(hash))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:12])
+	mac := hmac.New(sha256.New, m.delivery.codes.Key)
+	mac.Write([]byte("remember-device\x00"))
+	mac.Write([]byte(hash))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:12])
 }
 
 // rememberDevice issues a userMFARememberMeToken for the user.
-func (g *Gateway) rememberDevice(ctx context.Context, u *User) (string, error) {
+func (m *ManageMFA) rememberDevice(ctx context.Context, u *User) (string, error) {
 	token := randomToken()
-	data, _ := json.Marshal(rememberRecord{Issued: g.now().UnixMilli(), Password: g.passwordTag(u)})
-	if err := g.store.Set(ctx, rememberKey(u, token), data, RememberDeviceTTL); err != nil {
+	data, _ := json.Marshal(rememberRecord{Issued: m.now().UnixMilli(), Password: m.passwordTag(u)})
+	if err := m.store.Set(ctx, Keys.RememberedDevice(u.ID, token), data, RememberDeviceTTL); err != nil {
 		return "", storeError(err)
 	}
 	return token, nil
 }
 
 // rememberedDevice reports whether token is a live remember token of u.
-func (g *Gateway) rememberedDevice(ctx context.Context, u *User, token string) (bool, error) {
-	data, err := g.store.Get(ctx, rememberKey(u, token))
+func (m *ManageMFA) rememberedDevice(ctx context.Context, u *User, token string) (bool, error) {
+	data, err := m.store.Get(ctx, Keys.RememberedDevice(u.ID, token))
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	} else if err != nil {
@@ -402,10 +415,10 @@ func (g *Gateway) rememberedDevice(ctx context.Context, u *User, token string) (
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return false, nil
 	}
-	if !hmac.Equal([]byte(rec.Password), []byte(g.passwordTag(u))) {
+	if !hmac.Equal([]byte(rec.Password), []byte(m.passwordTag(u))) {
 		return false, nil
 	}
-	revoked, err := g.store.Get(ctx, rememberRevokedKey(u.ID))
+	revoked, err := m.store.Get(ctx, Keys.DevicesRevoked(u.ID))
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return true, nil
@@ -418,14 +431,14 @@ func (g *Gateway) rememberedDevice(ctx context.Context, u *User, token string) (
 
 // ForgetDevice revokes one userMFARememberMeToken of the user; an unknown
 // user or token is no error.
-func (g *Gateway) ForgetDevice(ctx context.Context, userName, token string) error {
-	u, err := g.UserByName(ctx, userName)
+func (m *ManageMFA) ForgetDevice(ctx context.Context, userName, token string) error {
+	u, err := m.accounts.UserByName(ctx, userName)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	if err := g.store.Delete(ctx, rememberKey(u, token)); err != nil {
+	if err := m.store.Delete(ctx, Keys.RememberedDevice(u.ID, token)); err != nil {
 		return storeError(err)
 	}
 	return nil
@@ -433,8 +446,8 @@ func (g *Gateway) ForgetDevice(ctx context.Context, userName, token string) erro
 
 // ForgetAllDevices revokes every userMFARememberMeToken of the user issued
 // until now, on every node; an unknown user is no error.
-func (g *Gateway) ForgetAllDevices(ctx context.Context, userName string) error {
-	u, err := g.UserByName(ctx, userName)
+func (m *ManageMFA) ForgetAllDevices(ctx context.Context, userName string) error {
+	u, err := m.accounts.UserByName(ctx, userName)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil
 	} else if err != nil {
@@ -442,8 +455,8 @@ func (g *Gateway) ForgetAllDevices(ctx context.Context, userName string) error {
 	}
 	// Tokens issued before this instant die; the mark lives as long as
 	// they could have.
-	mark := []byte(strconv.FormatInt(g.now().UnixMilli(), 10))
-	if err := g.store.Set(ctx, rememberRevokedKey(u.ID), mark, RememberDeviceTTL); err != nil {
+	mark := []byte(strconv.FormatInt(m.now().UnixMilli(), 10))
+	if err := m.store.Set(ctx, Keys.DevicesRevoked(u.ID), mark, RememberDeviceTTL); err != nil {
 		return storeError(err)
 	}
 	return nil
@@ -452,15 +465,15 @@ func (g *Gateway) ForgetAllDevices(ctx context.Context, userName string) error {
 // SendOTP sends a code to phone (E.164, any common spacing) for the user,
 // for ValidateOTP to check. An unknown or disabled user gets no code and
 // no error, so the answer does not tell whether the user exists.
-func (g *Gateway) SendOTP(ctx context.Context, userName, phone, clientIP string) error {
+func (m *ManageMFA) SendOTP(ctx context.Context, userName, phone string) error {
 	number, ok := NormalizeE164(phone)
 	if !ok {
 		return ErrBadPhoneNumber
 	}
-	if err := g.allowManage(ctx, LimitCodeIssue, clientIP, userName); err != nil {
+	if err := m.limits.allowManage(ctx, LimitCodeIssue, userName); err != nil {
 		return err
 	}
-	u, err := g.UserByName(ctx, userName)
+	u, err := m.accounts.UserByName(ctx, userName)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil
 	} else if err != nil {
@@ -469,11 +482,11 @@ func (g *Gateway) SendOTP(ctx context.Context, userName, phone, clientIP string)
 	if u.Disabled {
 		return nil
 	}
-	err = g.issueAndSend(ctx, manageScope(u, "otp:"+number), g.otpSender,
+	err = m.issueAndSend(ctx, Keys.ManageScope(u.ID, "otp:"+number), m.otpSender,
 		Message{To: number, Channel: ChannelSMS, Purpose: PurposeVerification})
 	var ce *ChallengeError
 	if errors.As(err, &ce) && ce.Code == CodeRetryIn15Sec {
-		return &RateLimited{Limit: 1, Reset: g.codes.resend()}
+		return &RateLimited{Limit: 1, Reset: m.delivery.codes.resend()}
 	}
 	return err
 }
@@ -481,15 +494,15 @@ func (g *Gateway) SendOTP(ctx context.Context, userName, phone, clientIP string)
 // ValidateOTP checks the code last sent to the user at phone, with the
 // attempt limits and expiry of step-up codes. An unknown or disabled user
 // is ErrInvalidOTP, like a wrong code.
-func (g *Gateway) ValidateOTP(ctx context.Context, userName, phone, code, clientIP string) (*User, error) {
+func (m *ManageMFA) ValidateOTP(ctx context.Context, userName, phone, code string) (*User, error) {
 	number, ok := NormalizeE164(phone)
 	if !ok {
 		return nil, ErrBadPhoneNumber
 	}
-	if err := g.allowManage(ctx, LimitCodeVerify, clientIP, userName); err != nil {
+	if err := m.limits.allowManage(ctx, LimitCodeVerify, userName); err != nil {
 		return nil, err
 	}
-	u, err := g.UserByName(ctx, userName)
+	u, err := m.accounts.UserByName(ctx, userName)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil, ErrInvalidOTP
 	} else if err != nil {
@@ -498,7 +511,7 @@ func (g *Gateway) ValidateOTP(ctx context.Context, userName, phone, code, client
 	if u.Disabled {
 		return nil, ErrInvalidOTP
 	}
-	if err := g.verifyManageCode(ctx, manageScope(u, "otp:"+number), code); err != nil {
+	if err := m.verifyCode(ctx, Keys.ManageScope(u.ID, "otp:"+number), code); err != nil {
 		return nil, err
 	}
 	return u, nil

@@ -24,7 +24,7 @@ const manageResend = 500 * time.Millisecond
 // counted password hash and a settable clock (see stepUpEnv for how the
 // clock and Redis TTLs agree).
 type manageEnv struct {
-	gw        *authcore.Gateway
+	gw        *authcore.Services
 	clk       *clock
 	sms, mail *recordingSender
 	realTime  bool
@@ -63,7 +63,7 @@ func newManageEnv(t *testing.T, newStores nodeStores, realTime bool, clk *clock)
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	users := manageUsers(t)
 	store, _ := newStores()
-	gw, err := authcore.NewGateway(authcore.Options{
+	gw, err := authcore.New(authcore.Options{
 		Store: store, Users: users, Tokens: authcore.NewTokens("test", key, clk.Now), Now: clk.Now,
 		OTPSender: e.sms, EmailSender: e.mail, CodeKey: key.Derive("codes"),
 		CodeTTL: testCodeTTL, ResendInterval: manageResend, Hasher: e.checks, PasswordHash: testHashParams,
@@ -80,7 +80,7 @@ func (e *manageEnv) validate(req authcore.ValidatePasswordRequest) (*authcore.Va
 	if req.Password == "" {
 		req.Password = testPassword
 	}
-	return e.gw.ValidatePassword(context.Background(), req)
+	return e.gw.ManageMFA.ValidatePassword(context.Background(), req)
 }
 
 // begin validates the password of an MFA user and returns the sessionToken.
@@ -164,7 +164,7 @@ func TestManageSMSSequenceWithRememberedDevice(t *testing.T) {
 		if err == nil && res.MFABypassed {
 			t.Fatal("alice's remember token bypassed dave's MFA")
 		}
-		if err := e.gw.ForgetDevice(ctx, "alice", remember); err != nil {
+		if err := e.gw.ManageMFA.ForgetDevice(ctx, "alice", remember); err != nil {
 			t.Fatal(err)
 		}
 		e.wait(manageResend)
@@ -190,7 +190,7 @@ func TestManageForgetAllDevices(t *testing.T) {
 			e.wait(manageResend)
 		}
 		e.wait(time.Millisecond)
-		if err := e.gw.ForgetAllDevices(context.Background(), "alice"); err != nil {
+		if err := e.gw.ManageMFA.ForgetAllDevices(context.Background(), "alice"); err != nil {
 			t.Fatal(err)
 		}
 		e.wait(time.Millisecond)
@@ -347,11 +347,11 @@ func TestManageLockoutIsSharedWithMultiLogin(t *testing.T) {
 			_, err := e.validate(authcore.ValidatePasswordRequest{UserName: "alice", Password: "wrong"})
 			wantErr(t, err, authcore.ErrInvalidCredentials)
 		}
-		_, err := e.gw.Login(ctx, "alice@example.com", testPassword)
+		_, err := e.gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 		wantErr(t, err, authcore.ErrLocked)
 
 		for range authcore.DefaultLockoutAttempts {
-			_, err := e.gw.Login(ctx, "bob@example.com", "wrong")
+			_, err := e.gw.Sessions.Login(ctx, "bob@example.com", "wrong")
 			wantErr(t, err, authcore.ErrInvalidCredentials)
 		}
 		_, err = e.validate(authcore.ValidatePasswordRequest{UserName: "bob"})
@@ -363,37 +363,37 @@ func TestManageOTPByPhoneNumber(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStores nodeStores, realTime bool, clk *clock) {
 		e := newManageEnv(t, newStores, realTime, clk)
 		ctx := context.Background()
-		if err := e.gw.SendOTP(ctx, "alice", "+356 (9900) 00-01", "192.0.2.1"); err != nil {
+		if err := e.gw.ManageMFA.SendOTP(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), "alice", "+356 (9900) 00-01"); err != nil {
 			t.Fatal(err)
 		}
 		m := e.sms.Last(t)
 		if m.To != "+35699000001" || m.Purpose != authcore.PurposeVerification {
 			t.Fatalf("sent %+v", m)
 		}
-		_, err := e.gw.ValidateOTP(ctx, "alice", "+35699000002", m.Code, "192.0.2.1")
+		_, err := e.gw.ManageMFA.ValidateOTP(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), "alice", "+35699000002", m.Code)
 		wantErr(t, err, authcore.ErrInvalidOTP)
-		_, err = e.gw.ValidateOTP(ctx, "alice", "0035699000001", m.Code, "192.0.2.1")
+		_, err = e.gw.ManageMFA.ValidateOTP(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), "alice", "0035699000001", m.Code)
 		wantErr(t, err, authcore.ErrBadPhoneNumber)
-		_, err = e.gw.ValidateOTP(ctx, "nobody", "+35699000001", m.Code, "192.0.2.1")
+		_, err = e.gw.ManageMFA.ValidateOTP(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), "nobody", "+35699000001", m.Code)
 		wantErr(t, err, authcore.ErrInvalidOTP)
-		u, err := e.gw.ValidateOTP(ctx, "ALICE", "+356 9900 0001", m.Code, "192.0.2.1")
+		u, err := e.gw.ManageMFA.ValidateOTP(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), "ALICE", "+356 9900 0001", m.Code)
 		if err != nil || u.ID != "1001" {
 			t.Fatalf("%+v, %v", u, err)
 		}
-		_, err = e.gw.ValidateOTP(ctx, "alice", "+35699000001", m.Code, "192.0.2.1")
+		_, err = e.gw.ManageMFA.ValidateOTP(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), "alice", "+35699000001", m.Code)
 		wantErr(t, err, authcore.ErrInvalidOTP) // single use
 
 		// A quick resend is rate limited; an unknown user gets no code, silently.
 		e.wait(manageResend)
-		if err := e.gw.SendOTP(ctx, "alice", "+35699000001", "192.0.2.1"); err != nil {
+		if err := e.gw.ManageMFA.SendOTP(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), "alice", "+35699000001"); err != nil {
 			t.Fatal(err)
 		}
 		var rl *authcore.RateLimited
-		if err := e.gw.SendOTP(ctx, "alice", "+35699000001", "192.0.2.1"); !errors.As(err, &rl) {
+		if err := e.gw.ManageMFA.SendOTP(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), "alice", "+35699000001"); !errors.As(err, &rl) {
 			t.Fatalf("quick resend: %v", err)
 		}
 		sent := e.sms.Count()
-		if err := e.gw.SendOTP(ctx, "nobody", "+35699000001", "192.0.2.1"); err != nil || e.sms.Count() != sent {
+		if err := e.gw.ManageMFA.SendOTP(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), "nobody", "+35699000001"); err != nil || e.sms.Count() != sent {
 			t.Fatalf("unknown user: %v, sent %d", err, e.sms.Count()-sent)
 		}
 	})

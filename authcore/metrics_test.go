@@ -42,24 +42,24 @@ func TestMetricsCountLoginsGuardDecisionsStepUpsAndStoreCalls(t *testing.T) {
 	store := memory.New(clk.Now)
 	defer store.Close()
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: stepUpUsers(t),
+	gw, err := authcore.New(authcore.Options{Store: store, Users: stepUpUsers(t),
 		Tokens: authcore.NewTokens("t", key, clk.Now), Now: clk.Now, Sandbox: true, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	_, _ = gw.Login(ctx, "alice@example.com", "wrong")
-	_, _ = gw.Login(ctx, "nobody@example.com", "wrong")
-	res, _ := gw.Login(ctx, "alice@example.com", testPassword)
-	access, _ := gw.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
-	gw.Admit(ctx, "", &authcore.GuardPolicy{Token: "access"})
-	gw.Admit(ctx, "Bearer junk", &authcore.GuardPolicy{Token: "access"})
-	gw.Admit(ctx, "Bearer "+res.Token, &authcore.GuardPolicy{Token: "access"})
-	gw.Admit(ctx, "Bearer "+access, &authcore.GuardPolicy{Token: "access", StepUp: true})
-	_ = gw.IssueStepUpOTP(ctx, res.Session, "SMS")
-	_ = gw.VerifyStepUpOTP(ctx, res.Session, "SMS", "000000")
-	_ = gw.VerifyStepUpOTP(ctx, res.Session, "SMS", "123456")
-	gw.Admit(ctx, "Bearer "+access, &authcore.GuardPolicy{Token: "access", StepUp: true})
+	_, _ = gw.Sessions.Login(ctx, "alice@example.com", "wrong")
+	_, _ = gw.Sessions.Login(ctx, "nobody@example.com", "wrong")
+	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
+	access, _ := gw.Sessions.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
+	admit(gw, ctx, "", &authcore.GuardPolicy{Token: "access"})
+	admit(gw, ctx, "Bearer junk", &authcore.GuardPolicy{Token: "access"})
+	admit(gw, ctx, "Bearer "+res.Token, &authcore.GuardPolicy{Token: "access"})
+	admit(gw, ctx, "Bearer "+access, &authcore.GuardPolicy{Token: "access", StepUp: true})
+	_ = gw.StepUp.IssueOTP(ctx, res.Session, "SMS")
+	_ = gw.StepUp.VerifyOTP(ctx, res.Session, "SMS", "000000")
+	_ = gw.StepUp.VerifyOTP(ctx, res.Session, "SMS", "123456")
+	admit(gw, ctx, "Bearer "+access, &authcore.GuardPolicy{Token: "access", StepUp: true})
 
 	for k, want := range map[string]int{
 		"login:invalid_credentials": 2, "login:success": 1,
@@ -74,6 +74,29 @@ func TestMetricsCountLoginsGuardDecisionsStepUpsAndStoreCalls(t *testing.T) {
 	for _, op := range []string{"touch_session", "create_session", "save_session", "incr", "setnx", "get", "add_member"} {
 		if m.counts["store:"+op] == 0 {
 			t.Errorf("no store duration observed for %s: %v", op, fmt.Sprint(m.counts))
+		}
+	}
+}
+
+// A Manage API password validation is a login, and counts as one.
+func TestMetricsCountManageLogins(t *testing.T) {
+	m := &recordingMetrics{}
+	store := memory.New(nil)
+	defer store.Close()
+	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	gw, err := authcore.New(authcore.Options{Store: store, Users: manageUsers(t),
+		Tokens: authcore.NewTokens("t", key, time.Now), PasswordHash: testHashParams, Metrics: m,
+		LockoutAttempts: 2, RateLimits: map[string]authcore.RateLimit{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, pw := range []string{testPassword, "wrong", "wrong", testPassword} {
+		_, _ = gw.ManageMFA.ValidatePassword(ctx, authcore.ValidatePasswordRequest{UserName: "bob", Password: pw})
+	}
+	for k, want := range map[string]int{"login:success": 1, "login:invalid_credentials": 2, "login:locked": 1} {
+		if got := m.counts[k]; got != want {
+			t.Errorf("%s = %d, want %d (all: %v)", k, got, want, m.counts)
 		}
 	}
 }

@@ -1,289 +1,316 @@
 package authcore
 
 import (
-	"cmp"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
+	"context"
 	"errors"
-	"fmt"
-	"slices"
-	"strings"
-	"sync"
+	"strconv"
+	"time"
+	"unicode"
 
-	"golang.org/x/crypto/argon2"
-	"golang.org/x/crypto/bcrypt"
+	"go.uber.org/zap"
 )
 
-// Password hash schemes.
+// Password policy of /passwords/update.
 const (
-	SchemeBcrypt   = "bcrypt"
-	SchemeArgon2id = "argon2id"
+	MinPasswordLen     = 8
+	MaxPasswordLen     = 30
+	PasswordHistoryLen = 5 // the current password and the four before it
 )
 
-// HashParams are a password hash's scheme and cost: what checking a
-// password against it costs. Two hashes with equal HashParams cost the
-// same to check.
-type HashParams struct {
-	Scheme string
-	// Cost is bcrypt's cost.
-	Cost int
-	// Memory (KiB), Time, Threads and KeyLen (bytes) are argon2id's.
-	Memory  uint32
-	Time    uint32
-	Threads uint8
-	KeyLen  uint32
-}
+// Error codes of a refused password change (409).
+const (
+	CodePasswordIncorrect   = "PASSWORD_INCORRECT"
+	CodePasswordTooShort    = "PASSWORD_TOO_SHORT"
+	CodePasswordTooLong     = "PASSWORD_TOO_LONG"
+	CodePasswordTooSimple   = "PASSWORD_TOO_SIMPLE"
+	CodePasswordAlreadyUsed = "PASSWORD_ALREADY_USED"
+)
 
-// DefaultHashParams are those of new hashes: argon2id with OWASP's minimum
-// (m=19456 KiB, t=2, p=1) and a 32-byte key.
-var DefaultHashParams = HashParams{Scheme: SchemeArgon2id, Memory: 19456, Time: 2, Threads: 1, KeyLen: 32}
-
-const argonSaltLen = 16
-
-func (p HashParams) String() string {
-	if p.Scheme == SchemeBcrypt {
-		return fmt.Sprintf("bcrypt cost=%d", p.Cost)
-	}
-	return fmt.Sprintf("argon2id m=%d,t=%d,p=%d len=%d", p.Memory, p.Time, p.Threads, p.KeyLen)
-}
-
-// ParamsOf returns the scheme and cost of a bcrypt ($2a$, $2b$) or
-// argon2id PHC hash.
-func ParamsOf(hash string) (HashParams, error) {
+// CheckPasswordPolicy reports whether newPassword meets the policy of a
+// password change: nil, or a *ChallengeError whose Code is the rule it
+// breaks (CodePasswordTooShort, CodePasswordTooLong, CodePasswordTooSimple).
+func CheckPasswordPolicy(newPassword string) error {
+	n := len([]rune(newPassword))
 	switch {
-	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"):
-		cost, err := bcrypt.Cost([]byte(hash))
-		if err != nil {
-			return HashParams{}, fmt.Errorf("bcrypt hash: %w", err)
-		}
-		return HashParams{Scheme: SchemeBcrypt, Cost: cost}, nil
-	case strings.HasPrefix(hash, "$argon2id$"):
-		p, _, _, err := parseArgon2id(hash)
-		return p, err
+	case n < MinPasswordLen:
+		return challengeErr(CodePasswordTooShort)
+	case n > MaxPasswordLen:
+		return challengeErr(CodePasswordTooLong)
 	}
-	return HashParams{}, errHashFormat
-}
-
-// HashPassword returns an argon2id PHC string for password, with
-// DefaultHashParams.
-func HashPassword(password string) (string, error) {
-	return DefaultHasher.Hash(password, DefaultHashParams)
-}
-
-var errHashFormat = errors.New("not a bcrypt ($2a$, $2b$) or argon2id PHC hash")
-
-// CheckHashFormat reports whether hash is a password hash authgate can verify.
-func CheckHashFormat(hash string) error {
-	_, err := ParamsOf(hash)
-	return err
-}
-
-func parseArgon2id(hash string) (HashParams, []byte, []byte, error) {
-	p := HashParams{Scheme: SchemeArgon2id}
-	parts := strings.Split(hash, "$")
-	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
-	if len(parts) != 6 {
-		return p, nil, nil, errors.New("argon2id hash: want $argon2id$v=19$m=..,t=..,p=..$salt$hash")
-	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return p, nil, nil, errors.New("argon2id hash: unsupported version")
-	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
-		return p, nil, nil, errors.New("argon2id hash: bad parameters")
-	}
-	if p.Memory < 8*uint32(p.Threads) || p.Memory > 4<<20 || p.Time < 1 || p.Time > 64 || p.Threads < 1 {
-		return p, nil, nil, errors.New("argon2id hash: parameters out of range")
-	}
-	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
-		return p, nil, nil, errors.New("argon2id hash: bad salt")
-	}
-	key, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(key) < 16 || len(key) > 128 {
-		return p, nil, nil, errors.New("argon2id hash: bad key")
-	}
-	p.KeyLen = uint32(len(key))
-	return p, salt, key, nil
-}
-
-// VerifyPassword reports whether password matches hash, in constant time
-// with respect to the password.
-func VerifyPassword(hash, password string) bool { return DefaultHasher.Verify(hash, password) }
-
-// Hasher does password-hash work: the gateway does all of its through one,
-// so that tests can count the work and its cost.
-type Hasher interface {
-	// Verify reports whether password matches hash (bcrypt or argon2id
-	// PHC), in constant time with respect to the password.
-	Verify(hash, password string) bool
-	// Hash returns a new hash of password made with p.
-	Hash(password string, p HashParams) (string, error)
-}
-
-// DefaultHasher is the Hasher of golang.org/x/crypto's bcrypt and argon2.
-var DefaultHasher Hasher = cryptoHasher{}
-
-type cryptoHasher struct{}
-
-func (cryptoHasher) Verify(hash, password string) bool {
-	if strings.HasPrefix(hash, "$argon2id$") {
-		p, salt, key, err := parseArgon2id(hash)
-		if err != nil {
-			return false
-		}
-		got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-		return subtle.ConstantTimeCompare(got, key) == 1
-	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
-}
-
-func (cryptoHasher) Hash(password string, p HashParams) (string, error) {
-	if p.Scheme == SchemeBcrypt {
-		h, err := bcrypt.GenerateFromPassword([]byte(password), p.Cost)
-		return string(h), err
-	}
-	salt := make([]byte, argonSaltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	enc := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.Memory, p.Time, p.Threads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
-}
-
-// DummyHashLike returns a hash of a random password made with the same
-// scheme and cost as hash (DefaultHashParams when hash is none): a valid
-// hash that no password matches.
-func DummyHashLike(hash string) string {
-	p, err := ParamsOf(hash)
-	if err != nil {
-		p = DefaultHashParams
-	}
-	h, _ := dummyHash(DefaultHasher, p)
-	return h
-}
-
-func dummyHash(h Hasher, p HashParams) (string, error) {
-	secret := make([]byte, 18)
-	_, _ = rand.Read(secret)
-	return h.Hash(base64.RawStdEncoding.EncodeToString(secret), p)
-}
-
-// Passwords hashes and checks passwords so that a check costs the same
-// whichever hash it is against, or none (an unknown user).
-//
-// It knows a set of parameter sets: DefaultHashParams (or those of new
-// hashes), those of every hash it was told of (the users file's) and any
-// it has met since (a stored user's). It keeps a dummy hash of each. A
-// check verifies the real hash and, for every other known parameter set,
-// the dummy of it: one hash computation per known parameter set, whoever
-// is named. Users whose hashes are not the default are rehashed at their
-// next login, but a users file keeps its own hashes, so their parameter
-// sets stay in the work of every check until the file changes.
-type Passwords struct {
-	hasher Hasher
-	params HashParams
-
-	mu      sync.RWMutex
-	dummies []paramsDummy // sorted by params
-}
-
-type paramsDummy struct {
-	params HashParams
-	hash   string
-}
-
-// NewPasswords returns a Passwords that makes new hashes with params
-// (DefaultHashParams when zero) through hasher (DefaultHasher when nil),
-// and whose checks cost one hash of each of params and known.
-func NewPasswords(hasher Hasher, params HashParams, known ...HashParams) (*Passwords, error) {
-	if hasher == nil {
-		hasher = DefaultHasher
-	}
-	if params == (HashParams{}) {
-		params = DefaultHashParams
-	}
-	p := &Passwords{hasher: hasher, params: params}
-	for _, q := range append([]HashParams{params}, known...) {
-		if err := p.learn(q); err != nil {
-			return nil, err
+	var lower, upper, digit, special bool
+	for _, r := range newPassword {
+		switch {
+		case unicode.IsLower(r):
+			lower = true
+		case unicode.IsUpper(r):
+			upper = true
+		case unicode.IsDigit(r):
+			digit = true
+		case unicode.IsPunct(r) || unicode.IsSymbol(r) || unicode.IsSpace(r):
+			special = true
 		}
 	}
-	return p, nil
-}
-
-// learn adds q to the known parameter sets, making its dummy hash.
-func (p *Passwords) learn(q HashParams) error {
-	p.mu.RLock()
-	_, known := p.find(q)
-	p.mu.RUnlock()
-	if known {
-		return nil
-	}
-	dummy, err := dummyHash(p.hasher, q)
-	if err != nil {
-		return fmt.Errorf("making a dummy %s hash: %w", q, err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if i, known := p.find(q); !known {
-		// A new slice: checks under way keep iterating the one they read.
-		p.dummies = slices.Insert(slices.Clone(p.dummies), i, paramsDummy{q, dummy})
+	if !lower || !upper || !digit || !special {
+		return challengeErr(CodePasswordTooSimple)
 	}
 	return nil
 }
 
-func (p *Passwords) find(q HashParams) (int, bool) {
-	return slices.BinarySearchFunc(p.dummies, q, func(d paramsDummy, q HashParams) int {
-		return cmp.Compare(d.params.String(), q.String())
+// Passwords checks passwords, through the lockout both APIs share
+// (Keys.LockoutFailures, Keys.Lockout), at the same hash cost for every
+// user and none (PasswordHashes), and changes them under the policy and
+// the history.
+type Passwords struct {
+	deps
+	accounts *Accounts
+	hashes   *PasswordHashes
+	lockout  *Lockout
+	sessions *Sessions
+}
+
+// Check is the one password check of both APIs' logins: lockout first
+// (ErrLocked), then the hash (ErrInvalidCredentials for a wrong password,
+// an unknown user (nil) or a disabled account), at the same hash work for
+// every user and none. identifier is what the caller logged in with. A
+// right password whose hash is not made with the current parameters is
+// rehashed, and user gets the new hash.
+func (p *Passwords) Check(ctx context.Context, user *User, identifier, password string) error {
+	if err := p.check(ctx, user, identifier, password); err != nil {
+		return err
+	}
+	if err := p.rehash(ctx, user, password); err != nil {
+		// The login stands: the old hash still works, and the next
+		// login tries again.
+		p.log.Warn("rehashing a password failed", append(auditFields(ctx), zap.String("credentials_id", user.ID), zap.Error(err))...)
+	}
+	return nil
+}
+
+// check is Check without the rehash.
+func (p *Passwords) check(ctx context.Context, user *User, identifier, password string) error {
+	account := Keys.LockoutAccount(user, identifier)
+	if err := p.lockout.begin(ctx, account); err != nil {
+		if errors.Is(err, ErrLocked) {
+			p.log.Debug("login refused: account locked", zap.String("credentials_id", credentialsIDOf(user)))
+		}
+		return err
+	}
+	hash := ""
+	if user != nil {
+		hash = user.Password
+	}
+	if !p.hashes.Check(hash, password) || user == nil || user.Disabled {
+		locked, err := p.lockout.failed(ctx, account)
+		if err != nil {
+			return err
+		}
+		if locked {
+			p.log.Info("lockout", append(auditFields(ctx), zap.String("credentials_id", credentialsIDOf(user)),
+				zap.Int("failures", p.lockout.Attempts), zap.Duration("duration", p.lockout.Duration))...)
+		}
+		return ErrInvalidCredentials
+	}
+	return p.lockout.succeeded(ctx, account)
+}
+
+func credentialsIDOf(u *User) string {
+	if u == nil {
+		return ""
+	}
+	return u.ID
+}
+
+// errPasswordMoved: the password changed since it was checked.
+var errPasswordMoved = errors.New("the password changed meanwhile")
+
+// rehash replaces u's password hash, just checked against password, with
+// one made with the current parameters, unless it already has them: so a
+// deployment converges on one scheme. It goes into the account data, where
+// run-time password changes of file and stored users live, and it is no
+// change: the sessions, the expiry, the history and remembered devices
+// stay as they are. A password changed meanwhile is left alone.
+func (p *Passwords) rehash(ctx context.Context, u *User, password string) error {
+	if p.hashes.Current(u.Password) {
+		return nil
+	}
+	hash, err := p.hashes.Hash(password)
+	if err != nil {
+		return err
+	}
+	checked := u.Password
+	var origin string
+	_, err = p.accounts.update(ctx, u.ID, func(now *User, rec *accountRecord) error {
+		if now.Password != checked {
+			return errPasswordMoved
+		}
+		origin = now.Password
+		if now.passwordOrigin != "" {
+			origin = now.passwordOrigin
+		}
+		rec.Rehash = &rehashRecord{Of: hashDigest(origin), Hash: hash}
+		return nil
 	})
+	switch {
+	case errors.Is(err, errPasswordMoved):
+		return nil
+	case err != nil:
+		return err
+	}
+	u.Password, u.passwordOrigin = hash, origin
+	return nil
 }
 
-// Check reports whether password matches hash ("" for no user: never),
-// after one hash computation per known parameter set, whatever hash is.
-// A hash whose parameters are new to it joins the known sets first, so
-// from then on every check pays for it too.
-func (p *Passwords) Check(hash, password string) bool {
-	q, err := ParamsOf(hash)
-	real := err == nil
-	if real {
-		if p.learn(q) != nil {
-			real = false
+// PasswordChange is a completed password change.
+type PasswordChange struct {
+	// Token is an AUTH token of the fresh session that replaces the old ones.
+	Token string
+	// Session is the fresh session.
+	Session *Session
+}
+
+// Change replaces the user's password after checking the old one
+// (through the lockout, like a login), the policy and the history. Nothing
+// changes unless every check passes. Then every session of the user ends,
+// on every node, and a fresh session is opened for the caller.
+func (p *Passwords) Change(ctx context.Context, s *Session, oldPassword, newPassword string) (*PasswordChange, error) {
+	u, rec, err := p.accounts.userAndAccount(ctx, s.CredentialsID)
+	if err != nil {
+		return nil, err
+	}
+	switch err := p.check(ctx, u, u.Email, oldPassword); {
+	case errors.Is(err, ErrInvalidCredentials):
+		return nil, challengeErr(CodePasswordIncorrect)
+	case err != nil:
+		return nil, err
+	}
+	if err := CheckPasswordPolicy(newPassword); err != nil {
+		return nil, err
+	}
+	previous := append([]string{u.Password}, rec.History...)
+	if len(previous) > PasswordHistoryLen {
+		previous = previous[:PasswordHistoryLen]
+	}
+	for _, h := range previous {
+		if p.hashes.Verify(h, newPassword) {
+			return nil, challengeErr(CodePasswordAlreadyUsed)
 		}
 	}
-	p.mu.RLock()
-	dummies := p.dummies
-	p.mu.RUnlock()
-	ok := false
-	for _, d := range dummies {
-		if real && d.params == q {
-			ok = p.hasher.Verify(hash, password)
-		} else {
-			p.hasher.Verify(d.hash, password)
-		}
+	hash, err := p.hashes.Hash(newPassword)
+	if err != nil {
+		return nil, err
 	}
-	return ok
+	validated := u.Password
+	u, err = p.accounts.update(ctx, u.ID, func(now *User, rec *accountRecord) error {
+		// A concurrent change got in first: the old password checked above
+		// is no longer the current one.
+		if now.Password != validated {
+			return challengeErr(CodePasswordIncorrect)
+		}
+		rec.Password, rec.History, rec.Rehash = hash, previous[:min(len(previous), PasswordHistoryLen-1)], nil
+		now.Password, now.PasswordExpires, now.ForcePasswordChange = hash, nil, false
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := endAll(ctx, p.store, u.ID); err != nil {
+		return nil, err
+	}
+	fresh, err := p.sessions.open(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	token, err := p.sessions.IssueToken(fresh, TokenAuth, s.Identity)
+	if err != nil {
+		return nil, err
+	}
+	p.log.Info("password changed", append(auditFields(ctx), zap.String("credentials_id", u.ID))...)
+	return &PasswordChange{Token: token, Session: fresh}, nil
 }
 
-// Verify reports whether password matches hash: one hash computation, for
-// checks whose cost tells nothing (a password history).
-func (p *Passwords) Verify(hash, password string) bool { return p.hasher.Verify(hash, password) }
+// Defaults of the account lockout.
+const (
+	DefaultLockoutAttempts = 5
+	DefaultLockoutDuration = 30 * time.Minute
+)
 
-// Hash returns a new hash of password with the parameters of new hashes.
-func (p *Passwords) Hash(password string) (string, error) { return p.hasher.Hash(password, p.params) }
+// ErrLocked is returned for an account locked by consecutive password
+// failures: every login of it answers this until the lock expires, the
+// right password included.
+var ErrLocked = errors.New("account locked")
 
-// Current reports whether hash was made with the parameters of new hashes.
-func (p *Passwords) Current(hash string) bool {
-	q, err := ParamsOf(hash)
-	return err == nil && q == p.params
+// Lockout counts consecutive password failures per account in the store,
+// so the count is one across every node and both APIs. Checks are
+// reserved before the password is verified: of any number of concurrent
+// attempts, at most Attempts reach the password hash before the lock.
+type Lockout struct {
+	// Store keeps the counters.
+	Store Store
+	// Attempts consecutive wrong passwords lock the account.
+	Attempts int
+	// Duration is how long the lock, and the count of failures, last.
+	Duration time.Duration
 }
 
-// hashDigest names a password hash without repeating it.
-func hashDigest(hash string) string {
-	sum := sha256.Sum256([]byte(hash))
-	return base64.RawStdEncoding.EncodeToString(sum[:16])
+// begin reserves one password check for the account; ErrLocked when the
+// account is locked or its checks are used up.
+func (l *Lockout) begin(ctx context.Context, key string) error {
+	if err := l.checkLock(ctx, key); err != nil {
+		return err
+	}
+	n, err := l.Store.Incr(ctx, Keys.LockoutFailures(key), l.Duration)
+	if err != nil {
+		return storeError(err)
+	}
+	if n > int64(l.Attempts) {
+		return ErrLocked
+	}
+	return nil
+}
+
+// failed records a wrong password; the last allowed failure locks, and
+// it reports whether this call set the lock.
+func (l *Lockout) failed(ctx context.Context, key string) (bool, error) {
+	data, err := l.Store.Get(ctx, Keys.LockoutFailures(key))
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, storeError(err)
+	}
+	if n, _ := strconv.Atoi(string(data)); n >= l.Attempts {
+		locked, err := l.Store.SetNX(ctx, Keys.Lockout(key), []byte{1}, l.Duration)
+		if err != nil {
+			return false, storeError(err)
+		}
+		return locked, nil
+	}
+	return false, nil
+}
+
+// succeeded resets the count of consecutive failures.
+func (l *Lockout) succeeded(ctx context.Context, key string) error {
+	if err := l.Store.Delete(ctx, Keys.LockoutFailures(key)); err != nil {
+		return storeError(err)
+	}
+	return nil
+}
+
+// Locked reports whether the account is locked now.
+func (l *Lockout) Locked(ctx context.Context, user *User) (bool, error) {
+	err := l.checkLock(ctx, Keys.LockoutAccount(user, ""))
+	if errors.Is(err, ErrLocked) {
+		return true, nil
+	}
+	return false, err
+}
+
+// checkLock answers ErrLocked while the account's lock stands.
+func (l *Lockout) checkLock(ctx context.Context, key string) error {
+	switch _, err := l.Store.Get(ctx, Keys.Lockout(key)); {
+	case err == nil:
+		return ErrLocked
+	case !errors.Is(err, ErrNotFound):
+		return storeError(err)
+	}
+	return nil
 }

@@ -91,14 +91,14 @@ func mixedUsers(t *testing.T, defaultHash string) *authcore.StaticUsers {
 	return users
 }
 
-func mixedGateway(t *testing.T, store authcore.Store, clk *clock, rh *recordingHasher) *authcore.Gateway {
+func mixedServices(t *testing.T, store authcore.Store, clk *clock, rh *recordingHasher) *authcore.Services {
 	t.Helper()
 	hash, err := authcore.DefaultHasher.Hash(testPassword, testHashParams)
 	if err != nil {
 		t.Fatal(err)
 	}
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: mixedUsers(t, hash),
+	gw, err := authcore.New(authcore.Options{Store: store, Users: mixedUsers(t, hash),
 		Tokens: authcore.NewTokens("test", key, clk.Now), Now: clk.Now, Hasher: rh, PasswordHash: testHashParams,
 		RateLimits: map[string]authcore.RateLimit{}})
 	if err != nil {
@@ -113,7 +113,7 @@ func TestLoginsDoTheSameHashWorkWhateverTheUsersHash(t *testing.T) {
 	forEachStore(t, func(t *testing.T, newStores nodeStores, _ bool, clk *clock) {
 		store, _ := newStores()
 		rh := &recordingHasher{}
-		gw := mixedGateway(t, store, clk, rh)
+		gw := mixedServices(t, store, clk, rh)
 		ctx := context.Background()
 		var want []string
 		for _, tc := range []struct {
@@ -128,7 +128,7 @@ func TestLoginsDoTheSameHashWorkWhateverTheUsersHash(t *testing.T) {
 			{"right password, default argon2id user", "new@example.com", testPassword, true},
 			{"unknown email again", "nobody2@example.com", testPassword, false},
 		} {
-			_, err := gw.Login(ctx, tc.email, tc.password)
+			_, err := gw.Sessions.Login(ctx, tc.email, tc.password)
 			if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, authcore.ErrInvalidCredentials)) {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
@@ -152,11 +152,11 @@ func TestManageValidatePasswordDoesTheSameHashWorkWhateverTheUsersHash(t *testin
 	forEachStore(t, func(t *testing.T, newStores nodeStores, _ bool, clk *clock) {
 		store, _ := newStores()
 		rh := &recordingHasher{}
-		gw := mixedGateway(t, store, clk, rh)
+		gw := mixedServices(t, store, clk, rh)
 		ctx := context.Background()
 		var want []string
 		for _, name := range []string{"nobody", "bcrypt", "argon", "new", "off"} {
-			_, err := gw.ValidatePassword(ctx, authcore.ValidatePasswordRequest{UserName: name, Password: "Wrong-Horse-1", ClientIP: "192.0.2.1"})
+			_, err := gw.ManageMFA.ValidatePassword(authcore.WithRequestInfo(ctx, "", "192.0.2.1"), authcore.ValidatePasswordRequest{UserName: name, Password: "Wrong-Horse-1"})
 			if !errors.Is(err, authcore.ErrInvalidCredentials) {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -175,7 +175,7 @@ func TestManageValidatePasswordDoesTheSameHashWorkWhateverTheUsersHash(t *testin
 // account data, "" when there is none.
 func accountPassword(t *testing.T, store authcore.Store, id string) string {
 	t.Helper()
-	raw, err := store.Get(context.Background(), "a:{"+id+"}")
+	raw, err := store.Get(context.Background(), authcore.Keys.Account(id))
 	if errors.Is(err, authcore.ErrNotFound) {
 		return ""
 	} else if err != nil {
@@ -210,13 +210,13 @@ func TestLoginRehashesToTheCurrentDefault(t *testing.T) {
 				}
 				rh := &recordingHasher{}
 				key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-				gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: dir, Tokens: authcore.NewTokens("test", key, clk.Now),
+				gw, err := authcore.New(authcore.Options{Store: store, Users: dir, Tokens: authcore.NewTokens("test", key, clk.Now),
 					Now: clk.Now, Hasher: rh, RateLimits: map[string]authcore.RateLimit{}})
 				if err != nil {
 					t.Fatal(err)
 				}
 				ctx := context.Background()
-				first, err := gw.Login(ctx, "old@example.com", testPassword)
+				first, err := gw.Sessions.Login(ctx, "old@example.com", testPassword)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -225,23 +225,23 @@ func TestLoginRehashesToTheCurrentDefault(t *testing.T) {
 					t.Fatalf("stored after the login: %q, want an argon2id hash of the password", stored)
 				}
 				rh.take()
-				if _, err := gw.Login(ctx, "old@example.com", testPassword); err != nil {
+				if _, err := gw.Sessions.Login(ctx, "old@example.com", testPassword); err != nil {
 					t.Fatalf("login after the rehash: %v", err)
 				}
 				if _, hashes := rh.take(); slices.Contains(hashes, string(old)) || !slices.Contains(hashes, stored) {
 					t.Fatalf("the second login checked %d hashes, the old bcrypt one among them: %v", len(hashes), slices.Contains(hashes, string(old)))
 				}
-				if _, _, err := gw.Authenticate(ctx, first.Token); err != nil {
+				if _, _, err := gw.Sessions.Authenticate(ctx, first.Token); err != nil {
 					t.Fatalf("the rehash ended the first session: %v", err)
 				}
-				raw, _ := store.Get(ctx, "a:{"+u.ID+"}")
+				raw, _ := store.Get(ctx, authcore.Keys.Account(u.ID))
 				var rec map[string]any
 				if err := json.Unmarshal(raw, &rec); err != nil || rec["h"] != nil || rec["p"] != nil {
 					t.Fatalf("the rehash counts as a password change (a changed password or history): %v", rec)
 				}
 				// Not a change: the password may still be changed to a new one, and
 				// not back to itself.
-				if _, err := gw.ChangePassword(ctx, first.Session, testPassword, testPassword); !isCode(err, authcore.CodePasswordAlreadyUsed) {
+				if _, err := gw.Passwords.Change(ctx, first.Session, testPassword, testPassword); !isCode(err, authcore.CodePasswordAlreadyUsed) {
 					t.Fatalf("change to the same password: %v", err)
 				}
 			})

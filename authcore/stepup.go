@@ -34,26 +34,21 @@ var ErrSendFailed = errors.New("sending failed")
 // ErrStepUpRequired is returned by operations that need a stepped-up session.
 var ErrStepUpRequired = errors.New("step-up required")
 
-// stepUp records a successful step-up on the session: every token of the
-// session counts as stepped up from now on, on every node.
-func (g *Gateway) stepUp(ctx context.Context, s *Session, method string) error {
-	now := g.now()
-	s.SteppedUp, s.StepUpMethod, s.LastUsed = now, method, now
-	err := g.store.SaveSession(ctx, s, g.idle)
-	if errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("%w: session gone", ErrInvalidToken)
-	} else if err != nil {
-		return storeError(err)
-	}
-	return nil
+// StepUp steps sessions up with a one-time code (SMS) or a push approval,
+// and enrols and removes the factors they go to. Its codes live under
+// Keys.StepUpScope, its pushes under Keys.Push, Keys.PushResolution and
+// Keys.PushIssues. Issuing counts against the code_issue rate limit of the
+// client address in ctx, checking a code against code_verify.
+type StepUp struct {
+	deps
+	sessions   *Sessions
+	accounts   *Accounts
+	limits     *Limits
+	delivery   *delivery
+	otpSender  Sender
+	pushSender Sender
+	pushSecret []byte
 }
-
-// sessionKeep is how long a session's step-up bookkeeping must last.
-func (g *Gateway) sessionKeep(s *Session) time.Duration {
-	return max(s.Expires.Sub(g.now()), time.Second)
-}
-
-func sessionScope(s *Session, purpose string) string { return "{" + s.ID + "}:" + purpose }
 
 // smsNumber is where a user's SMS codes go.
 func smsNumber(u *User) string {
@@ -63,86 +58,52 @@ func smsNumber(u *User) string {
 	return u.Phone
 }
 
-func (g *Gateway) send(ctx context.Context, sender Sender, m Message) error {
-	if g.sandbox {
-		return nil
+// IssueOTP sends a step-up code to the user's enrolled channel.
+func (st *StepUp) IssueOTP(ctx context.Context, s *Session, channel string) error {
+	if err := st.limits.allowClient(ctx, LimitCodeIssue); err != nil {
+		return err
 	}
-	if sender == nil {
-		return ErrNoSender
-	}
-	if err := sender.Send(ctx, m); err != nil {
-		return fmt.Errorf("%w: %s %s: %w", ErrSendFailed, m.Channel, m.Purpose, err)
-	}
-	return nil
-}
-
-// IssueStepUpOTP sends a step-up code to the user's enrolled channel.
-func (g *Gateway) IssueStepUpOTP(ctx context.Context, s *Session, channel string) error {
-	u, err := g.User(ctx, s.CredentialsID)
+	u, err := st.accounts.User(ctx, s.CredentialsID)
 	if err != nil {
 		return err
 	}
 	if !slices.Contains(u.Factors.OTP, channel) {
 		return challengeErr(CodeChannelNotRegistered)
 	}
-	return g.issueCode(ctx, s, u, channel, PurposeStepUp)
+	return st.issueCode(ctx, s, u, channel, PurposeStepUp)
 }
 
-// fixedCode is the code every challenge sent through sender gets: the
-// sandbox code in sandbox mode or with a sandbox sender, else none.
-func (g *Gateway) fixedCode(sender Sender) string {
-	if f, ok := sender.(FixedCoder); ok {
-		return f.FixedCode()
-	}
-	if g.sandbox {
-		return SandboxCode
-	}
-	return ""
-}
-
-func (g *Gateway) issueCode(ctx context.Context, s *Session, u *User, channel, purpose string) error {
+func (st *StepUp) issueCode(ctx context.Context, s *Session, u *User, channel, purpose string) error {
 	m := Message{To: smsNumber(u), Channel: channel, Purpose: purpose}
-	return g.sendCode(ctx, sessionScope(s, purpose), g.otpSender, m, g.sessionKeep(s))
+	return st.delivery.issueAndSend(ctx, Keys.StepUpScope(s.ID, purpose), st.otpSender, m, st.sessions.keep(s))
 }
 
-// sendCode issues a code under scope and sends m with it through sender;
-// keep is how long the challenge's bookkeeping must last. A missing sender
-// is found before the code is issued, so that it uses up nothing.
-func (g *Gateway) sendCode(ctx context.Context, scope string, sender Sender, m Message, keep time.Duration) error {
-	if sender == nil && !g.sandbox {
-		return ErrNoSender
-	}
-	issued, err := g.codes.Issue(ctx, scope, m.To, g.fixedCode(sender), keep)
-	if err != nil {
+// VerifyOTP checks a step-up code and, when right, steps the session up
+// (method otp).
+func (st *StepUp) VerifyOTP(ctx context.Context, s *Session, channel, code string) error {
+	if err := st.limits.allowClient(ctx, LimitCodeVerify); err != nil {
 		return err
 	}
-	m.Code, m.ExpiresAt = issued.Code, issued.Expires
-	return g.send(ctx, sender, m)
-}
-
-// VerifyStepUpOTP checks a step-up code and, when right, steps the
-// session up (method otp).
-func (g *Gateway) VerifyStepUpOTP(ctx context.Context, s *Session, channel, code string) error {
-	u, err := g.User(ctx, s.CredentialsID)
+	u, err := st.accounts.User(ctx, s.CredentialsID)
 	if err != nil {
 		return err
 	}
 	if !slices.Contains(u.Factors.OTP, channel) {
 		return challengeErr(CodeChannelNotRegistered)
 	}
-	err = g.verifyCode(ctx, s, PurposeStepUp, code)
-	g.auditStepUp(ctx, s, StepUpOTP, err)
+	err = st.verifyCode(ctx, s, PurposeStepUp, code)
+	st.audit(ctx, s, StepUpOTP, err)
 	return err
 }
 
-func (g *Gateway) verifyCode(ctx context.Context, s *Session, purpose, code string) error {
-	if _, err := g.codes.Verify(ctx, sessionScope(s, purpose), code); err != nil {
+func (st *StepUp) verifyCode(ctx context.Context, s *Session, purpose, code string) error {
+	if _, err := st.delivery.codes.Verify(ctx, Keys.StepUpScope(s.ID, purpose), code); err != nil {
 		return err
 	}
-	return g.stepUp(ctx, s, StepUpOTP)
+	return st.sessions.stepUp(ctx, s, StepUpOTP)
 }
 
-func (g *Gateway) auditStepUp(ctx context.Context, s *Session, method string, err error) {
+func (st *StepUp) audit(ctx context.Context, s *Session, method string, err error) {
 	result := "success"
 	var ce *ChallengeError
 	switch {
@@ -151,25 +112,28 @@ func (g *Gateway) auditStepUp(ctx context.Context, s *Session, method string, er
 	case err != nil:
 		result = "error"
 	}
-	g.metrics.StepUp(method, result)
-	g.log.Info("stepup", append(auditFields(ctx), zap.String("credentials_id", s.CredentialsID),
+	st.metrics.StepUp(method, result)
+	st.log.Info("stepup", append(auditFields(ctx), zap.String("credentials_id", s.CredentialsID),
 		zap.String("method", method), zap.String("result", result))...)
 }
 
 // EnrolOTP starts the enrolment of an OTP channel: a code goes to the
 // user's mobile number, and the factor is pending until it is verified.
-func (g *Gateway) EnrolOTP(ctx context.Context, s *Session, channel string) error {
-	u, err := g.User(ctx, s.CredentialsID)
+func (st *StepUp) EnrolOTP(ctx context.Context, s *Session, channel string) error {
+	if err := st.limits.allowClient(ctx, LimitCodeIssue); err != nil {
+		return err
+	}
+	u, err := st.accounts.User(ctx, s.CredentialsID)
 	if err != nil {
 		return err
 	}
 	if err := canEnrolOTP(u, channel); err != nil {
 		return err
 	}
-	if err := g.issueCode(ctx, s, u, channel, PurposeEnrolment); err != nil {
+	if err := st.issueCode(ctx, s, u, channel, PurposeEnrolment); err != nil {
 		return err
 	}
-	_, err = g.updateAccount(ctx, u.ID, func(u *User, rec *accountRecord) error {
+	_, err = st.accounts.update(ctx, u.ID, func(u *User, rec *accountRecord) error {
 		if err := canEnrolOTP(u, channel); err != nil {
 			return err
 		}
@@ -193,8 +157,11 @@ func canEnrolOTP(u *User, channel string) error {
 
 // VerifyEnrolOTP completes an OTP enrolment: the factor becomes active and
 // the session is stepped up.
-func (g *Gateway) VerifyEnrolOTP(ctx context.Context, s *Session, channel, code string) error {
-	u, rec, err := g.userAndAccount(ctx, s.CredentialsID)
+func (st *StepUp) VerifyEnrolOTP(ctx context.Context, s *Session, channel, code string) error {
+	if err := st.limits.allowClient(ctx, LimitCodeVerify); err != nil {
+		return err
+	}
+	u, rec, err := st.accounts.userAndAccount(ctx, s.CredentialsID)
 	if err != nil {
 		return err
 	}
@@ -204,39 +171,39 @@ func (g *Gateway) VerifyEnrolOTP(ctx context.Context, s *Session, channel, code 
 	if !slices.Contains(rec.PendingOTP, channel) {
 		return challengeErr(CodeStateInvalid)
 	}
-	if err := g.verifyCode(ctx, s, PurposeEnrolment, code); err != nil {
+	if err := st.verifyCode(ctx, s, PurposeEnrolment, code); err != nil {
 		return err
 	}
-	_, err = g.updateAccount(ctx, u.ID, func(u *User, rec *accountRecord) error {
+	_, err = st.accounts.update(ctx, u.ID, func(u *User, rec *accountRecord) error {
 		if !slices.Contains(u.Factors.OTP, channel) {
 			setFactors(u, rec, Factors{OTP: append(slices.Clone(u.Factors.OTP), channel), Push: u.Factors.Push})
 		}
 		rec.PendingOTP = slices.DeleteFunc(rec.PendingOTP, func(c string) bool { return c == channel })
 		return nil
 	})
-	g.auditFactor(ctx, u.ID, "factor enrolled", FactorOTP, channel, err)
+	st.auditFactor(ctx, u.ID, "factor enrolled", FactorOTP, channel, err)
 	return err
 }
 
 // EnrolPush enrols a push channel; the session must be stepped up.
-func (g *Gateway) EnrolPush(ctx context.Context, s *Session, channel string) error {
-	if !s.IsSteppedUp(g.now(), 0) {
+func (st *StepUp) EnrolPush(ctx context.Context, s *Session, channel string) error {
+	if !s.IsSteppedUp(st.now(), 0) {
 		return ErrStepUpRequired
 	}
-	_, err := g.updateAccount(ctx, s.CredentialsID, func(u *User, rec *accountRecord) error {
+	_, err := st.accounts.update(ctx, s.CredentialsID, func(u *User, rec *accountRecord) error {
 		if slices.Contains(u.Factors.Push, channel) {
 			return challengeErr(CodeChannelAlreadyRegistered)
 		}
 		setFactors(u, rec, Factors{OTP: u.Factors.OTP, Push: append(slices.Clone(u.Factors.Push), channel)})
 		return nil
 	})
-	g.auditFactor(ctx, s.CredentialsID, "factor enrolled", FactorPush, channel, err)
+	st.auditFactor(ctx, s.CredentialsID, "factor enrolled", FactorPush, channel, err)
 	return err
 }
 
 // RemovePush removes an enrolled push channel.
-func (g *Gateway) RemovePush(ctx context.Context, s *Session, channel string) error {
-	_, err := g.updateAccount(ctx, s.CredentialsID, func(u *User, rec *accountRecord) error {
+func (st *StepUp) RemovePush(ctx context.Context, s *Session, channel string) error {
+	_, err := st.accounts.update(ctx, s.CredentialsID, func(u *User, rec *accountRecord) error {
 		if !slices.Contains(u.Factors.Push, channel) {
 			return challengeErr(CodeChannelNotRegistered)
 		}
@@ -244,15 +211,15 @@ func (g *Gateway) RemovePush(ctx context.Context, s *Session, channel string) er
 		setFactors(u, rec, Factors{OTP: u.Factors.OTP, Push: push})
 		return nil
 	})
-	g.auditFactor(ctx, s.CredentialsID, "factor removed", FactorPush, channel, err)
+	st.auditFactor(ctx, s.CredentialsID, "factor removed", FactorPush, channel, err)
 	return err
 }
 
-func (g *Gateway) auditFactor(ctx context.Context, credentialsID, msg, kind, channel string, err error) {
+func (st *StepUp) auditFactor(ctx context.Context, credentialsID, msg, kind, channel string, err error) {
 	if err != nil {
 		return
 	}
-	g.log.Info(msg, append(auditFields(ctx), zap.String("credentials_id", credentialsID),
+	st.log.Info(msg, append(auditFields(ctx), zap.String("credentials_id", credentialsID),
 		zap.String("type", kind), zap.String("channel", channel))...)
 }
 
@@ -264,7 +231,7 @@ const (
 	PushExpired  = "EXPIRED"
 )
 
-// pushRecord is a push challenge; pushIndex finds it from its id alone,
+// pushRecord is a push challenge; Keys.Push finds it from its id alone,
 // as the provider's resolve callback and the simulator know only that.
 type pushRecord struct {
 	ID            string `json:"id"`
@@ -274,20 +241,17 @@ type pushRecord struct {
 	Expires       int64  `json:"e"`
 }
 
-func pushKey(id string) string           { return "p:{" + id + "}" }
-func pushResolutionKey(id string) string { return "p:{" + id + "}:r" }
-func pushIssuesKey(s *Session) string    { return "p:{" + s.ID + "}:n" }
-func isPushChannel(channel string) bool {
-	return channel == ChannelAuthy || channel == ChannelBiometric
-}
 func (p *pushRecord) expiresAt() time.Time    { return time.UnixMilli(p.Expires) }
 func (p *pushRecord) owner(s *Session) bool   { return p.SessionID == s.ID }
 func (p *pushRecord) channelIs(c string) bool { return p.Channel == c }
 
 // IssuePush sends a push approval request to the user's enrolled channel
 // and returns its id (digits).
-func (g *Gateway) IssuePush(ctx context.Context, s *Session, channel string) (string, error) {
-	u, err := g.User(ctx, s.CredentialsID)
+func (st *StepUp) IssuePush(ctx context.Context, s *Session, channel string) (string, error) {
+	if err := st.limits.allowClient(ctx, LimitCodeIssue); err != nil {
+		return "", err
+	}
+	u, err := st.accounts.User(ctx, s.CredentialsID)
 	if err != nil {
 		return "", err
 	}
@@ -297,26 +261,26 @@ func (g *Gateway) IssuePush(ctx context.Context, s *Session, channel string) (st
 	if s.StepUpMethod == StepUpPush && !s.SteppedUp.IsZero() {
 		return "", challengeErr(CodeStateInvalid)
 	}
-	n, err := g.store.Incr(ctx, pushIssuesKey(s), g.sessionKeep(s))
+	n, err := st.store.Incr(ctx, Keys.PushIssues(s.ID), st.sessions.keep(s))
 	if err != nil {
 		return "", storeError(err)
 	}
 	if n > MaxIssuesPerRound {
 		return "", challengeErr(CodeChallengeLimitExceeded)
 	}
-	ttl := g.codes.ttl()
+	ttl := st.delivery.codes.ttl()
 	rec := pushRecord{ID: RandomDigits(18), SessionID: s.ID, CredentialsID: s.CredentialsID, Channel: channel,
-		Expires: g.now().Add(ttl).UnixMilli()}
+		Expires: st.now().Add(ttl).UnixMilli()}
 	data, _ := json.Marshal(rec)
-	if err := g.store.Set(ctx, pushKey(rec.ID), data, g.sessionKeep(s)+ttl); err != nil {
+	if err := st.store.Set(ctx, Keys.Push(rec.ID), data, st.sessions.keep(s)+ttl); err != nil {
 		return "", storeError(err)
 	}
-	err = g.send(ctx, g.pushSender, Message{To: u.ID, ChallengeID: rec.ID, Channel: channel, Purpose: PurposeStepUp, ExpiresAt: rec.expiresAt()})
+	err = st.delivery.send(ctx, st.pushSender, Message{To: u.ID, ChallengeID: rec.ID, Channel: channel, Purpose: PurposeStepUp, ExpiresAt: rec.expiresAt()})
 	return rec.ID, err
 }
 
-func (g *Gateway) loadPush(ctx context.Context, id string) (*pushRecord, error) {
-	data, err := g.store.Get(ctx, pushKey(id))
+func (st *StepUp) loadPush(ctx context.Context, id string) (*pushRecord, error) {
+	data, err := st.store.Get(ctx, Keys.Push(id))
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrNotFound
 	} else if err != nil {
@@ -329,14 +293,14 @@ func (g *Gateway) loadPush(ctx context.Context, id string) (*pushRecord, error) 
 	return rec, nil
 }
 
-func (g *Gateway) pushStatus(ctx context.Context, rec *pushRecord) (string, error) {
-	data, err := g.store.Get(ctx, pushResolutionKey(rec.ID))
+func (st *StepUp) pushStatus(ctx context.Context, rec *pushRecord) (string, error) {
+	data, err := st.store.Get(ctx, Keys.PushResolution(rec.ID))
 	switch {
 	case err == nil:
 		return string(data), nil
 	case !errors.Is(err, ErrNotFound):
 		return "", storeError(err)
-	case !g.now().Before(rec.expiresAt()):
+	case !st.now().Before(rec.expiresAt()):
 		return PushExpired, nil
 	}
 	return PushPending, nil
@@ -344,30 +308,30 @@ func (g *Gateway) pushStatus(ctx context.Context, rec *pushRecord) (string, erro
 
 // PushStatus reports a push challenge of the session; ErrNotFound when it
 // is not this session's.
-func (g *Gateway) PushStatus(ctx context.Context, s *Session, channel, id string) (string, error) {
-	rec, err := g.loadPush(ctx, id)
+func (st *StepUp) PushStatus(ctx context.Context, s *Session, channel, id string) (string, error) {
+	rec, err := st.loadPush(ctx, id)
 	if err != nil {
 		return "", err
 	}
 	if !rec.owner(s) || !rec.channelIs(channel) {
 		return "", ErrNotFound
 	}
-	return g.pushStatus(ctx, rec)
+	return st.pushStatus(ctx, rec)
 }
 
 // ResolvePush records the provider's answer to a push. VERIFIED steps the
 // session up (method push). Resolving again with the same answer is a
 // no-op; any other change of a resolved or expired push is STATE_INVALID.
 // channel is checked when not empty.
-func (g *Gateway) ResolvePush(ctx context.Context, channel, id, status string) error {
-	rec, err := g.loadPush(ctx, id)
+func (st *StepUp) ResolvePush(ctx context.Context, channel, id, status string) error {
+	rec, err := st.loadPush(ctx, id)
 	if err != nil {
 		return err
 	}
 	if channel != "" && !rec.channelIs(channel) {
 		return ErrNotFound
 	}
-	current, err := g.pushStatus(ctx, rec)
+	current, err := st.pushStatus(ctx, rec)
 	if err != nil {
 		return err
 	}
@@ -377,29 +341,29 @@ func (g *Gateway) ResolvePush(ctx context.Context, channel, id, status string) e
 	if current != PushPending {
 		return challengeErr(CodeStateInvalid)
 	}
-	won, err := g.store.SetNX(ctx, pushResolutionKey(id), []byte(status), g.max+g.codes.ttl())
+	won, err := st.store.SetNX(ctx, Keys.PushResolution(id), []byte(status), st.sessions.max+st.delivery.codes.ttl())
 	if err != nil {
 		return storeError(err)
 	}
 	if !won {
 		// Another node resolved it first: idempotent if it agreed.
-		if now, err := g.pushStatus(ctx, rec); err == nil && now == status {
+		if now, err := st.pushStatus(ctx, rec); err == nil && now == status {
 			return nil
 		}
 		return challengeErr(CodeStateInvalid)
 	}
-	s, err := g.store.TouchSession(ctx, rec.SessionID, g.idle)
+	s, err := st.sessions.touch(ctx, rec.SessionID)
 	if errors.Is(err, ErrNotFound) {
 		return nil // the session ended meanwhile; nothing to step up
 	} else if err != nil {
-		return storeError(err)
+		return err
 	}
 	if status != PushVerified {
-		g.auditStepUp(ctx, s, StepUpPush, challengeErr(status))
+		st.audit(ctx, s, StepUpPush, challengeErr(status))
 		return nil
 	}
-	err = g.stepUp(ctx, s, StepUpPush)
-	g.auditStepUp(ctx, s, StepUpPush, err)
+	err = st.sessions.stepUp(ctx, s, StepUpPush)
+	st.audit(ctx, s, StepUpPush, err)
 	return err
 }
 
@@ -413,11 +377,11 @@ const (
 // SimulatePush resolves a push as a user's device would, in sandbox mode
 // only; it answers COMPLETED or DENIED. ErrNotFound outside sandbox mode
 // or for a push that is not the user's.
-func (g *Gateway) SimulatePush(ctx context.Context, credentialsID, id, outcome string) (string, error) {
-	if !g.sandbox {
+func (st *StepUp) SimulatePush(ctx context.Context, credentialsID, id, outcome string) (string, error) {
+	if !st.delivery.sandbox {
 		return "", ErrNotFound
 	}
-	rec, err := g.loadPush(ctx, id)
+	rec, err := st.loadPush(ctx, id)
 	if err != nil {
 		return "", err
 	}
@@ -434,11 +398,36 @@ func (g *Gateway) SimulatePush(ctx context.Context, credentialsID, id, outcome s
 	default:
 		return "", ErrNotFound
 	}
-	if err := g.ResolvePush(ctx, "", id, status); err != nil {
+	if err := st.ResolvePush(ctx, "", id, status); err != nil {
 		return "", err
 	}
 	return answer, nil
 }
 
-// PushSecret returns the secret push resolve callbacks are signed with.
-func (g *Gateway) PushSecret() []byte { return g.pushSecret }
+// SignedByPushProvider reports whether a push resolve callback's body
+// carries the push provider's signature (the signature header); with no
+// push secret configured, no callback is.
+func (st *StepUp) SignedByPushProvider(body []byte, signature string) bool {
+	return len(st.pushSecret) > 0 && VerifyHMAC(body, st.pushSecret, signature)
+}
+
+// Factors lists the user's step-up channels.
+func (st *StepUp) Factors(ctx context.Context, s *Session) ([]FactorStatus, error) {
+	u, rec, err := st.accounts.userAndAccount(ctx, s.CredentialsID)
+	if err != nil {
+		return nil, err
+	}
+	out := []FactorStatus{}
+	for _, ch := range u.Factors.OTP {
+		out = append(out, FactorStatus{FactorOTP, FactorActive, ch})
+	}
+	for _, ch := range rec.PendingOTP {
+		if !slices.Contains(u.Factors.OTP, ch) {
+			out = append(out, FactorStatus{FactorOTP, FactorPendingVerification, ch})
+		}
+	}
+	for _, ch := range u.Factors.Push {
+		out = append(out, FactorStatus{FactorPush, FactorActive, ch})
+	}
+	return out, nil
+}

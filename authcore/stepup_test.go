@@ -26,7 +26,7 @@ type recordingSender = authtest.RecordingSender
 // On Redis, TTLs run on real time, so wait both sleeps and advances the
 // clock; on memory it only advances the clock.
 type stepUpEnv struct {
-	gw, gw2  *authcore.Gateway
+	gw, gw2  *authcore.Services
 	clk      *clock
 	otp      *recordingSender
 	push     *recordingSender
@@ -98,8 +98,8 @@ func newStepUpEnv(t *testing.T, newStores nodeStores, realTime bool, clk *clock,
 	e := &stepUpEnv{clk: clk, otp: &recordingSender{}, push: &recordingSender{}, realTime: realTime, secret: []byte("push-secret")}
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	users := stepUpUsers(t)
-	mk := func(store authcore.Store) *authcore.Gateway {
-		gw, err := authcore.NewGateway(authcore.Options{
+	mk := func(store authcore.Store) *authcore.Services {
+		gw, err := authcore.New(authcore.Options{
 			Store: store, Users: users, Tokens: authcore.NewTokens("test", key, clk.Now), Now: clk.Now,
 			Sandbox: sandbox, OTPSender: e.otp, PushSender: e.push, PushSecret: e.secret,
 			CodeKey: key.Derive("codes"), CodeTTL: testCodeTTL, ResendInterval: testResend, PasswordHash: testHashParams,
@@ -116,7 +116,7 @@ func newStepUpEnv(t *testing.T, newStores nodeStores, realTime bool, clk *clock,
 
 func (e *stepUpEnv) login(t *testing.T, email string) *authcore.Session {
 	t.Helper()
-	res, err := e.gw.Login(context.Background(), email, testPassword)
+	res, err := e.gw.Sessions.Login(context.Background(), email, testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,10 +138,10 @@ func wantCode(t *testing.T, err error, code string) {
 }
 
 // reload reads the session as the guard would.
-func reload(t *testing.T, gw *authcore.Gateway, s *authcore.Session) *authcore.Session {
+func reload(t *testing.T, gw *authcore.Services, s *authcore.Session) *authcore.Session {
 	t.Helper()
-	tok, _ := gw.IssueToken(s, authcore.TokenAuth, s.Identity)
-	_, fresh, err := gw.Authenticate(context.Background(), tok)
+	tok, _ := gw.Sessions.IssueToken(s, authcore.TokenAuth, s.Identity)
+	_, fresh, err := gw.Sessions.Authenticate(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,23 +155,23 @@ func TestOTPStepUpStateMachine(t *testing.T) {
 		t.Run("right code steps the session up, once", func(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
-			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", "123456"), authcore.CodeStateInvalid) // nothing issued
-			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			wantCode(t, e.gw.StepUp.VerifyOTP(ctx, s, "SMS", "123456"), authcore.CodeStateInvalid) // nothing issued
+			wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), "")
 			msg := e.otp.Last(t)
 			if msg.To != "+35699000001" || len(msg.Code) != 6 || msg.Channel != "SMS" || msg.Purpose != "stepup" {
 				t.Fatalf("sent %+v", msg)
 			}
-			wantCode(t, e.gw2.VerifyStepUpOTP(ctx, s, "SMS", msg.Code), "") // on the other node
+			wantCode(t, e.gw2.StepUp.VerifyOTP(ctx, s, "SMS", msg.Code), "") // on the other node
 			if got := reload(t, e.gw, s); !got.IsSteppedUp(clk.Now(), 0) || got.StepUpMethod != "otp" {
 				t.Fatalf("session not stepped up: %+v", got)
 			}
-			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", msg.Code), authcore.CodeAlreadyVerified)
+			wantCode(t, e.gw.StepUp.VerifyOTP(ctx, s, "SMS", msg.Code), authcore.CodeAlreadyVerified)
 		})
 
 		t.Run("five attempts, then STATE_INVALID even for the right code", func(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
-			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), "")
 			code := e.otp.Last(t).Code
 			wrong := fmt.Sprintf("%06d", (atoi(code)+1)%1000000)
 			for i, want := range []string{
@@ -180,9 +180,9 @@ func TestOTPStepUpStateMachine(t *testing.T) {
 				authcore.CodeStateInvalid, authcore.CodeStateInvalid,
 			} {
 				t.Logf("attempt %d", i+1)
-				wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", wrong), want)
+				wantCode(t, e.gw.StepUp.VerifyOTP(ctx, s, "SMS", wrong), want)
 			}
-			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", code), authcore.CodeStateInvalid)
+			wantCode(t, e.gw.StepUp.VerifyOTP(ctx, s, "SMS", code), authcore.CodeStateInvalid)
 			if reload(t, e.gw, s).IsSteppedUp(clk.Now(), 0) {
 				t.Fatal("stepped up after the attempts ran out")
 			}
@@ -191,50 +191,50 @@ func TestOTPStepUpStateMachine(t *testing.T) {
 		t.Run("code expires", func(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
-			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), "")
 			code := e.otp.Last(t).Code
 			e.wait(testCodeTTL + 50*time.Millisecond)
-			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", code), authcore.CodeVerificationCodeExpired)
+			wantCode(t, e.gw.StepUp.VerifyOTP(ctx, s, "SMS", code), authcore.CodeVerificationCodeExpired)
 		})
 
 		t.Run("resend: not within the interval, once per step-up", func(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
-			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), "")
 			first := e.otp.Last(t).Code
-			wantCode(t, e.gw2.IssueStepUpOTP(ctx, s, "SMS"), authcore.CodeRetryIn15Sec)
+			wantCode(t, e.gw2.StepUp.IssueOTP(ctx, s, "SMS"), authcore.CodeRetryIn15Sec)
 			e.wait(testResend + 50*time.Millisecond)
-			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "") // the one resend
+			wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), "") // the one resend
 			second := e.otp.Last(t).Code
 			e.wait(testResend + 50*time.Millisecond)
-			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), authcore.CodeChallengeLimitExceeded)
+			wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), authcore.CodeChallengeLimitExceeded)
 			if e.otp.Count() != 2 {
 				t.Fatalf("%d codes sent, want 2", e.otp.Count())
 			}
 			// Only the latest code counts.
 			if first != second {
-				wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", first), authcore.CodeVerificationCodeInvalid)
+				wantCode(t, e.gw.StepUp.VerifyOTP(ctx, s, "SMS", first), authcore.CodeVerificationCodeInvalid)
 			}
-			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", second), "")
+			wantCode(t, e.gw.StepUp.VerifyOTP(ctx, s, "SMS", second), "")
 			// A success starts a new round.
 			e.wait(testResend + 50*time.Millisecond)
-			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+			wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), "")
 		})
 
 		t.Run("channel not registered", func(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "bob@example.com")
-			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), authcore.CodeChannelNotRegistered)
-			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", "123456"), authcore.CodeChannelNotRegistered)
-			_, err := e.gw.IssuePush(ctx, s, "AUTHY")
+			wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), authcore.CodeChannelNotRegistered)
+			wantCode(t, e.gw.StepUp.VerifyOTP(ctx, s, "SMS", "123456"), authcore.CodeChannelNotRegistered)
+			_, err := e.gw.StepUp.IssuePush(ctx, s, "AUTHY")
 			wantCode(t, err, authcore.CodeChannelNotRegistered)
 		})
 
 		t.Run("sandbox: code 123456, nothing sent", func(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, true)
 			s := e.login(t, "alice@example.com")
-			wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
-			wantCode(t, e.gw.VerifyStepUpOTP(ctx, s, "SMS", "123456"), "")
+			wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), "")
+			wantCode(t, e.gw.StepUp.VerifyOTP(ctx, s, "SMS", "123456"), "")
 			if e.otp.Count() != 0 {
 				t.Fatal("sandbox sent a message")
 			}
@@ -258,7 +258,7 @@ func TestParallelWrongCodesAcrossTwoNodesGetFiveTries(t *testing.T) {
 		ctx := context.Background()
 		e := newStepUpEnv(t, newStore, realTime, clk, false)
 		s := e.login(t, "alice@example.com")
-		wantCode(t, e.gw.IssueStepUpOTP(ctx, s, "SMS"), "")
+		wantCode(t, e.gw.StepUp.IssueOTP(ctx, s, "SMS"), "")
 		wrong := fmt.Sprintf("%06d", (atoi(e.otp.Last(t).Code)+1)%1000000)
 		var mu sync.Mutex
 		counts := map[string]int{}
@@ -272,7 +272,7 @@ func TestParallelWrongCodesAcrossTwoNodesGetFiveTries(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				var ce *authcore.ChallengeError
-				err := gw.VerifyStepUpOTP(ctx, s, "SMS", wrong)
+				err := gw.StepUp.VerifyOTP(ctx, s, "SMS", wrong)
 				if !errors.As(err, &ce) {
 					t.Errorf("err = %v", err)
 					return
@@ -297,25 +297,25 @@ func TestPushStepUp(t *testing.T) {
 		t.Run("signed resolve VERIFIED steps up; resolve is idempotent", func(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
-			id, err := e.gw.IssuePush(ctx, s, "AUTHY")
+			id, err := e.gw.StepUp.IssuePush(ctx, s, "AUTHY")
 			wantCode(t, err, "")
 			msg := e.push.Last(t)
 			if msg.ChallengeID != id || msg.To != "1001" || msg.Channel != "AUTHY" || msg.Code != "" {
 				t.Fatalf("push sent %+v", msg)
 			}
-			if st, _ := e.gw.PushStatus(ctx, s, "AUTHY", id); st != authcore.PushPending {
+			if st, _ := e.gw.StepUp.PushStatus(ctx, s, "AUTHY", id); st != authcore.PushPending {
 				t.Fatalf("status %s", st)
 			}
-			wantCode(t, e.gw2.ResolvePush(ctx, "AUTHY", id, authcore.PushVerified), "")
-			wantCode(t, e.gw.ResolvePush(ctx, "AUTHY", id, authcore.PushVerified), "") // idempotent
-			wantCode(t, e.gw.ResolvePush(ctx, "AUTHY", id, authcore.PushDeclined), authcore.CodeStateInvalid)
-			if st, _ := e.gw.PushStatus(ctx, s, "AUTHY", id); st != authcore.PushVerified {
+			wantCode(t, e.gw2.StepUp.ResolvePush(ctx, "AUTHY", id, authcore.PushVerified), "")
+			wantCode(t, e.gw.StepUp.ResolvePush(ctx, "AUTHY", id, authcore.PushVerified), "") // idempotent
+			wantCode(t, e.gw.StepUp.ResolvePush(ctx, "AUTHY", id, authcore.PushDeclined), authcore.CodeStateInvalid)
+			if st, _ := e.gw.StepUp.PushStatus(ctx, s, "AUTHY", id); st != authcore.PushVerified {
 				t.Fatalf("status %s", st)
 			}
 			if got := reload(t, e.gw, s); got.StepUpMethod != "push" || got.SteppedUp.IsZero() {
 				t.Fatalf("session %+v", got)
 			}
-			_, err = e.gw.IssuePush(ctx, reload(t, e.gw, s), "AUTHY")
+			_, err = e.gw.StepUp.IssuePush(ctx, reload(t, e.gw, s), "AUTHY")
 			wantCode(t, err, authcore.CodeStateInvalid) // already resolved a push
 		})
 
@@ -323,63 +323,63 @@ func TestPushStepUp(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
 			other := e.login(t, "alice@example.com")
-			id, _ := e.gw.IssuePush(ctx, s, "AUTHY")
-			if _, err := e.gw.PushStatus(ctx, other, "AUTHY", id); !errors.Is(err, authcore.ErrNotFound) {
+			id, _ := e.gw.StepUp.IssuePush(ctx, s, "AUTHY")
+			if _, err := e.gw.StepUp.PushStatus(ctx, other, "AUTHY", id); !errors.Is(err, authcore.ErrNotFound) {
 				t.Fatalf("another session sees the push: %v", err)
 			}
-			if _, err := e.gw.PushStatus(ctx, s, "BIOMETRIC", id); !errors.Is(err, authcore.ErrNotFound) {
+			if _, err := e.gw.StepUp.PushStatus(ctx, s, "BIOMETRIC", id); !errors.Is(err, authcore.ErrNotFound) {
 				t.Fatalf("wrong channel: %v", err)
 			}
-			if err := e.gw.ResolvePush(ctx, "AUTHY", "999", authcore.PushVerified); !errors.Is(err, authcore.ErrNotFound) {
+			if err := e.gw.StepUp.ResolvePush(ctx, "AUTHY", "999", authcore.PushVerified); !errors.Is(err, authcore.ErrNotFound) {
 				t.Fatalf("unknown id: %v", err)
 			}
-			wantCode(t, e.gw.ResolvePush(ctx, "AUTHY", id, authcore.PushDeclined), "")
+			wantCode(t, e.gw.StepUp.ResolvePush(ctx, "AUTHY", id, authcore.PushDeclined), "")
 			if reload(t, e.gw, s).IsSteppedUp(clk.Now(), 0) {
 				t.Fatal("declined push stepped up")
 			}
-			id2, err := e.gw.IssuePush(ctx, s, "AUTHY")
+			id2, err := e.gw.StepUp.IssuePush(ctx, s, "AUTHY")
 			wantCode(t, err, "")
 			e.wait(testCodeTTL + 50*time.Millisecond)
-			if st, _ := e.gw.PushStatus(ctx, s, "AUTHY", id2); st != authcore.PushExpired {
+			if st, _ := e.gw.StepUp.PushStatus(ctx, s, "AUTHY", id2); st != authcore.PushExpired {
 				t.Fatalf("status %s, want EXPIRED", st)
 			}
-			wantCode(t, e.gw.ResolvePush(ctx, "AUTHY", id2, authcore.PushVerified), authcore.CodeStateInvalid)
-			_, err = e.gw.IssuePush(ctx, s, "AUTHY")
+			wantCode(t, e.gw.StepUp.ResolvePush(ctx, "AUTHY", id2, authcore.PushVerified), authcore.CodeStateInvalid)
+			_, err = e.gw.StepUp.IssuePush(ctx, s, "AUTHY")
 			wantCode(t, err, authcore.CodeChallengeLimitExceeded)
 		})
 
 		t.Run("simulator, sandbox only", func(t *testing.T) {
 			e := newStepUpEnv(t, newStore, realTime, clk, false)
 			s := e.login(t, "alice@example.com")
-			id, _ := e.gw.IssuePush(ctx, s, "AUTHY")
-			if _, err := e.gw.SimulatePush(ctx, "1001", id, authcore.SimulateSuccess); !errors.Is(err, authcore.ErrNotFound) {
+			id, _ := e.gw.StepUp.IssuePush(ctx, s, "AUTHY")
+			if _, err := e.gw.StepUp.SimulatePush(ctx, "1001", id, authcore.SimulateSuccess); !errors.Is(err, authcore.ErrNotFound) {
 				t.Fatalf("simulator outside sandbox: %v", err)
 			}
 			sb := newStepUpEnv(t, newStore, realTime, clk, true)
 			s = sb.login(t, "alice@example.com")
-			id, _ = sb.gw.IssuePush(ctx, s, "AUTHY")
-			if _, err := sb.gw.SimulatePush(ctx, "1002", id, authcore.SimulateSuccess); !errors.Is(err, authcore.ErrNotFound) {
+			id, _ = sb.gw.StepUp.IssuePush(ctx, s, "AUTHY")
+			if _, err := sb.gw.StepUp.SimulatePush(ctx, "1002", id, authcore.SimulateSuccess); !errors.Is(err, authcore.ErrNotFound) {
 				t.Fatalf("someone else's push: %v", err)
 			}
-			if got, err := sb.gw.SimulatePush(ctx, "1001", id, authcore.SimulateSuccess); err != nil || got != "COMPLETED" {
+			if got, err := sb.gw.StepUp.SimulatePush(ctx, "1001", id, authcore.SimulateSuccess); err != nil || got != "COMPLETED" {
 				t.Fatalf("verify_success: %q %v", got, err)
 			}
 			if !reload(t, sb.gw, s).IsSteppedUp(clk.Now(), 0) {
 				t.Fatal("not stepped up by the simulator")
 			}
 			s2 := sb.login(t, "alice@example.com")
-			id2, _ := sb.gw.IssuePush(ctx, s2, "AUTHY")
-			if got, err := sb.gw.SimulatePush(ctx, "1001", id2, authcore.SimulateInvalid); err != nil || got != "DENIED" {
+			id2, _ := sb.gw.StepUp.IssuePush(ctx, s2, "AUTHY")
+			if got, err := sb.gw.StepUp.SimulatePush(ctx, "1001", id2, authcore.SimulateInvalid); err != nil || got != "DENIED" {
 				t.Fatalf("verify_invalid: %q %v", got, err)
 			}
-			if st, _ := sb.gw.PushStatus(ctx, s2, "AUTHY", id2); st != authcore.PushDeclined {
+			if st, _ := sb.gw.StepUp.PushStatus(ctx, s2, "AUTHY", id2); st != authcore.PushDeclined {
 				t.Fatalf("status %s", st)
 			}
-			id3, _ := sb.gw.IssuePush(ctx, s2, "AUTHY")
-			if got, err := sb.gw.SimulatePush(ctx, "1001", id3, authcore.SimulateExpired); err != nil || got != "DENIED" {
+			id3, _ := sb.gw.StepUp.IssuePush(ctx, s2, "AUTHY")
+			if got, err := sb.gw.StepUp.SimulatePush(ctx, "1001", id3, authcore.SimulateExpired); err != nil || got != "DENIED" {
 				t.Fatalf("verify_expired: %q %v", got, err)
 			}
-			if st, _ := sb.gw.PushStatus(ctx, s2, "AUTHY", id3); st != authcore.PushExpired {
+			if st, _ := sb.gw.StepUp.PushStatus(ctx, s2, "AUTHY", id3); st != authcore.PushExpired {
 				t.Fatalf("status %s", st)
 			}
 		})
@@ -391,8 +391,8 @@ func TestFactorEnrolment(t *testing.T) {
 		ctx := context.Background()
 		e := newStepUpEnv(t, newStore, realTime, clk, false)
 		s := e.login(t, "bob@example.com")
-		factors := func(gw *authcore.Gateway) string {
-			f, err := gw.Factors(ctx, s)
+		factors := func(gw *authcore.Services) string {
+			f, err := gw.StepUp.Factors(ctx, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -401,19 +401,19 @@ func TestFactorEnrolment(t *testing.T) {
 		if got := factors(e.gw); got != "[]" {
 			t.Fatalf("factors %s", got)
 		}
-		if err := e.gw.EnrolPush(ctx, s, "AUTHY"); !errors.Is(err, authcore.ErrStepUpRequired) {
+		if err := e.gw.StepUp.EnrolPush(ctx, s, "AUTHY"); !errors.Is(err, authcore.ErrStepUpRequired) {
 			t.Fatalf("push enrolment without step-up: %v", err)
 		}
-		wantCode(t, e.gw.VerifyEnrolOTP(ctx, s, "SMS", "123456"), authcore.CodeStateInvalid) // not started
+		wantCode(t, e.gw.StepUp.VerifyEnrolOTP(ctx, s, "SMS", "123456"), authcore.CodeStateInvalid) // not started
 
-		wantCode(t, e.gw.EnrolOTP(ctx, s, "SMS"), "")
+		wantCode(t, e.gw.StepUp.EnrolOTP(ctx, s, "SMS"), "")
 		if msg := e.otp.Last(t); msg.To != "+35699000002" || msg.Purpose != "enrolment" {
 			t.Fatalf("sent %+v", msg)
 		}
 		if got := factors(e.gw2); got != "[{OTP PENDING_VERIFICATION SMS}]" {
 			t.Fatalf("pending factors %s", got)
 		}
-		wantCode(t, e.gw2.VerifyEnrolOTP(ctx, s, "SMS", e.otp.Last(t).Code), "")
+		wantCode(t, e.gw2.StepUp.VerifyEnrolOTP(ctx, s, "SMS", e.otp.Last(t).Code), "")
 		if got := factors(e.gw); got != "[{OTP ACTIVE SMS}]" {
 			t.Fatalf("factors after verify %s", got)
 		}
@@ -421,51 +421,51 @@ func TestFactorEnrolment(t *testing.T) {
 		if !s.IsSteppedUp(clk.Now(), 0) {
 			t.Fatal("enrolment did not step the session up")
 		}
-		wantCode(t, e.gw.EnrolOTP(ctx, s, "SMS"), authcore.CodeChannelAlreadyRegistered)
+		wantCode(t, e.gw.StepUp.EnrolOTP(ctx, s, "SMS"), authcore.CodeChannelAlreadyRegistered)
 
 		// Stepped up: push enrolment works, once; removal works, once.
-		wantCode(t, e.gw.EnrolPush(ctx, s, "BIOMETRIC"), "")
-		wantCode(t, e.gw2.EnrolPush(ctx, s, "BIOMETRIC"), authcore.CodeChannelAlreadyRegistered)
+		wantCode(t, e.gw.StepUp.EnrolPush(ctx, s, "BIOMETRIC"), "")
+		wantCode(t, e.gw2.StepUp.EnrolPush(ctx, s, "BIOMETRIC"), authcore.CodeChannelAlreadyRegistered)
 		if got := factors(e.gw2); got != "[{OTP ACTIVE SMS} {PUSH ACTIVE BIOMETRIC}]" {
 			t.Fatalf("factors %s", got)
 		}
 		// The enrolled SMS factor now serves step-up on any node.
 		e.wait(testResend + 50*time.Millisecond)
-		wantCode(t, e.gw2.IssueStepUpOTP(ctx, s, "SMS"), "")
-		wantCode(t, e.gw.RemovePush(ctx, s, "BIOMETRIC"), "")
-		wantCode(t, e.gw.RemovePush(ctx, s, "BIOMETRIC"), authcore.CodeChannelNotRegistered)
+		wantCode(t, e.gw2.StepUp.IssueOTP(ctx, s, "SMS"), "")
+		wantCode(t, e.gw.StepUp.RemovePush(ctx, s, "BIOMETRIC"), "")
+		wantCode(t, e.gw.StepUp.RemovePush(ctx, s, "BIOMETRIC"), authcore.CodeChannelNotRegistered)
 
 		dave := e.login(t, "dave@example.com")
-		wantCode(t, e.gw.EnrolOTP(ctx, dave, "SMS"), authcore.CodeMobileNumberNotAvailable)
+		wantCode(t, e.gw.StepUp.EnrolOTP(ctx, dave, "SMS"), authcore.CodeMobileNumberNotAvailable)
 	})
 }
 
 func TestStepUpMaxAgeFollowsTheClock(t *testing.T) {
-	gw, clk, _ := newTestGateway(t)
+	gw, clk, store := newTestServices(t)
 	ctx := context.Background()
-	res, _ := gw.Login(ctx, "alice@example.com", testPassword)
-	access, _ := gw.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
+	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
+	access, _ := gw.Sessions.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
 	policy := &authcore.GuardPolicy{Token: "access", StepUp: true, MaxAge: 10 * time.Minute}
-	if _, rej := gw.Admit(ctx, "Bearer "+access, policy); rej == nil || rej.ErrorCode != "STEP_UP_REQUIRED" {
+	if _, rej := admit(gw, ctx, "Bearer "+access, policy); rej == nil || rej.ErrorCode != "STEP_UP_REQUIRED" {
 		t.Fatalf("before step-up: %+v", rej)
 	}
 	s := *res.Session
 	s.SteppedUp, s.StepUpMethod = clk.Now(), authcore.StepUpOTP
-	_ = gw.Store().SaveSession(ctx, &s, 5*time.Minute)
+	_ = store.SaveSession(ctx, &s, 5*time.Minute)
 	for i := 0; i < 2; i++ { // 8 minutes later, still fresh
 		clk.Advance(4 * time.Minute)
-		if _, rej := gw.Admit(ctx, "Bearer "+access, policy); rej != nil {
+		if _, rej := admit(gw, ctx, "Bearer "+access, policy); rej != nil {
 			t.Fatalf("within max_age: %+v", rej)
 		}
 	}
 	clk.Advance(4 * time.Minute) // 12 minutes after the step-up
-	_, rej := gw.Admit(ctx, "Bearer "+access, policy)
+	_, rej := admit(gw, ctx, "Bearer "+access, policy)
 	if rej == nil || rej.ErrorCode != "STEP_UP_REQUIRED" || !strings.Contains(rej.Challenge, "max_age=600") {
 		t.Fatalf("past max_age: %+v", rej)
 	}
 	// Tokens issued after the step-up carry it for backends that verify them.
-	fresh, _ := gw.IssueToken(&s, authcore.TokenAccess, s.Identity)
-	c, _ := gw.Tokens().Verify(fresh)
+	fresh, _ := gw.Sessions.IssueToken(&s, authcore.TokenAccess, s.Identity)
+	c, _ := gw.Tokens.Verify(fresh)
 	if strings.Join(c.AMR, ",") != "pwd,otp" || c.AuthTime != s.SteppedUp.Unix() {
 		t.Fatalf("amr %v auth_time %d", c.AMR, c.AuthTime)
 	}
@@ -479,14 +479,14 @@ func TestMissingSenderUsesUpNoIssue(t *testing.T) {
 	store := memory.New(clk.Now)
 	defer store.Close()
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: stepUpUsers(t),
+	gw, err := authcore.New(authcore.Options{Store: store, Users: stepUpUsers(t),
 		Tokens: authcore.NewTokens("t", key, clk.Now), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, _ := gw.Login(context.Background(), "alice@example.com", testPassword)
+	res, _ := gw.Sessions.Login(context.Background(), "alice@example.com", testPassword)
 	for i := 0; i < 3; i++ {
-		if err := gw.IssueStepUpOTP(context.Background(), res.Session, "SMS"); !errors.Is(err, authcore.ErrNoSender) {
+		if err := gw.StepUp.IssueOTP(context.Background(), res.Session, "SMS"); !errors.Is(err, authcore.ErrNoSender) {
 			t.Fatalf("attempt %d: %v, want ErrNoSender", i+1, err)
 		}
 	}
@@ -502,18 +502,18 @@ func TestWrongCodesCountAcrossTheResend(t *testing.T) {
 		ctx := context.Background()
 		for _, tc := range []struct {
 			name, email string
-			issue       func(gw *authcore.Gateway, s *authcore.Session) error
-			verify      func(gw *authcore.Gateway, s *authcore.Session, code string) error
+			issue       func(gw *authcore.Services, s *authcore.Session) error
+			verify      func(gw *authcore.Services, s *authcore.Session, code string) error
 		}{
 			{"step-up", "alice@example.com",
-				func(gw *authcore.Gateway, s *authcore.Session) error { return gw.IssueStepUpOTP(ctx, s, "SMS") },
-				func(gw *authcore.Gateway, s *authcore.Session, code string) error {
-					return gw.VerifyStepUpOTP(ctx, s, "SMS", code)
+				func(gw *authcore.Services, s *authcore.Session) error { return gw.StepUp.IssueOTP(ctx, s, "SMS") },
+				func(gw *authcore.Services, s *authcore.Session, code string) error {
+					return gw.StepUp.VerifyOTP(ctx, s, "SMS", code)
 				}},
 			{"enrolment", "bob@example.com",
-				func(gw *authcore.Gateway, s *authcore.Session) error { return gw.EnrolOTP(ctx, s, "SMS") },
-				func(gw *authcore.Gateway, s *authcore.Session, code string) error {
-					return gw.VerifyEnrolOTP(ctx, s, "SMS", code)
+				func(gw *authcore.Services, s *authcore.Session) error { return gw.StepUp.EnrolOTP(ctx, s, "SMS") },
+				func(gw *authcore.Services, s *authcore.Session, code string) error {
+					return gw.StepUp.VerifyEnrolOTP(ctx, s, "SMS", code)
 				}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

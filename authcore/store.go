@@ -38,10 +38,11 @@ type Store interface {
 	DeleteSession(ctx context.Context, id string) error
 
 	// The small key-value operations below carry challenges, counters and
-	// one-time tokens. Keys are logical names such as "c:{sid}:otp"; the
-	// store adds its prefix. Callers put the part that ties related keys
-	// together in braces (a Redis Cluster hash tag) so that they share a
-	// slot. Every value has a positive time to live.
+	// one-time tokens. Keys are logical names such as "o:{sid}:stepup"
+	// (StoreKeys lists them all); the store adds its prefix. Callers put
+	// the part that ties related keys together in braces (a Redis Cluster
+	// hash tag) so that they share a slot. Every value has a positive time
+	// to live.
 
 	// Get returns the value at key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)

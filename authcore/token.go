@@ -189,9 +189,6 @@ func NewTokens(issuer string, current *Key, now func() time.Time, verifyOnly ...
 	return t
 }
 
-// Issuer returns the iss claim of issued tokens.
-func (t *Tokens) Issuer() string { return t.issuer }
-
 // Issue signs c with the current key, filling in iss and jti.
 func (t *Tokens) Issue(c *Claims) (string, error) {
 	c.Issuer = t.issuer

@@ -19,12 +19,11 @@ var ErrUserExists = errors.New("user exists")
 // StoreUsers is a UserDirectory kept in the Store (`users store`), so that
 // a user added with `authgate user add` can log in at once on every node.
 //
-// Keys, all with the TTL AccountDataTTL (the store keeps nothing forever):
-//
-//	u:{<id>}               the user: the JSON of User, plus "w" (written, ms)
-//	ue:{<lowercased email>} "<id> <claim nonce>": who holds the email
-//	un:{<lowercased name>}  "<id> <claim nonce>": who holds the userName
-//	ux:{all}               set of the ids, for List (no KEYS or SCAN)
+// Keys (see StoreKeys), all with the TTL AccountDataTTL (the store keeps
+// nothing forever): Keys.User holds the JSON of User, plus "w" (written,
+// ms); Keys.UserEmail and Keys.UserName hold "<id> <claim nonce>", who
+// holds the email or userName; Keys.UsersIndex is the set of the ids, for
+// List (no KEYS or SCAN).
 //
 // Reading a user whose record was written more than 30 days ago rewrites
 // it and its lookup keys, so a user in use never expires; a user nobody
@@ -54,9 +53,6 @@ func NewStoreUsers(store Store, now func() time.Time) *StoreUsers {
 	return &StoreUsers{store: store, now: now}
 }
 
-// usersIndexKey is the set of every stored user's id.
-const usersIndexKey = "ux:{all}"
-
 // releasedClaimTTL is how long a released claim's empty value lingers; an
 // empty claim is free to take.
 const releasedClaimTTL = time.Minute
@@ -64,11 +60,7 @@ const releasedClaimTTL = time.Minute
 // unknownUserKey is read in place of a user record when a lookup finds no
 // user, so that an unknown user costs the round trips a known one does. No
 // id (digits) makes it.
-var unknownUserKey = userKey("-")
-
-func userKey(id string) string       { return "u:{" + id + "}" }
-func emailKey(email string) string   { return "ue:{" + strings.ToLower(email) + "}" }
-func userNameKey(name string) string { return "un:{" + strings.ToLower(name) + "}" }
+var unknownUserKey = Keys.User("-")
 
 // storedUser is the record at u:{id}.
 type storedUser struct {
@@ -81,9 +73,9 @@ type storedUser struct {
 
 // lookupKeys are the email and userName keys the record names.
 func (r *storedUser) lookupKeys() []string {
-	keys := []string{emailKey(r.Email)}
+	keys := []string{Keys.UserEmail(r.Email)}
 	if r.UserName != "" {
-		keys = append(keys, userNameKey(r.UserName))
+		keys = append(keys, Keys.UserName(r.UserName))
 	}
 	return keys
 }
@@ -100,7 +92,7 @@ func (s *StoreUsers) encode(u User, claiming []string) []byte {
 
 // load reads the record of id; ErrUserNotFound when there is none.
 func (s *StoreUsers) load(ctx context.Context, id string) (*storedUser, []byte, error) {
-	raw, err := s.store.Get(ctx, userKey(id))
+	raw, err := s.store.Get(ctx, Keys.User(id))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, ErrUserNotFound
 	} else if err != nil {
@@ -127,12 +119,12 @@ func (s *StoreUsers) UserByID(ctx context.Context, id string) (*User, error) {
 
 // UserByEmail implements UserDirectory.
 func (s *StoreUsers) UserByEmail(ctx context.Context, email string) (*User, error) {
-	return s.lookup(ctx, emailKey(email))
+	return s.lookup(ctx, Keys.UserEmail(email))
 }
 
 // UserByName implements UserDirectory.
 func (s *StoreUsers) UserByName(ctx context.Context, userName string) (*User, error) {
-	return s.lookup(ctx, userNameKey(userName))
+	return s.lookup(ctx, Keys.UserName(userName))
 }
 
 func (s *StoreUsers) lookup(ctx context.Context, key string) (*User, error) {
@@ -168,7 +160,7 @@ func (s *StoreUsers) refresh(ctx context.Context, rec *storedUser, raw []byte) e
 	if s.now().Sub(time.UnixMilli(rec.Written)) <= refreshAfter {
 		return nil
 	}
-	ok, err := s.store.Swap(ctx, userKey(rec.ID), raw, s.encode(rec.User, rec.Claiming), AccountDataTTL)
+	ok, err := s.store.Swap(ctx, Keys.User(rec.ID), raw, s.encode(rec.User, rec.Claiming), AccountDataTTL)
 	if err != nil || !ok {
 		return err
 	}
@@ -178,7 +170,7 @@ func (s *StoreUsers) refresh(ctx context.Context, rec *storedUser, raw []byte) e
 // touch restarts the TTLs of the record's lookup keys (those it still
 // holds) and of the index.
 func (s *StoreUsers) touch(ctx context.Context, rec *storedUser) error {
-	if err := s.store.AddMember(ctx, usersIndexKey, rec.ID, AccountDataTTL); err != nil {
+	if err := s.store.AddMember(ctx, Keys.UsersIndex(), rec.ID, AccountDataTTL); err != nil {
 		return err
 	}
 	for _, key := range rec.lookupKeys() {
@@ -254,9 +246,9 @@ func (s *StoreUsers) release(ctx context.Context, key, id string) error {
 
 // describeKey names a lookup key for an error message.
 func describeKey(key string) string {
-	kind, rest, _ := strings.Cut(key, ":{")
+	_, rest, _ := strings.Cut(key, "{")
 	value := strings.TrimSuffix(rest, "}")
-	if kind == "un" {
+	if spec, _ := KeySpecOf(key); spec.Name == "user_name" {
 		return fmt.Sprintf("userName %q", value)
 	}
 	return fmt.Sprintf("email %q", value)
@@ -270,12 +262,12 @@ func (s *StoreUsers) Add(ctx context.Context, u *User) error {
 	}
 	// Indexed first, so that List never misses a user; List skips ids
 	// without a record.
-	if err := s.store.AddMember(ctx, usersIndexKey, u.ID, AccountDataTTL); err != nil {
+	if err := s.store.AddMember(ctx, Keys.UsersIndex(), u.ID, AccountDataTTL); err != nil {
 		return err
 	}
 	rec := &storedUser{User: *u}
 	raw := s.encode(rec.User, nil)
-	if ok, err := s.store.Swap(ctx, userKey(u.ID), nil, raw, AccountDataTTL); err != nil {
+	if ok, err := s.store.Swap(ctx, Keys.User(u.ID), nil, raw, AccountDataTTL); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("%w: id %s is taken", ErrUserExists, u.ID)
@@ -299,8 +291,8 @@ func (s *StoreUsers) undoAdd(ctx context.Context, id string, raw []byte, claimed
 	for _, key := range claimed {
 		_ = s.release(ctx, key, id)
 	}
-	if now, err := s.store.Get(ctx, userKey(id)); err == nil && string(now) == string(raw) {
-		_ = s.store.Delete(ctx, userKey(id))
+	if now, err := s.store.Get(ctx, Keys.User(id)); err == nil && string(now) == string(raw) {
+		_ = s.store.Delete(ctx, Keys.User(id))
 	}
 }
 
@@ -352,7 +344,7 @@ func (s *StoreUsers) Update(ctx context.Context, id string, change func(u *User)
 				return nil, err
 			}
 		}
-		if ok, err := s.store.Swap(ctx, userKey(id), raw, s.encode(stored, nil), AccountDataTTL); err != nil {
+		if ok, err := s.store.Swap(ctx, Keys.User(id), raw, s.encode(stored, nil), AccountDataTTL); err != nil {
 			return nil, err
 		} else if !ok {
 			continue
@@ -367,7 +359,7 @@ func (s *StoreUsers) Update(ctx context.Context, id string, change func(u *User)
 		if acctChanged {
 			acct.Written = s.now().UnixMilli()
 			data, _ := json.Marshal(acct)
-			if ok, err := s.store.Swap(ctx, accountKey(id), acctRaw, data, AccountDataTTL); err != nil {
+			if ok, err := s.store.Swap(ctx, Keys.Account(id), acctRaw, data, AccountDataTTL); err != nil {
 				return nil, err
 			} else if !ok {
 				// A run-time change came in: apply this one again on top.
@@ -378,7 +370,7 @@ func (s *StoreUsers) Update(ctx context.Context, id string, change func(u *User)
 			return nil, err
 		}
 		if endSessions {
-			if err := endUserSessions(ctx, s.store, id); err != nil {
+			if err := endAll(ctx, s.store, id); err != nil {
 				return nil, err
 			}
 		}
@@ -434,7 +426,7 @@ var errRecordChanged = errors.New("user record changed")
 // raw value, or errRecordChanged when another change came in first.
 func (s *StoreUsers) claimFor(ctx context.Context, rec *storedUser, raw []byte, keys []string) ([]byte, error) {
 	claiming := s.encode(rec.User, keys)
-	if ok, err := s.store.Swap(ctx, userKey(rec.ID), raw, claiming, AccountDataTTL); err != nil {
+	if ok, err := s.store.Swap(ctx, Keys.User(rec.ID), raw, claiming, AccountDataTTL); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, errRecordChanged
@@ -444,7 +436,7 @@ func (s *StoreUsers) claimFor(ctx context.Context, rec *storedUser, raw []byte, 
 			for _, k := range keys[:i] {
 				_ = s.release(ctx, k, rec.ID)
 			}
-			_, _ = s.store.Swap(ctx, userKey(rec.ID), claiming, s.encode(rec.User, nil), AccountDataTTL)
+			_, _ = s.store.Swap(ctx, Keys.User(rec.ID), claiming, s.encode(rec.User, nil), AccountDataTTL)
 			return nil, err
 		}
 	}
@@ -466,7 +458,7 @@ func (s *StoreUsers) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.Delete(ctx, userKey(id)); err != nil {
+	if err := s.store.Delete(ctx, Keys.User(id)); err != nil {
 		return err
 	}
 	for _, key := range append(rec.lookupKeys(), rec.Claiming...) {
@@ -474,16 +466,16 @@ func (s *StoreUsers) Delete(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	if err := s.store.Delete(ctx, accountKey(id)); err != nil {
+	if err := s.store.Delete(ctx, Keys.Account(id)); err != nil {
 		return err
 	}
-	return endUserSessions(ctx, s.store, id)
+	return endAll(ctx, s.store, id)
 }
 
 // List returns every stored user as the gateway sees it (run-time account
 // data applied), ordered by id.
 func (s *StoreUsers) List(ctx context.Context) ([]User, error) {
-	ids, err := s.store.Members(ctx, usersIndexKey)
+	ids, err := s.store.Members(ctx, Keys.UsersIndex())
 	if err != nil {
 		return nil, err
 	}
@@ -517,7 +509,7 @@ func compareIDs(a, b string) int {
 // there is none.
 func (s *StoreUsers) loadAccount(ctx context.Context, id string) (*accountRecord, []byte, error) {
 	acct := &accountRecord{}
-	raw, err := s.store.Get(ctx, accountKey(id))
+	raw, err := s.store.Get(ctx, Keys.Account(id))
 	if errors.Is(err, ErrNotFound) {
 		return acct, nil, nil
 	} else if err != nil {

@@ -30,11 +30,11 @@ func storeUser(t *testing.T, id, email, userName string) *authcore.User {
 		TextNumber: "+35699000009", Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2" + id}}}
 }
 
-// storeGateway is a gateway node over store whose users are dir.
-func storeGateway(t *testing.T, store authcore.Store, dir authcore.UserDirectory, clk *clock) *authcore.Gateway {
+// storeServices is a gateway node over store whose users are dir.
+func storeServices(t *testing.T, store authcore.Store, dir authcore.UserDirectory, clk *clock) *authcore.Services {
 	t.Helper()
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: dir, Tokens: authcore.NewTokens("test", key, clk.Now),
+	gw, err := authcore.New(authcore.Options{Store: store, Users: dir, Tokens: authcore.NewTokens("test", key, clk.Now),
 		Now: clk.Now, SessionIdle: 5 * time.Minute, SessionMax: time.Hour, PasswordHash: testHashParams})
 	if err != nil {
 		t.Fatal(err)
@@ -85,8 +85,8 @@ func TestStoreUsersAddedAreFoundByIDEmailAndNameOnEveryNode(t *testing.T) {
 		wantNotFound(t, u, err)
 
 		// The gateway logs the user in on the other node at once.
-		gw := storeGateway(t, s2, node2, clk)
-		if _, err := gw.Login(ctx, "ALICE@example.com", testPassword); err != nil {
+		gw := storeServices(t, s2, node2, clk)
+		if _, err := gw.Sessions.Login(ctx, "ALICE@example.com", testPassword); err != nil {
 			t.Fatalf("login on the other node: %v", err)
 		}
 	})
@@ -295,14 +295,14 @@ func TestStoreUsersNewPasswordEndsSessionsAndOverridesARunTimeChange(t *testing.
 		s1, s2 := newStores()
 		users := authcore.NewStoreUsers(s1, clk.Now)
 		mustAdd(t, users, storeUser(t, "1001", "alice@example.com", ""))
-		gw := storeGateway(t, s2, authcore.NewStoreUsers(s2, clk.Now), clk)
+		gw := storeServices(t, s2, authcore.NewStoreUsers(s2, clk.Now), clk)
 
-		res, err := gw.Login(ctx, "alice@example.com", testPassword)
+		res, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 		if err != nil {
 			t.Fatal(err)
 		}
 		const runTime, admin = "Run-Time-Pass-1", "Admin-Set-Pass-2"
-		changed, err := gw.ChangePassword(ctx, res.Session, testPassword, runTime)
+		changed, err := gw.Passwords.Change(ctx, res.Session, testPassword, runTime)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,20 +313,20 @@ func TestStoreUsersNewPasswordEndsSessionsAndOverridesARunTimeChange(t *testing.
 		if _, err := users.Update(ctx, "1001", func(u *authcore.User) error { u.Password = hash; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := gw.Authenticate(ctx, changed.Token); !errors.Is(err, authcore.ErrInvalidToken) {
+		if _, _, err := gw.Sessions.Authenticate(ctx, changed.Token); !errors.Is(err, authcore.ErrInvalidToken) {
 			t.Fatalf("a session outlived the new password: %v", err)
 		}
 		for _, pw := range []string{testPassword, runTime} {
-			if _, err := gw.Login(ctx, "alice@example.com", pw); !errors.Is(err, authcore.ErrInvalidCredentials) {
+			if _, err := gw.Sessions.Login(ctx, "alice@example.com", pw); !errors.Is(err, authcore.ErrInvalidCredentials) {
 				t.Fatalf("old password %q: %v", pw, err)
 			}
 		}
-		res, err = gw.Login(ctx, "alice@example.com", admin)
+		res, err = gw.Sessions.Login(ctx, "alice@example.com", admin)
 		if err != nil {
 			t.Fatalf("new password: %v", err)
 		}
 		// The passwords before it are in the history.
-		_, err = gw.ChangePassword(ctx, res.Session, admin, runTime)
+		_, err = gw.Passwords.Change(ctx, res.Session, admin, runTime)
 		wantCode(t, err, authcore.CodePasswordAlreadyUsed)
 
 		// A forced change goes into the record and is honoured.
@@ -334,7 +334,7 @@ func TestStoreUsersNewPasswordEndsSessionsAndOverridesARunTimeChange(t *testing.
 			t.Fatal(err)
 		}
 		var expired *authcore.PasswordExpiredError
-		if _, err := gw.Login(ctx, "alice@example.com", admin); !errors.As(err, &expired) {
+		if _, err := gw.Sessions.Login(ctx, "alice@example.com", admin); !errors.As(err, &expired) {
 			t.Fatalf("forced password change: %v", err)
 		}
 	})
@@ -348,8 +348,8 @@ func TestStoreUsersFactorsChangeWhereRunTimeEnrolmentsGo(t *testing.T) {
 		u := storeUser(t, "1001", "alice@example.com", "")
 		u.Factors.OTP = []string{"SMS"}
 		mustAdd(t, users, u)
-		gw := storeGateway(t, s, users, clk)
-		res, err := gw.Login(ctx, "alice@example.com", testPassword)
+		gw := storeServices(t, s, users, clk)
+		res, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,7 +362,7 @@ func TestStoreUsersFactorsChangeWhereRunTimeEnrolmentsGo(t *testing.T) {
 		if _, err := users.Update(ctx, "1001", func(u *authcore.User) error { u.Factors.OTP = nil; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		factors, err := gw.Factors(ctx, res.Session)
+		factors, err := gw.StepUp.Factors(ctx, res.Session)
 		if err != nil || len(factors) != 1 || factors[0] != (authcore.FactorStatus{Type: "PUSH", Status: "ACTIVE", Channel: "BIOMETRIC"}) {
 			t.Fatalf("factors = %+v, %v", factors, err)
 		}
@@ -371,16 +371,16 @@ func TestStoreUsersFactorsChangeWhereRunTimeEnrolmentsGo(t *testing.T) {
 			t.Fatalf("list = %+v, %v", list, err)
 		}
 		// A new factor ends no session; disabling the user does.
-		if _, _, err := gw.Authenticate(ctx, res.Token); err != nil {
+		if _, _, err := gw.Sessions.Authenticate(ctx, res.Token); err != nil {
 			t.Fatalf("enrolment ended the session: %v", err)
 		}
 		if _, err := users.Update(ctx, "1001", func(u *authcore.User) error { u.Disabled = true; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := gw.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
+		if _, _, err := gw.Sessions.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
 			t.Fatalf("a session outlived disabling the user: %v", err)
 		}
-		if _, err := gw.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrInvalidCredentials) {
+		if _, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrInvalidCredentials) {
 			t.Fatalf("disabled user logged in: %v", err)
 		}
 	})
@@ -392,18 +392,18 @@ func TestStoreUsersDeleteEndsSessionsAndFreesTheKeys(t *testing.T) {
 		s1, s2 := newStores()
 		users := authcore.NewStoreUsers(s1, clk.Now)
 		mustAdd(t, users, storeUser(t, "1001", "alice@example.com", "alice"))
-		gw := storeGateway(t, s2, authcore.NewStoreUsers(s2, clk.Now), clk)
-		res, err := gw.Login(ctx, "alice@example.com", testPassword)
+		gw := storeServices(t, s2, authcore.NewStoreUsers(s2, clk.Now), clk)
+		res, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := users.Delete(ctx, "1001"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := gw.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
+		if _, _, err := gw.Sessions.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
 			t.Fatalf("a session outlived its user: %v", err)
 		}
-		if _, err := gw.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrInvalidCredentials) {
+		if _, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword); !errors.Is(err, authcore.ErrInvalidCredentials) {
 			t.Fatalf("deleted user logged in: %v", err)
 		}
 		if err := users.Delete(ctx, "1001"); !errors.Is(err, authcore.ErrUserNotFound) {
@@ -538,7 +538,8 @@ func TestStoreUsersKeysAllHaveATTLOnRedis(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{"u:{1001}", "ue:{alice@new.example}", "un:{alice}", "ux:{all}", "a:{1001}", "ue:{alice@example.com}"}
+	keys := []string{authcore.Keys.User("1001"), authcore.Keys.UserEmail("alice@new.example"), authcore.Keys.UserName("alice"),
+		authcore.Keys.UsersIndex(), authcore.Keys.Account("1001"), authcore.Keys.UserEmail("alice@example.com")}
 	for _, key := range keys {
 		ttl, err := client.PTTL(ctx, "ttl:"+key).Result()
 		if err != nil || ttl <= 0 {

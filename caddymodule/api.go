@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/authgate/authgate/authcore/httpapi"
 	"github.com/authgate/authgate/authcore/multiapi"
 )
 
@@ -28,7 +29,8 @@ func (API) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision wires the handler to the shared gateway.
+// Provision wires the handler to the services of the shared core it
+// calls.
 func (h *API) Provision(ctx caddy.Context) error {
 	app, err := appFrom(ctx)
 	if err != nil {
@@ -40,7 +42,11 @@ func (h *API) Provision(ctx caddy.Context) error {
 		keys[i] = repl.ReplaceKnown(k, "")
 	}
 	h.handler = multiapi.New(multiapi.Options{
-		Gateway:    app.Gateway(),
+		Sessions:   app.Services().Sessions,
+		Accounts:   app.Services().Accounts,
+		Passwords:  app.Services().Passwords,
+		StepUp:     app.Services().StepUp,
+		Tokens:     app.Services().Tokens,
 		APIKeys:    keys,
 		ClientIP:   clientIP,
 		RequestRef: requestRef,
@@ -61,7 +67,7 @@ func clientIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
 		return ip
 	}
-	return multiapi.RemoteHost(r)
+	return httpapi.RemoteHost(r)
 }
 
 // requestRef reuses Caddy's per-request UUID, so the request-ref a client
@@ -72,7 +78,7 @@ func requestRef(r *http.Request) string {
 			return v
 		}
 	}
-	return multiapi.NewRequestRef()
+	return httpapi.NewRequestRef()
 }
 
 var (

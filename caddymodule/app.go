@@ -109,7 +109,7 @@ type App struct {
 	// code_issue (10 per 1m), code_verify (30 per 1m).
 	RateLimits map[string]RateLimitConfig `json:"rate_limits,omitempty"`
 
-	gateway  *authcore.Gateway
+	services *authcore.Services
 	storeKey string
 	logger   *zap.Logger
 }
@@ -177,7 +177,7 @@ var emailSenders = []string{"sandbox", "smtp", "webhook"}
 // rateLimitActions are the actions rate_limit accepts.
 var rateLimitActions = []string{authcore.LimitLogin, authcore.LimitCodeIssue, authcore.LimitCodeVerify}
 
-// Provision builds the shared gateway.
+// Provision builds the shared core services.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
@@ -249,13 +249,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	} else if a.OTPSender == nil {
 		a.logger.Info("no otp_sender: SMS step-up and enrolment answer 503 until one is configured")
 	}
-	a.gateway, err = authcore.NewGateway(opts)
+	a.services, err = authcore.New(opts)
 	return err
 }
 
 // userDirectory combines the users file (static, nil when not set) and the
-// users in the store. The file tells the gateway its hashes' parameters,
-// which every password check then pays for (authcore.Passwords).
+// users in the store. The file tells the core its hashes' parameters,
+// which every password check then pays for (authcore.PasswordHashes).
 func userDirectory(static *authcore.StaticUsers, inStore bool, store authcore.Store) authcore.UserDirectory {
 	switch {
 	case static != nil && inStore:
@@ -403,7 +403,7 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start implements caddy.App; the gateway serves through its handlers.
+// Start implements caddy.App; the core serves through its handlers.
 func (a *App) Start() error { return nil }
 
 // Stop implements caddy.App.
@@ -418,8 +418,8 @@ func (a *App) Cleanup() error {
 	return nil
 }
 
-// Gateway returns the shared core.
-func (a *App) Gateway() *authcore.Gateway { return a.gateway }
+// Services returns the shared core.
+func (a *App) Services() *authcore.Services { return a.services }
 
 // appFrom returns the config's authgate app, provisioning it (with
 // defaults) when the config has no authgate global block.

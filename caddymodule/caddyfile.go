@@ -289,7 +289,7 @@ func parseManage(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		raw_paths allow | refuse
 //	}
 func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	p := new(Protect)
+	p := new(Guard)
 	h.Next() // consume directive name
 	if h.NextArg() {
 		return nil, h.ArgErr()

@@ -178,9 +178,9 @@ func FuzzProtectDirective(f *testing.F) {
 			return
 		}
 		for _, raw := range fzHandlers(t, config, "authgate_protect") {
-			p := new(Protect)
+			p := new(Guard)
 			if err := caddy.StrictUnmarshalJSON(raw, p); err != nil {
-				t.Fatalf("the adapted authgate_protect does not decode into Protect: %v\n%s", err, raw)
+				t.Fatalf("the adapted authgate_protect does not decode into Guard: %v\n%s", err, raw)
 			}
 			// The parser validated the handler before encoding it: what it
 			// encoded must still be valid.

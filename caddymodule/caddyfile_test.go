@@ -86,7 +86,7 @@ func assertRoundTrips(t *testing.T, config []byte) {
 		case map[string]any:
 			if v["handler"] == "authgate_protect" {
 				raw, _ := json.Marshal(v)
-				roundTrip(t, raw, new(Protect), "handler")
+				roundTrip(t, raw, new(Guard), "handler")
 			}
 			for _, e := range v {
 				walk(e)

@@ -30,14 +30,15 @@ func (Manage) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision wires the handler to the shared gateway and service clients.
+// Provision wires the handler to the shared core's ManageMFA service and
+// the service clients.
 func (m *Manage) Provision(ctx caddy.Context) error {
 	app, err := appFrom(ctx)
 	if err != nil {
 		return err
 	}
 	m.handler, err = manageapi.New(manageapi.Options{
-		Gateway:    app.Gateway(),
+		ManageMFA:  app.Services().ManageMFA,
 		Clients:    app.serviceClients(caddy.NewReplacer()),
 		ClientIP:   clientIP,
 		RequestRef: requestRef,

@@ -41,7 +41,7 @@ var metrics = sync.OnceValue(func() *promMetrics {
 })
 
 // registerMetrics registers the collectors in the config's registry and
-// returns them as the gateway's Metrics.
+// returns them as the core's Metrics.
 func registerMetrics(ctx caddy.Context) (authcore.Metrics, error) {
 	m := metrics()
 	reg := ctx.GetMetricsRegistry()

@@ -14,14 +14,15 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 func init() {
-	caddy.RegisterModule(Protect{})
+	caddy.RegisterModule(Guard{})
 }
 
-// GuardConfig is what a guarded route demands. authgate_protect and the
-// authentication provider share it.
+// GuardConfig is what a guarded route demands. The guard handler
+// (authgate_protect) and the authentication provider share it.
 type GuardConfig struct {
 	// Token is the token kind accepted: "access" (default), "auth" or "any".
 	Token string `json:"token,omitempty"`
@@ -47,17 +48,18 @@ type GuardConfig struct {
 	RawPaths string `json:"raw_paths,omitempty"`
 }
 
-// Protect guards the routes after it: only requests with a live token of
-// the right kind, from a session that meets the route's step-up demand,
-// pass on, carrying the caller's identity in headers clients cannot forge.
-type Protect struct {
+// Guard is the authgate_protect handler: it guards the routes after it.
+// Only requests with a live token of the right kind, from a session that
+// meets the route's step-up demand, pass on, carrying the caller's
+// identity in headers clients cannot forge.
+type Guard struct {
 	GuardConfig
-	guard
+	routeGuard
 }
 
-// guard is the decision shared by the handler and the authentication
-// provider.
-type guard struct {
+// routeGuard is what the guard handler and the authentication provider
+// share: the route's policy and the core's decision on each request.
+type routeGuard struct {
 	policy        authcore.GuardPolicy
 	headers       *authcore.IdentityHeaders
 	allowRawPaths bool
@@ -66,20 +68,20 @@ type guard struct {
 }
 
 // CaddyModule returns the Caddy module information.
-func (Protect) CaddyModule() caddy.ModuleInfo {
+func (Guard) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "http.handlers.authgate_protect",
-		New: func() caddy.Module { return new(Protect) },
+		New: func() caddy.Module { return new(Guard) },
 	}
 }
 
 // Provision implements caddy.Provisioner.
-func (p *Protect) Provision(ctx caddy.Context) error {
-	return p.guard.provision(ctx, p.GuardConfig)
+func (p *Guard) Provision(ctx caddy.Context) error {
+	return p.routeGuard.provision(ctx, p.GuardConfig)
 }
 
 // Validate implements caddy.Validator.
-func (p *Protect) Validate() error { return p.GuardConfig.validate() }
+func (p *Guard) Validate() error { return p.GuardConfig.validate() }
 
 func (c GuardConfig) validate() error {
 	switch c.Token {
@@ -134,7 +136,7 @@ var standardHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "
 	"Transfer-Encoding", "Upgrade", "User-Agent", "Via", "X-Forwarded-For", "X-Forwarded-Host",
 	"X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id"}
 
-func (g *guard) provision(ctx caddy.Context, c GuardConfig) error {
+func (g *routeGuard) provision(ctx caddy.Context, c GuardConfig) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
@@ -159,49 +161,60 @@ func (g *guard) provision(ctx caddy.Context, c GuardConfig) error {
 	return nil
 }
 
-// admit decides the request; on success it has replaced the identity
-// headers (and the trailers and Connection names that could undo them) and
-// set the {http.auth.user.*} placeholders.
-func (g *guard) admit(r *http.Request) (*authcore.Admission, *authcore.Rejection) {
-	if rej := g.checkPath(r); rej != nil {
-		return nil, rej
+// decide decides the request. ambiguous, when not "", is why its raw
+// path was refused before any token work (see checkPath). On admission it
+// has replaced the identity headers (and the trailers and Connection names
+// that could undo them) and set the {http.auth.user.*} placeholders.
+func (g *routeGuard) decide(r *http.Request) (d authcore.Decision, ambiguous string) {
+	if ambiguous = g.checkPath(r); ambiguous != "" {
+		return d, ambiguous
 	}
-	adm, rej := g.app.Gateway().Admit(r.Context(), r.Header.Get("Authorization"), &g.policy)
-	if rej != nil {
-		if rej.Status == http.StatusServiceUnavailable && !authcore.ClientGone(rej.Cause) {
-			if c := g.logger.Check(zapcore.ErrorLevel, "guard: store unavailable"); c != nil {
-				c.Write(zap.Error(rej.Cause))
-			}
-		} else if c := g.logger.Check(zapcore.DebugLevel, "guard: rejected"); c != nil {
-			c.Write(zap.Int("status", rej.Status), zap.String("reason", rej.Error()))
+	token, _ := httpapi.BearerToken(r.Header.Get("Authorization"))
+	d = g.app.Services().Guard.Decide(r.Context(), token, &g.policy)
+	switch d.Refusal {
+	case authcore.NotRefused:
+	case authcore.RefusedUnavailable:
+		if c := g.logger.Check(zapcore.ErrorLevel, "guard: store unavailable"); c != nil {
+			c.Write(zap.Error(d.Cause))
 		}
-		return nil, rej
+		return d, ""
+	case authcore.RefusedInternal:
+		if c := g.logger.Check(zapcore.ErrorLevel, "guard: internal error"); c != nil {
+			c.Write(zap.Error(d.Cause))
+		}
+		return d, ""
+	default:
+		if c := g.logger.Check(zapcore.DebugLevel, "guard: rejected"); c != nil {
+			c.Write(zap.Int("status", httpapi.GuardStatus(d.Refusal)), zap.Stringer("reason", d.Refusal))
+		}
+		return d, ""
 	}
-	g.headers.Prepare(r, adm)
+	g.headers.Prepare(r, &d)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// Resolved only if a later handler asks: most routes never do, and
 		// eager writes cost a map and six replacer entries per request.
+		claims, session := d.Claims, d.Session
 		repl.Map(func(key string) (any, bool) {
 			name, ok := strings.CutPrefix(key, "http.auth.user.")
 			if !ok {
 				return nil, false
 			}
 			if name == "id" {
-				return adm.Claims.Subject, true
+				return claims.Subject, true
 			}
-			return userPlaceholder(adm, name)
+			return userPlaceholder(&authcore.Decision{Claims: claims, Session: session}, name)
 		})
 	}
-	return adm, nil
+	return d, ""
 }
 
 // checkPath refuses a raw path that a backend could read as another route
-// than the one matched (authcore.AmbiguousPath), unless raw_paths allow.
-// RequestURI is the target as the client sent it; a request made inside
-// the server has none, and its URL is checked instead.
-func (g *guard) checkPath(r *http.Request) *authcore.Rejection {
+// than the one matched (authcore.AmbiguousPath), unless raw_paths allow,
+// and says why. RequestURI is the target as the client sent it; a request
+// made inside the server has none, and its URL is checked instead.
+func (g *routeGuard) checkPath(r *http.Request) string {
 	if g.allowRawPaths {
-		return nil
+		return ""
 	}
 	target := r.RequestURI
 	if target == "" {
@@ -209,37 +222,36 @@ func (g *guard) checkPath(r *http.Request) *authcore.Rejection {
 	}
 	reason := authcore.AmbiguousPath(target)
 	if reason == "" {
-		return nil
+		return ""
 	}
 	if c := g.logger.Check(zapcore.DebugLevel, "guard: ambiguous path refused"); c != nil {
 		c.Write(zap.String("reason", reason))
 	}
-	return &authcore.Rejection{Status: http.StatusBadRequest,
-		Message: "ambiguous request path: it has " + reason}
+	return reason
 }
 
 // userPlaceholder resolves {http.auth.user.<name>} for an admission.
-func userPlaceholder(adm *authcore.Admission, name string) (any, bool) {
+func userPlaceholder(d *authcore.Decision, name string) (any, bool) {
 	switch name {
 	case "credentials_type":
-		return adm.Claims.CredentialsType, true
+		return d.Claims.CredentialsType, true
 	case "identity_id":
-		return adm.Claims.Identity.ID, true
+		return d.Claims.Identity.ID, true
 	case "identity_type":
-		return adm.Claims.Identity.Type, true
+		return d.Claims.Identity.Type, true
 	case "stepped_up":
-		return strconv.FormatBool(adm.SteppedUp()), true
+		return strconv.FormatBool(d.SteppedUp()), true
 	case "auth_time":
-		return strconv.FormatInt(adm.AuthTime().Unix(), 10), true
+		return strconv.FormatInt(d.AuthTime().Unix(), 10), true
 	}
 	return nil, false
 }
 
 // userMetadata is the caller as caddyauth.User metadata (the provider).
-func userMetadata(adm *authcore.Admission) map[string]string {
+func userMetadata(d *authcore.Decision) map[string]string {
 	m := make(map[string]string, len(userPlaceholderNames))
 	for _, name := range userPlaceholderNames {
-		v, _ := userPlaceholder(adm, name)
+		v, _ := userPlaceholder(d, name)
 		m[name] = v.(string)
 	}
 	return m
@@ -248,16 +260,21 @@ func userMetadata(adm *authcore.Admission) map[string]string {
 var userPlaceholderNames = []string{"credentials_type", "identity_id", "identity_type", "stepped_up", "auth_time"}
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
-func (p *Protect) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if _, rej := p.admit(r); rej != nil {
-		rej.Write(w)
+func (p *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	d, ambiguous := p.decide(r)
+	switch {
+	case ambiguous != "":
+		httpapi.WriteMessage(w, http.StatusBadRequest, "ambiguous request path: it has "+ambiguous)
+		return nil
+	case !d.Admitted():
+		httpapi.WriteGuardRefusal(w, &d)
 		return nil
 	}
 	return next.ServeHTTP(w, r)
 }
 
 var (
-	_ caddy.Provisioner           = (*Protect)(nil)
-	_ caddy.Validator             = (*Protect)(nil)
-	_ caddyhttp.MiddlewareHandler = (*Protect)(nil)
+	_ caddy.Provisioner           = (*Guard)(nil)
+	_ caddy.Validator             = (*Guard)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Guard)(nil)
 )

@@ -25,13 +25,13 @@ func BenchmarkProtectServeHTTP(b *testing.B) {
 	users, _ := authcore.NewStaticUsers([]authcore.User{{ID: "1001", CredentialsType: "ROOT", Email: "a@example.com",
 		Password: string(hash), Identities: []authcore.Identity{{Type: "CONSUMER", ID: "2001"}}}})
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, _ := authcore.NewGateway(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("b", key, time.Now),
+	gw, _ := authcore.New(authcore.Options{Store: store, Users: users, Tokens: authcore.NewTokens("b", key, time.Now),
 		RateLimits: map[string]authcore.RateLimit{}})
-	res, _ := gw.Login(context.Background(), "a@example.com", "pw-Bench-1")
-	tok, _ := gw.AccessToken(context.Background(), res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
+	res, _ := gw.Sessions.Login(context.Background(), "a@example.com", "pw-Bench-1")
+	tok, _ := gw.Sessions.AccessToken(context.Background(), res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
 
-	p := &Protect{}
-	p.app = &App{gateway: gw}
+	p := &Guard{}
+	p.app = &App{services: gw}
 	p.policy = authcore.GuardPolicy{Token: authcore.GuardAccess}
 	p.headers = authcore.NewIdentityHeaders(authcore.DefaultHeaderPrefix)
 	p.logger = caddy.Log()

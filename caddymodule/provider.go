@@ -5,6 +5,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 func init() {
@@ -19,7 +21,7 @@ func init() {
 // 403 and 503 answers.
 type Provider struct {
 	GuardConfig
-	guard
+	routeGuard
 }
 
 // CaddyModule returns the Caddy module information.
@@ -32,7 +34,7 @@ func (Provider) CaddyModule() caddy.ModuleInfo {
 
 // Provision implements caddy.Provisioner.
 func (p *Provider) Provision(ctx caddy.Context) error {
-	return p.guard.provision(ctx, p.GuardConfig)
+	return p.routeGuard.provision(ctx, p.GuardConfig)
 }
 
 // Validate implements caddy.Validator.
@@ -40,14 +42,14 @@ func (p *Provider) Validate() error { return p.GuardConfig.validate() }
 
 // Authenticate implements caddyauth.Authenticator.
 func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
-	adm, rej := p.admit(r)
-	if rej != nil {
-		if rej.Challenge != "" {
-			w.Header().Set("WWW-Authenticate", rej.Challenge)
+	d, ambiguous := p.decide(r)
+	if ambiguous != "" || !d.Admitted() {
+		if ch := httpapi.GuardChallenge(&d); ambiguous == "" && ch != "" {
+			w.Header().Set("WWW-Authenticate", ch)
 		}
 		return caddyauth.User{}, false, nil
 	}
-	return caddyauth.User{ID: adm.Claims.Subject, Metadata: userMetadata(adm)}, true, nil
+	return caddyauth.User{ID: d.Claims.Subject, Metadata: userMetadata(&d)}, true, nil
 }
 
 var (

@@ -21,6 +21,7 @@ import (
 
 	"github.com/authgate/authgate/authcore"
 	"github.com/authgate/authgate/authcore/authtest"
+	"github.com/authgate/authgate/authcore/httpapi"
 	"github.com/authgate/authgate/authcore/manageapi"
 	"github.com/authgate/authgate/authcore/multiapi"
 	"github.com/authgate/authgate/authcore/store/memory"
@@ -95,7 +96,7 @@ func (c countingHasher) Hash(pw string, p authcore.HashParams) (string, error) {
 type env struct {
 	handler       *manageapi.Handler
 	manage, multi *httptest.Server
-	gw            *authcore.Gateway
+	gw            *authcore.Services
 	clk           *clock
 	sms, mail     *recordingSender
 	realTime      bool
@@ -164,13 +165,13 @@ func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env 
 	for _, f := range tune {
 		f(&opts)
 	}
-	gw, err := authcore.NewGateway(opts)
+	gw, err := authcore.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.gw = gw
 	e.handler, err = manageapi.New(manageapi.Options{
-		Gateway: gw,
+		ManageMFA: gw.ManageMFA, Logger: gw.Logger,
 		Clients: []manageapi.ServiceClient{
 			{Name: "backend", Hash: hash(t, backendSecret), Scopes: []string{"manage.user.read", "manage.user.write", "manage.otp.verify", "manage.otp.send"}},
 			{Name: "reader", Hash: hash(t, "reader-secret"), Scopes: []string{"manage.user.read"}},
@@ -180,7 +181,7 @@ func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env 
 			if ref := r.Header.Get("X-Test-Ref"); ref != "" {
 				return ref
 			}
-			return multiapi.NewRequestRef()
+			return httpapi.NewRequestRef()
 		},
 		Hasher: countingHasher{&e.clientChecks},
 	})
@@ -189,7 +190,8 @@ func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env 
 	}
 	e.manage = httptest.NewServer(e.handler)
 	t.Cleanup(e.manage.Close)
-	e.multi = httptest.NewServer(multiapi.New(multiapi.Options{Gateway: gw}))
+	e.multi = httptest.NewServer(multiapi.New(multiapi.Options{Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords,
+		StepUp: gw.StepUp, Tokens: gw.Tokens, Logger: gw.Logger}))
 	t.Cleanup(e.multi.Close)
 	return e
 }

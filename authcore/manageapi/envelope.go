@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 // MaxBodyBytes is the largest request body the Manage API reads.
@@ -92,7 +93,7 @@ func (e *envelope) warn(c ErrorCode, message string) {
 func writeFailure(w http.ResponseWriter, r *http.Request, c ErrorCode, message string) {
 	env := newEnvelope(r.Context())
 	env.Errors = append(env.Errors, apiError{ErrorCode: c.Code, ErrorTitle: c.Title, ErrorMessage: message})
-	authcore.WriteJSON(w, c.Status, env)
+	httpapi.WriteJSON(w, c.Status, env)
 }
 
 // writeError answers an error of the core with its numbered error.
@@ -116,7 +117,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, authcore.ErrBadPhoneNumber):
 		writeFailure(w, r, InvalidRequest, "phoneNumber must be an E.164 number such as +35699000001")
 	case errors.As(err, &rl):
-		secs := rl.SetHeaders(w.Header())
+		secs := httpapi.SetRateLimitHeaders(w.Header(), rl.Limit, rl.Reset)
 		writeFailure(w, r, RateLimited, "too many requests; retry after "+secs+" seconds")
 	case errors.Is(err, authcore.ErrUnavailable):
 		if !authcore.ClientGone(err) {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
-	"github.com/authgate/authgate/authcore/multiapi"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 // Scopes a service client may be granted.
@@ -78,8 +77,8 @@ func ValidateClients(clients []ServiceClient) error {
 
 // Options configure a Handler.
 type Options struct {
-	// Gateway is the core the routes call. Required.
-	Gateway *authcore.Gateway
+	// ManageMFA is the service the routes call. Required.
+	ManageMFA *authcore.ManageMFA
 	// Clients are the service clients; with none, every call answers 401.
 	Clients []ServiceClient
 	// ClientIP returns the connection's client address, used when the
@@ -89,7 +88,7 @@ type Options struct {
 	// apiRequestId (and the request-ref header) and written in the logs.
 	// Default: a random id.
 	RequestRef func(r *http.Request) string
-	// Logger receives audit lines. Default: the gateway's logger.
+	// Logger receives audit lines. Default: none.
 	Logger *zap.Logger
 	// Hasher checks client secrets against their hashes. Default
 	// authcore.DefaultHasher.
@@ -98,15 +97,14 @@ type Options struct {
 
 // Handler serves the Manage API routes relative to the path it receives.
 type Handler struct {
-	gw         *authcore.Gateway
+	mfa        *authcore.ManageMFA
 	clients    []serviceClient
-	secrets    *authcore.Passwords
+	secrets    *authcore.PasswordHashes
 	verified   sync.Map // credentialsDigest -> struct{}: secrets already checked
 	clientIP   func(*http.Request) string
 	requestRef func(*http.Request) string
 	log        *zap.Logger
-	mux        *http.ServeMux
-	allowed    map[string][]string // path -> methods, for 405 Allow
+	routes     *httpapi.Routes
 }
 
 type serviceClient struct {
@@ -116,13 +114,13 @@ type serviceClient struct {
 
 // New checks opts and returns a Handler.
 func New(opts Options) (*Handler, error) {
-	if opts.Gateway == nil {
-		return nil, errors.New("manage api needs a gateway")
+	if opts.ManageMFA == nil {
+		return nil, errors.New("manage api needs the ManageMFA service")
 	}
 	if err := ValidateClients(opts.Clients); err != nil {
 		return nil, err
 	}
-	h := &Handler{gw: opts.Gateway, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
+	h := &Handler{mfa: opts.ManageMFA, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
 	var params []authcore.HashParams
 	for _, c := range opts.Clients {
 		c.Scopes = slices.Clone(c.Scopes)
@@ -136,28 +134,29 @@ func New(opts Options) (*Handler, error) {
 	if len(params) > 0 {
 		own = params[0]
 	}
-	secrets, err := authcore.NewPasswords(opts.Hasher, own, params...)
+	secrets, err := authcore.NewPasswordHashes(opts.Hasher, own, params...)
 	if err != nil {
 		return nil, err
 	}
 	h.secrets = secrets
 	if h.clientIP == nil {
-		h.clientIP = multiapi.RemoteHost
+		h.clientIP = httpapi.RemoteHost
 	}
 	if h.requestRef == nil {
-		h.requestRef = func(*http.Request) string { return multiapi.NewRequestRef() }
+		h.requestRef = func(*http.Request) string { return httpapi.NewRequestRef() }
 	}
 	if h.log == nil {
-		h.log = opts.Gateway.Logger()
+		h.log = zap.NewNop()
 	}
-	h.mux = http.NewServeMux()
+	h.routes = httpapi.NewRoutes(
+		func(w http.ResponseWriter, r *http.Request) { writeFailure(w, r, notFound, "no such route") },
+		func(w http.ResponseWriter, r *http.Request) {
+			writeFailure(w, r, methodNotAllowed, "method not allowed")
+		})
 	h.route("POST /v2/user/{UserName}/validate/password", ScopeUserRead, h.validatePassword)
 	h.route("DELETE /v2/user/{UserName}/rememberedDevices", ScopeUserWrite, h.forgetDevices)
 	h.route("POST /v2/user/validate/otp", ScopeOTPVerify, h.validateOTP)
 	h.route("POST /v2/user/send/otp", ScopeOTPSend, h.sendOTP)
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeFailure(w, r, notFound, "no such route")
-	})
 	return h, nil
 }
 
@@ -167,27 +166,15 @@ type caller struct {
 	ip     string
 }
 
-// route registers a method-specific pattern behind Basic auth and scope,
-// and, for the same path, a catch-all that answers other methods with 405.
+// route registers a method-specific pattern behind Basic auth and scope.
 func (h *Handler) route(pattern, scope string, fn func(http.ResponseWriter, *http.Request, *caller)) {
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	h.routes.Handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if c, ok := h.authorize(w, r, scope); ok {
 			// The core's audit lines carry the address its limits use.
 			r = r.WithContext(authcore.WithRequestInfo(r.Context(), authcore.RequestRef(r.Context()), c.ip))
 			fn(w, r, c)
 		}
 	})
-	method, path, _ := strings.Cut(pattern, " ")
-	if h.allowed == nil {
-		h.allowed = map[string][]string{}
-	}
-	if _, seen := h.allowed[path]; !seen {
-		h.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", strings.Join(h.allowed[path], ", "))
-			writeFailure(w, r, methodNotAllowed, "method not allowed")
-		})
-	}
-	h.allowed[path] = append(h.allowed[path], method)
 }
 
 // ServeHTTP implements http.Handler.
@@ -195,14 +182,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ref := h.requestRef(r)
 	w.Header().Set("request-ref", ref)
 	r = r.WithContext(authcore.WithRequestInfo(r.Context(), ref, ""))
-	// ServeMux would redirect a path such as /v2/user//validate/password
-	// (an empty UserName) to its clean form, outside the envelope; no
-	// route has such a path, so it is a 404 like any unknown one.
-	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
-		writeFailure(w, r, notFound, "no such route")
-		return
-	}
-	h.mux.ServeHTTP(w, r)
+	h.routes.ServeHTTP(w, r)
 }
 
 // authorize checks the Basic credentials (401 1002) and the route's scope
@@ -238,7 +218,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, scope string
 
 // authenticate returns the service client whose Basic credentials r
 // carries, or nil. Names are compared as digests in constant time, and
-// every check costs the same hash work (authcore.Passwords), so neither
+// every check costs the same hash work (authcore.PasswordHashes), so neither
 // which names exist, nor how long they are, nor their hash schemes show in
 // the timing of a wrong secret. A secret that checked
 // out once is remembered (as a digest) for the handler's life, as Caddy's

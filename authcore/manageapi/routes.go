@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 	"github.com/authgate/authgate/authcore/manageapi/pb"
 )
 
@@ -95,7 +96,7 @@ func (h *Handler) validatePassword(w http.ResponseWriter, r *http.Request, c *ca
 	if !decodeBody(w, r, &body, true) {
 		return
 	}
-	req := authcore.ValidatePasswordRequest{UserName: r.PathValue("UserName"), RememberDevice: body.MFARememberDevice, ClientIP: c.ip}
+	req := authcore.ValidatePasswordRequest{UserName: r.PathValue("UserName"), RememberDevice: body.MFARememberDevice}
 	if len(req.UserName) > maxUserName {
 		writeFailure(w, r, InvalidRequest, "UserName is too long")
 		return
@@ -118,7 +119,7 @@ func (h *Handler) validatePassword(w http.ResponseWriter, r *http.Request, c *ca
 			return
 		}
 	}
-	res, err := h.gw.ValidatePassword(r.Context(), req)
+	res, err := h.mfa.ValidatePassword(r.Context(), req)
 	h.audit(r, c, "validate password", res, err)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -133,7 +134,7 @@ func (h *Handler) validatePassword(w http.ResponseWriter, r *http.Request, c *ca
 	if res.CodeNotResent {
 		out.warn(CodeNotResent, "a code was sent moments ago and was not sent again; it is still valid")
 	}
-	authcore.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // audit writes the one line a password validation gets: who asked, for
@@ -202,9 +203,9 @@ func (h *Handler) forgetDevices(w http.ResponseWriter, r *http.Request, c *calle
 	}
 	revoked, err := "ALL", error(nil)
 	if token != "" {
-		revoked, err = "ONE", h.gw.ForgetDevice(r.Context(), name, token)
+		revoked, err = "ONE", h.mfa.ForgetDevice(r.Context(), name, token)
 	} else {
-		err = h.gw.ForgetAllDevices(r.Context(), name)
+		err = h.mfa.ForgetAllDevices(r.Context(), name)
 	}
 	h.log.Info("manage forget devices", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("revoked", revoked), zap.String("result", result(nil, err)))
@@ -212,7 +213,7 @@ func (h *Handler) forgetDevices(w http.ResponseWriter, r *http.Request, c *calle
 		h.writeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, forgetDevicesResponse{envelope: newEnvelope(r.Context()), Revoked: revoked})
+	httpapi.WriteJSON(w, http.StatusOK, forgetDevicesResponse{envelope: newEnvelope(r.Context()), Revoked: revoked})
 }
 
 type otpRequest struct {
@@ -249,7 +250,7 @@ func (h *Handler) validateOTP(w http.ResponseWriter, r *http.Request, c *caller)
 	if !ok {
 		return
 	}
-	u, err := h.gw.ValidateOTP(r.Context(), name, phone, code, c.ip)
+	u, err := h.mfa.ValidateOTP(r.Context(), name, phone, code)
 	fields := []zap.Field{zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("result", result(nil, err))}
 	if u != nil {
@@ -266,7 +267,7 @@ func (h *Handler) validateOTP(w http.ResponseWriter, r *http.Request, c *caller)
 			ApiRequestId: out.APIRequestID, User: out.User.proto()})
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) sendOTP(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -274,12 +275,12 @@ func (h *Handler) sendOTP(w http.ResponseWriter, r *http.Request, c *caller) {
 	if !ok {
 		return
 	}
-	err := h.gw.SendOTP(r.Context(), name, phone, c.ip)
+	err := h.mfa.SendOTP(r.Context(), name, phone)
 	h.log.Info("manage send otp", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("result", result(nil, err)))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, newEnvelope(r.Context()))
+	httpapi.WriteJSON(w, http.StatusOK, newEnvelope(r.Context()))
 }

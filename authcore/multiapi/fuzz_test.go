@@ -91,14 +91,15 @@ func (e *fzEnv) reset() {
 	// fields are evaluated, writing nowhere.
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
 		zapcore.AddSync(io.Discard), zap.DebugLevel))
-	gw, err := authcore.NewGateway(authcore.Options{Store: e.store, Users: users,
+	gw, err := authcore.New(authcore.Options{Store: e.store, Users: users,
 		Tokens: authcore.NewTokens("fuzz", key, time.Now), PasswordHash: testHashParams, Logger: logger,
 		Sandbox: true, PushSecret: []byte(fzPushSecret), CodeKey: key.Derive("codes"),
 		RateLimits: map[string]authcore.RateLimit{}})
 	if err != nil {
 		e.tb.Fatal(err)
 	}
-	e.h = multiapi.New(multiapi.Options{Gateway: gw})
+	e.h = multiapi.New(multiapi.Options{Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords,
+		StepUp: gw.StepUp, Tokens: gw.Tokens, Logger: gw.Logger})
 	e.token, e.pushID, e.dirty = "", "", false
 	if e.setup != nil {
 		e.setup(e)

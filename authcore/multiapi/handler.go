@@ -4,23 +4,26 @@
 package multiapi
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"net/http"
-	"path"
 	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 // Options configure a Handler.
 type Options struct {
-	// Gateway is the core the routes call. Required.
-	Gateway *authcore.Gateway
+	// Sessions, Accounts, Passwords, StepUp and Tokens are the services
+	// the routes call (authcore.Services). Required.
+	Sessions  *authcore.Sessions
+	Accounts  *authcore.Accounts
+	Passwords *authcore.Passwords
+	StepUp    *authcore.StepUp
+	Tokens    *authcore.Tokens
 	// APIKeys, when any is set, are the values the api-key header must carry.
 	APIKeys []string
 	// ClientIP returns the caller's address for logs and rate limits.
@@ -29,77 +32,67 @@ type Options struct {
 	// RequestRef returns the request's unique id, sent back in the
 	// request-ref header and written in the logs. Default: a random id.
 	RequestRef func(r *http.Request) string
-	// Logger receives audit lines. Default: the gateway's logger.
+	// Logger receives audit lines. Default: none.
 	Logger *zap.Logger
 }
 
 // Handler serves the Multi API routes relative to the path it receives.
 type Handler struct {
-	gw         *authcore.Gateway
+	sessions   *authcore.Sessions
+	accounts   *authcore.Accounts
+	passwords  *authcore.Passwords
+	stepUp     *authcore.StepUp
+	tokens     *authcore.Tokens
 	apiKeys    [][32]byte
 	clientIP   func(*http.Request) string
 	requestRef func(*http.Request) string
 	log        *zap.Logger
-	mux        *http.ServeMux
-	allowed    map[string][]string // path -> methods, for 405 Allow
+	routes     *httpapi.Routes
 }
 
 // New returns a Handler.
 func New(opts Options) *Handler {
-	h := &Handler{gw: opts.Gateway, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
+	h := &Handler{sessions: opts.Sessions, accounts: opts.Accounts, passwords: opts.Passwords, stepUp: opts.StepUp,
+		tokens: opts.Tokens, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
 	for _, k := range opts.APIKeys {
 		h.apiKeys = append(h.apiKeys, sha256.Sum256([]byte(k)))
 	}
 	if h.clientIP == nil {
-		h.clientIP = RemoteHost
+		h.clientIP = httpapi.RemoteHost
 	}
 	if h.requestRef == nil {
-		h.requestRef = func(*http.Request) string { return NewRequestRef() }
+		h.requestRef = func(*http.Request) string { return httpapi.NewRequestRef() }
 	}
 	if h.log == nil {
-		h.log = opts.Gateway.Logger()
+		h.log = zap.NewNop()
 	}
-	h.mux = http.NewServeMux()
-	h.route("POST /login_with_password", h.loginWithPassword)
-	h.route("GET /identities", h.authenticated(h.identities))
-	h.route("POST /access_token", h.authenticated(h.accessToken))
-	h.route("POST /logout", h.authenticated(h.logout))
-	h.route("GET /.well-known/jwks.json", h.jwks)
-	h.route("POST /passwords/update", h.passwordsUpdate)
-	h.route("POST /stepup/challenges/otp/{channel}", h.authenticated(h.codeIssueRoute(h.gw.IssueStepUpOTP)))
-	h.route("POST /stepup/challenges/otp/{channel}/verify", h.authenticated(h.codeVerifyRoute(h.gw.VerifyStepUpOTP)))
-	h.route("POST /stepup/challenges/push/{channel}", h.authenticated(h.issuePush))
-	h.route("GET /stepup/challenges/push/{channel}/{id}", h.authenticated(h.pushStatus))
-	h.route("POST /stepup/challenges/push/{channel}/{id}/resolve", h.resolvePush)
-	h.route("GET /authentication_factors", h.authenticated(h.factors))
-	h.route("POST /authentication_factors/otp/{channel}", h.authenticated(h.codeIssueRoute(h.gw.EnrolOTP)))
-	h.route("POST /authentication_factors/otp/{channel}/verify", h.authenticated(h.codeVerifyRoute(h.gw.VerifyEnrolOTP)))
-	h.route("POST /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.gw.EnrolPush)))
-	h.route("DELETE /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.gw.RemovePush)))
-	for _, outcome := range []string{authcore.SimulateSuccess, authcore.SimulateInvalid, authcore.SimulateExpired} {
-		h.route("POST /simulate/api/factors/{credentials_id}/challenges/{challenge_id}/"+outcome, h.simulate(outcome))
-	}
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		authcore.WriteMessage(w, http.StatusNotFound, "no such route")
-	})
-	return h
-}
-
-// route registers a method-specific pattern and, for the same path, a
-// catch-all that answers other methods with 405 JSON.
-func (h *Handler) route(pattern string, fn http.HandlerFunc) {
-	h.mux.HandleFunc(pattern, fn)
-	method, path, _ := strings.Cut(pattern, " ")
-	if h.allowed == nil {
-		h.allowed = map[string][]string{}
-	}
-	if _, seen := h.allowed[path]; !seen {
-		h.mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Allow", strings.Join(h.allowed[path], ", "))
-			authcore.WriteMessage(w, http.StatusMethodNotAllowed, "method not allowed")
+	h.routes = httpapi.NewRoutes(
+		func(w http.ResponseWriter, _ *http.Request) {
+			httpapi.WriteMessage(w, http.StatusNotFound, "no such route")
+		},
+		func(w http.ResponseWriter, _ *http.Request) {
+			httpapi.WriteMessage(w, http.StatusMethodNotAllowed, "method not allowed")
 		})
+	h.routes.Handle("POST /login_with_password", h.loginWithPassword)
+	h.routes.Handle("GET /identities", h.authenticated(h.identities))
+	h.routes.Handle("POST /access_token", h.authenticated(h.accessToken))
+	h.routes.Handle("POST /logout", h.authenticated(h.logout))
+	h.routes.Handle("GET /.well-known/jwks.json", h.jwks)
+	h.routes.Handle("POST /passwords/update", h.passwordsUpdate)
+	h.routes.Handle("POST /stepup/challenges/otp/{channel}", h.authenticated(h.codeIssueRoute(h.stepUp.IssueOTP)))
+	h.routes.Handle("POST /stepup/challenges/otp/{channel}/verify", h.authenticated(h.codeVerifyRoute(h.stepUp.VerifyOTP)))
+	h.routes.Handle("POST /stepup/challenges/push/{channel}", h.authenticated(h.issuePush))
+	h.routes.Handle("GET /stepup/challenges/push/{channel}/{id}", h.authenticated(h.pushStatus))
+	h.routes.Handle("POST /stepup/challenges/push/{channel}/{id}/resolve", h.resolvePush)
+	h.routes.Handle("GET /authentication_factors", h.authenticated(h.factors))
+	h.routes.Handle("POST /authentication_factors/otp/{channel}", h.authenticated(h.codeIssueRoute(h.stepUp.EnrolOTP)))
+	h.routes.Handle("POST /authentication_factors/otp/{channel}/verify", h.authenticated(h.codeVerifyRoute(h.stepUp.VerifyEnrolOTP)))
+	h.routes.Handle("POST /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.stepUp.EnrolPush)))
+	h.routes.Handle("DELETE /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.stepUp.RemovePush)))
+	for _, outcome := range []string{authcore.SimulateSuccess, authcore.SimulateInvalid, authcore.SimulateExpired} {
+		h.routes.Handle("POST /simulate/api/factors/{credentials_id}/challenges/{challenge_id}/"+outcome, h.simulate(outcome))
 	}
-	h.allowed[path] = append(h.allowed[path], method)
+	return h
 }
 
 // ServeHTTP implements http.Handler.
@@ -112,13 +105,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(h.apiKeys) > 0 && !apiKeyExempt(r.URL.Path) && !h.checkAPIKey(w, r) {
 		return
 	}
-	// ServeMux would answer a path such as //logout or /a/../logout with a
-	// bare redirect; such a path names no route here.
-	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
-		authcore.WriteMessage(w, http.StatusNotFound, "no such route")
-		return
-	}
-	h.mux.ServeHTTP(w, r)
+	h.routes.ServeHTTP(w, r)
 }
 
 func (h *Handler) checkAPIKey(w http.ResponseWriter, r *http.Request) bool {
@@ -135,7 +122,7 @@ func (h *Handler) checkAPIKey(w http.ResponseWriter, r *http.Request) bool {
 		match |= subtle.ConstantTimeCompare(sum[:], h.apiKeys[i][:])
 	}
 	if match != 1 {
-		authcore.WriteMessage(w, http.StatusUnauthorized, "invalid api-key")
+		httpapi.WriteMessage(w, http.StatusUnauthorized, "invalid api-key")
 		return false
 	}
 	return true
@@ -144,20 +131,4 @@ func (h *Handler) checkAPIKey(w http.ResponseWriter, r *http.Request) bool {
 func apiKeyExempt(path string) bool {
 	return path == "/.well-known/jwks.json" ||
 		(strings.HasPrefix(path, "/stepup/challenges/push/") && strings.HasSuffix(path, "/resolve"))
-}
-
-// RemoteHost returns the host part of r.RemoteAddr.
-func RemoteHost(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
-}
-
-// NewRequestRef returns a random request id.
-func NewRequestRef() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -50,11 +50,12 @@ func newServerWith(t *testing.T, tune func(*authcore.Options), apiKeys ...string
 	opts := authcore.Options{Store: store, Users: users,
 		Tokens: authcore.NewTokens("test", key, time.Now), PasswordHash: testHashParams}
 	tune(&opts)
-	gw, err := authcore.NewGateway(opts)
+	gw, err := authcore.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(multiapi.New(multiapi.Options{Gateway: gw, APIKeys: apiKeys}))
+	srv := httptest.NewServer(multiapi.New(multiapi.Options{Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords,
+		StepUp: gw.StepUp, Tokens: gw.Tokens, Logger: gw.Logger, APIKeys: apiKeys}))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -639,7 +639,7 @@ func newOpenAPIStepUpServer(t *testing.T) (*httptest.Server, *openAPIClock) {
 	store := memory.New(clock.Now)
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users, Now: clock.Now,
+	gw, err := authcore.New(authcore.Options{Store: store, Users: users, Now: clock.Now,
 		Tokens: authcore.NewTokens("test", key, clock.Now), PasswordHash: testHashParams,
 		RateLimits: map[string]authcore.RateLimit{}, Sandbox: true, PushSecret: []byte("openapi-push-secret"),
 		// Sessions outlive the clock's jumps.
@@ -647,7 +647,8 @@ func newOpenAPIStepUpServer(t *testing.T) (*httptest.Server, *openAPIClock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(multiapi.New(multiapi.Options{Gateway: gw, APIKeys: []string{openAPITestAPIKey}}))
+	srv := httptest.NewServer(multiapi.New(multiapi.Options{Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords,
+		StepUp: gw.StepUp, Tokens: gw.Tokens, Logger: gw.Logger, APIKeys: []string{openAPITestAPIKey}}))
 	t.Cleanup(srv.Close)
 	return srv, clock
 }

@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 type passwordUpdateRequest struct {
@@ -22,7 +23,7 @@ type passwordInfo struct {
 // passwordsUpdate serves both an expired password's PASSWORD_UPDATE token
 // and a normal session's token.
 func (h *Handler) passwordsUpdate(w http.ResponseWriter, r *http.Request) {
-	c, ok := h.authenticate(w, r, true)
+	c, ok := h.authenticate(w, r, h.sessions.AuthenticatePasswordUpdate)
 	if !ok {
 		return
 	}
@@ -43,14 +44,14 @@ func (h *Handler) passwordsUpdate(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, "request body has invalid fields", bad...)
 		return
 	}
-	change, err := h.gw.ChangePassword(r.Context(), c.session, *req.OldPassword.Value, *req.NewPassword.Value)
+	change, err := h.passwords.Change(r.Context(), c.session, *req.OldPassword.Value, *req.NewPassword.Value)
 	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return
 	}
 	h.log.Info("password change", zap.String("request_ref", authcore.RequestRef(r.Context())),
 		zap.String("credentials_id", c.session.CredentialsID), zap.String("client_ip", h.clientIP(r)))
-	authcore.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		PasswordInfo passwordInfo `json:"passwordInfo"`
 		Token        string       `json:"token"`
 	}{passwordInfo{IdentityID: c.claims.Identity}, change.Token})

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"unicode/utf8"
 
-	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 // MaxBodyBytes is the largest request body the Multi API reads.
@@ -40,7 +40,7 @@ func writeInvalid(w http.ResponseWriter, message string, fields ...invalidField)
 	if body.SyntaxErrors.InvalidFields == nil {
 		body.SyntaxErrors.InvalidFields = []invalidField{}
 	}
-	authcore.WriteJSON(w, http.StatusBadRequest, body)
+	httpapi.WriteJSON(w, http.StatusBadRequest, body)
 }
 
 // decodeBody reads a JSON body into v. On failure it has answered (400 for
@@ -50,7 +50,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		authcore.WriteMessage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
+		httpapi.WriteMessage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
 		return false
 	case err != nil:
 		writeInvalid(w, "request body could not be read")

@@ -1,6 +1,7 @@
 package multiapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"regexp"
@@ -8,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 type caller struct {
@@ -18,25 +20,24 @@ type caller struct {
 // authenticated wraps a route that needs a live AUTH or ACCESS token.
 func (h *Handler) authenticated(fn func(http.ResponseWriter, *http.Request, *caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, ok := h.authenticate(w, r, false)
+		c, ok := h.authenticate(w, r, h.sessions.Authenticate)
 		if ok {
 			fn(w, r, c)
 		}
 	}
 }
 
-// authenticate checks the bearer token and its session. A
-// PASSWORD_UPDATE token is accepted only where passwordUpdate is true.
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, passwordUpdate bool) (*caller, bool) {
-	token, ok := authcore.BearerToken(r.Header.Get("Authorization"))
+// authenticate checks the bearer token and its session with check:
+// Sessions.Authenticate, or Sessions.AuthenticatePasswordUpdate on the one
+// route a PASSWORD_UPDATE token serves.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request,
+	check func(context.Context, string) (*authcore.Claims, *authcore.Session, error)) (*caller, bool) {
+	token, ok := httpapi.BearerToken(r.Header.Get("Authorization"))
 	if !ok {
-		authcore.WriteMessage(w, http.StatusUnauthorized, "authentication required")
+		httpapi.WriteMessage(w, http.StatusUnauthorized, "authentication required")
 		return nil, false
 	}
-	claims, session, err := h.gw.Authenticate(r.Context(), token)
-	if err == nil && claims.TokenType == authcore.TokenPasswordUpdate && !passwordUpdate {
-		err = authcore.ErrInvalidToken
-	}
+	claims, session, err := check(r.Context(), token)
 	if err != nil {
 		h.writeError(w, r, err)
 		return nil, false
@@ -48,17 +49,17 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, passwordU
 func writeRateLimited(w http.ResponseWriter, err error) {
 	var rl *authcore.RateLimited
 	errors.As(err, &rl)
-	secs := rl.SetHeaders(w.Header())
-	authcore.WriteMessage(w, http.StatusTooManyRequests, "too many requests; retry after "+secs+" seconds")
+	secs := httpapi.SetRateLimitHeaders(w.Header(), rl.Limit, rl.Reset)
+	httpapi.WriteMessage(w, http.StatusTooManyRequests, "too many requests; retry after "+secs+" seconds")
 }
 
 // writeError answers the errors every route shares.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, authcore.ErrInvalidToken):
-		authcore.WriteMessage(w, http.StatusUnauthorized, "invalid or expired token")
+		httpapi.WriteMessage(w, http.StatusUnauthorized, "invalid or expired token")
 	case errors.Is(err, authcore.ErrLocked):
-		authcore.WriteMessage(w, http.StatusLocked, "the account is temporarily locked after repeated failed logins")
+		httpapi.WriteMessage(w, http.StatusLocked, "the account is temporarily locked after repeated failed logins")
 	case errors.As(err, new(*authcore.RateLimited)):
 		writeRateLimited(w, err)
 	case errors.Is(err, authcore.ErrUnavailable):
@@ -66,10 +67,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 			h.log.Error("store unavailable", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		}
 		w.Header().Set("Retry-After", "1")
-		authcore.WriteMessage(w, http.StatusServiceUnavailable, "service temporarily unavailable")
+		httpapi.WriteMessage(w, http.StatusServiceUnavailable, "service temporarily unavailable")
 	default:
 		h.log.Error("internal error", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
-		authcore.WriteMessage(w, http.StatusInternalServerError, "internal error")
+		httpapi.WriteMessage(w, http.StatusInternalServerError, "internal error")
 	}
 }
 
@@ -120,30 +121,26 @@ func (h *Handler) loginWithPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, ip := authcore.RequestRef(r.Context()), h.clientIP(r)
-	if err := h.gw.Allow(r.Context(), authcore.LimitLogin, ip); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	res, err := h.gw.Login(r.Context(), *req.Email, *req.Password.Value)
+	res, err := h.sessions.Login(r.Context(), *req.Email, *req.Password.Value)
 	var expired *authcore.PasswordExpiredError
 	switch {
 	case err == nil:
 		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "success"),
 			zap.String("credentials_id", res.Session.CredentialsID), zap.String("client_ip", ip))
-		authcore.WriteJSON(w, http.StatusOK, loginResponse{
+		httpapi.WriteJSON(w, http.StatusOK, loginResponse{
 			Token: res.Token, TokenType: authcore.TokenAuth,
 			Identity: res.Session.Identity, Credentials: credentialsOf(res.Session),
 		})
 	case errors.As(err, &expired):
 		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "password_expired"),
 			zap.String("credentials_id", expired.Session.CredentialsID), zap.String("client_ip", ip))
-		authcore.WriteJSON(w, http.StatusConflict, struct {
+		httpapi.WriteJSON(w, http.StatusConflict, struct {
 			Token string `json:"token"`
 		}{expired.Token})
 	case errors.Is(err, authcore.ErrInvalidCredentials):
 		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "invalid_credentials"),
 			zap.String("client_ip", ip))
-		authcore.WriteMessage(w, http.StatusForbidden, "the email or password is incorrect")
+		httpapi.WriteMessage(w, http.StatusForbidden, "the email or password is incorrect")
 	case errors.Is(err, authcore.ErrLocked):
 		h.log.Info("login", zap.String("request_ref", ref), zap.String("result", "locked"),
 			zap.String("client_ip", ip))
@@ -159,10 +156,7 @@ type userIdentity struct {
 }
 
 func (h *Handler) identities(w http.ResponseWriter, r *http.Request, c *caller) {
-	user, err := h.gw.Users().UserByID(r.Context(), c.session.CredentialsID)
-	if errors.Is(err, authcore.ErrUserNotFound) {
-		err = authcore.ErrInvalidToken
-	}
+	user, err := h.accounts.User(r.Context(), c.session.CredentialsID)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -171,7 +165,7 @@ func (h *Handler) identities(w http.ResponseWriter, r *http.Request, c *caller) 
 	for _, id := range user.Identities {
 		out = append(out, userIdentity{ID: id.Ref(), Name: id.Name})
 	}
-	authcore.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 type accessTokenRequest struct {
@@ -218,9 +212,9 @@ func (h *Handler) accessToken(w http.ResponseWriter, r *http.Request, c *caller)
 		return
 	}
 	identity := authcore.IdentityRef{Type: *req.Identity.Type, ID: *req.Identity.ID}
-	token, err := h.gw.AccessToken(r.Context(), c.session, identity)
+	token, err := h.sessions.AccessToken(r.Context(), c.session, identity)
 	if errors.Is(err, authcore.ErrIdentityNotAllowed) {
-		authcore.WriteMessage(w, http.StatusForbidden, "the identity is not available to this user")
+		httpapi.WriteMessage(w, http.StatusForbidden, "the identity is not available to this user")
 		return
 	}
 	if err != nil {
@@ -228,16 +222,16 @@ func (h *Handler) accessToken(w http.ResponseWriter, r *http.Request, c *caller)
 		return
 	}
 	status := "STANDARD"
-	if c.session.IsSteppedUp(h.gw.Now(), 0) {
+	if h.sessions.SteppedUp(c.session) {
 		status = "STEPPED_UP"
 	}
-	authcore.WriteJSON(w, http.StatusOK, accessTokenResponse{
+	httpapi.WriteJSON(w, http.StatusOK, accessTokenResponse{
 		Token: token, Identity: identity, Credentials: credentialsOf(c.session), Status: status,
 	})
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, c *caller) {
-	if err := h.gw.Logout(r.Context(), c.session); err != nil {
+	if err := h.sessions.Logout(r.Context(), c.session); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
@@ -247,9 +241,9 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, c *caller) {
 }
 
 func (h *Handler) jwks(w http.ResponseWriter, _ *http.Request) {
-	doc, ok := h.gw.Tokens().JWKS()
+	doc, ok := h.tokens.JWKS()
 	if !ok {
-		authcore.WriteMessage(w, http.StatusNotFound, "no public keys: tokens are signed with a shared secret (HS256)")
+		httpapi.WriteMessage(w, http.StatusNotFound, "no public keys: tokens are signed with a shared secret (HS256)")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/httpapi"
 )
 
 // writeChallengeError answers the errors of the step-up, factor and
@@ -18,19 +19,19 @@ func (h *Handler) writeChallengeError(w http.ResponseWriter, r *http.Request, er
 	var ce *authcore.ChallengeError
 	switch {
 	case errors.As(err, &ce):
-		authcore.WriteErrorCode(w, http.StatusConflict, ce.Code)
+		httpapi.WriteErrorCode(w, http.StatusConflict, ce.Code)
 	case errors.Is(err, authcore.ErrStepUpRequired):
-		authcore.WriteErrorCode(w, http.StatusForbidden, "STEP_UP_REQUIRED")
+		httpapi.WriteErrorCode(w, http.StatusForbidden, "STEP_UP_REQUIRED")
 	case errors.Is(err, authcore.ErrNotFound):
-		authcore.WriteMessage(w, http.StatusNotFound, "no such challenge")
+		httpapi.WriteMessage(w, http.StatusNotFound, "no such challenge")
 	case errors.Is(err, authcore.ErrNoSender):
 		h.log.Error("no sender configured", zap.String("request_ref", authcore.RequestRef(r.Context())))
-		authcore.WriteMessage(w, http.StatusServiceUnavailable, "no sender is configured for this channel")
+		httpapi.WriteMessage(w, http.StatusServiceUnavailable, "no sender is configured for this channel")
 	case errors.Is(err, authcore.ErrSendFailed):
 		// The sender failed after its retries: the code was not delivered.
 		h.log.Error("sending failed", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 		w.Header().Set("Retry-After", "15")
-		authcore.WriteMessage(w, http.StatusServiceUnavailable, "the code could not be sent; try again later")
+		httpapi.WriteMessage(w, http.StatusServiceUnavailable, "the code could not be sent; try again later")
 	default:
 		h.writeError(w, r, err)
 	}
@@ -71,27 +72,17 @@ func verificationCode(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return *req.VerificationCode, true
 }
 
-// limit counts the request against the client's limit for action; when
-// it is used up it has answered 429 and returns false.
-func (h *Handler) limit(w http.ResponseWriter, r *http.Request, action string) bool {
-	if err := h.gw.Allow(r.Context(), action, h.clientIP(r)); err != nil {
-		h.writeError(w, r, err)
-		return false
-	}
-	return true
-}
-
 func (h *Handler) issuePush(w http.ResponseWriter, r *http.Request, c *caller) {
 	ch, ok := channelParam(w, r, pushChannels...)
-	if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
+	if !ok {
 		return
 	}
-	id, err := h.gw.IssuePush(r.Context(), c.session, ch)
+	id, err := h.stepUp.IssuePush(r.Context(), c.session, ch)
 	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		ID string `json:"id"`
 	}{id})
 }
@@ -107,12 +98,12 @@ func (h *Handler) pushStatus(w http.ResponseWriter, r *http.Request, c *caller) 
 		return
 	}
 	id := r.PathValue("id")
-	status, err := h.gw.PushStatus(r.Context(), c.session, ch, id)
+	status, err := h.stepUp.PushStatus(r.Context(), c.session, ch, id)
 	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, pushStatusResponse{ID: id, Status: status})
+	httpapi.WriteJSON(w, http.StatusOK, pushStatusResponse{ID: id, Status: status})
 }
 
 // resolvePush is the push provider's callback: no bearer token, but the
@@ -124,12 +115,11 @@ func (h *Handler) resolvePush(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
-		authcore.WriteMessage(w, http.StatusRequestEntityTooLarge, "request body is too large")
+		httpapi.WriteMessage(w, http.StatusRequestEntityTooLarge, "request body is too large")
 		return
 	}
-	secret := h.gw.PushSecret()
-	if len(secret) == 0 || !authcore.VerifyHMAC(body, secret, r.Header.Get("signature")) {
-		authcore.WriteMessage(w, http.StatusUnauthorized, "bad or missing signature")
+	if !h.stepUp.SignedByPushProvider(body, r.Header.Get("signature")) {
+		httpapi.WriteMessage(w, http.StatusUnauthorized, "bad or missing signature")
 		return
 	}
 	var req struct {
@@ -144,7 +134,7 @@ func (h *Handler) resolvePush(w http.ResponseWriter, r *http.Request) {
 			Params: []string{authcore.PushVerified, authcore.PushDeclined}})
 		return
 	}
-	if err := h.gw.ResolvePush(r.Context(), ch, r.PathValue("id"), *req.Status); err != nil {
+	if err := h.stepUp.ResolvePush(r.Context(), ch, r.PathValue("id"), *req.Status); err != nil {
 		h.writeChallengeError(w, r, err)
 		return
 	}
@@ -153,24 +143,24 @@ func (h *Handler) resolvePush(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) simulate(outcome string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		answer, err := h.gw.SimulatePush(r.Context(), r.PathValue("credentials_id"), r.PathValue("challenge_id"), outcome)
+		answer, err := h.stepUp.SimulatePush(r.Context(), r.PathValue("credentials_id"), r.PathValue("challenge_id"), outcome)
 		if err != nil {
 			h.writeChallengeError(w, r, err)
 			return
 		}
-		authcore.WriteJSON(w, http.StatusOK, struct {
+		httpapi.WriteJSON(w, http.StatusOK, struct {
 			Code string `json:"code"`
 		}{answer})
 	}
 }
 
 func (h *Handler) factors(w http.ResponseWriter, r *http.Request, c *caller) {
-	factors, err := h.gw.Factors(r.Context(), c.session)
+	factors, err := h.stepUp.Factors(r.Context(), c.session)
 	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return
 	}
-	authcore.WriteJSON(w, http.StatusOK, struct {
+	httpapi.WriteJSON(w, http.StatusOK, struct {
 		Factors []authcore.FactorStatus `json:"factors"`
 	}{factors})
 }
@@ -180,7 +170,7 @@ func (h *Handler) factors(w http.ResponseWriter, r *http.Request, c *caller) {
 func (h *Handler) codeIssueRoute(issue func(context.Context, *authcore.Session, string) error) func(http.ResponseWriter, *http.Request, *caller) {
 	return func(w http.ResponseWriter, r *http.Request, c *caller) {
 		ch, ok := channelParam(w, r, authcore.ChannelSMS)
-		if !ok || !h.limit(w, r, authcore.LimitCodeIssue) {
+		if !ok {
 			return
 		}
 		h.answer(w, r, issue(r.Context(), c.session, ch))
@@ -191,7 +181,7 @@ func (h *Handler) codeIssueRoute(issue func(context.Context, *authcore.Session, 
 func (h *Handler) codeVerifyRoute(verify func(context.Context, *authcore.Session, string, string) error) func(http.ResponseWriter, *http.Request, *caller) {
 	return func(w http.ResponseWriter, r *http.Request, c *caller) {
 		ch, ok := channelParam(w, r, authcore.ChannelSMS)
-		if !ok || !h.limit(w, r, authcore.LimitCodeVerify) {
+		if !ok {
 			return
 		}
 		code, ok := verificationCode(w, r)

@@ -120,8 +120,8 @@ type stepUpConfig struct {
 	// rateLimits are the per-IP limits; none unless set, so that the
 	// flows below are not cut short by them.
 	rateLimits map[string]authcore.RateLimit
-	// accountReadLatency delays every read of an account record (key
-	// "a:{<credentials id>}"), as a slow network round trip to Redis
+	// accountReadLatency delays every read of an account record
+	// (authcore.Keys.Account), as a slow network round trip to Redis
 	// would, to widen the window concurrent factor changes race in.
 	accountReadLatency time.Duration
 }
@@ -136,7 +136,7 @@ type slowAccountStore struct {
 // travelling back from Redis would.
 func (s slowAccountStore) Get(ctx context.Context, key string) ([]byte, error) {
 	data, err := s.Store.Get(ctx, key)
-	if strings.HasPrefix(key, "a:{") {
+	if spec, _ := authcore.KeySpecOf(key); spec.Name == "account" {
 		time.Sleep(s.latency)
 	}
 	return data, err
@@ -205,7 +205,7 @@ func newStepUpFixture(t *testing.T, cfg stepUpConfig) *stepUpFixture {
 	if cfg.noPushSecret {
 		pushSecret = nil
 	}
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
+	gw, err := authcore.New(authcore.Options{Store: store, Users: users,
 		Tokens: authcore.NewTokens("test", key, time.Now), PasswordHash: testHashParams, Logger: logger,
 		Sandbox: cfg.sandbox, OTPSender: otpSender, PushSender: pushSender, PushSecret: pushSecret,
 		CodeKey: key.Derive("codes"), CodeTTL: cfg.codeTTL, ResendInterval: testResendEvery,
@@ -214,7 +214,8 @@ func newStepUpFixture(t *testing.T, cfg stepUpConfig) *stepUpFixture {
 		t.Fatal(err)
 	}
 	var refs atomic.Int64
-	f.srv = httptest.NewServer(multiapi.New(multiapi.Options{Gateway: gw, APIKeys: cfg.apiKeys,
+	f.srv = httptest.NewServer(multiapi.New(multiapi.Options{Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords,
+		StepUp: gw.StepUp, Tokens: gw.Tokens, Logger: gw.Logger, APIKeys: cfg.apiKeys,
 		// Deterministic request refs keep random digits out of the logs,
 		// so that a code found there is a leak, not a coincidence.
 		RequestRef: func(*http.Request) string { return fmt.Sprintf("ref-%d", refs.Add(1)) }}))

@@ -354,12 +354,14 @@ func (c *userCmd) newPassword() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch authcore.PasswordPolicyError(pw) {
-	case authcore.CodePasswordTooShort:
-		return "", fmt.Errorf("password refused: shorter than %d characters", authcore.MinPasswordLen)
-	case authcore.CodePasswordTooLong:
-		return "", fmt.Errorf("password refused: longer than %d characters", authcore.MaxPasswordLen)
-	case authcore.CodePasswordTooSimple:
+	var refused *authcore.ChallengeError
+	if errors.As(authcore.CheckPasswordPolicy(pw), &refused) {
+		switch refused.Code {
+		case authcore.CodePasswordTooShort:
+			return "", fmt.Errorf("password refused: shorter than %d characters", authcore.MinPasswordLen)
+		case authcore.CodePasswordTooLong:
+			return "", fmt.Errorf("password refused: longer than %d characters", authcore.MaxPasswordLen)
+		}
 		return "", errors.New("password refused: it needs a lower-case and an upper-case letter, a digit and a special character")
 	}
 	return authcore.HashPassword(pw)

@@ -19,8 +19,8 @@ import (
 // once and swept in the background.
 //
 // Sessions and key-value records share one map under the key names the
-// Redis store uses (without its prefix): a session is "s:{<id>}", a
-// key-value record is its logical key. So the two stores agree even on
+// Redis store uses (without its prefix): a session is
+// authcore.Keys.Session("", id), a key-value record is its logical key. So the two stores agree even on
 // what a key-value call does to a session's key.
 type Store struct {
 	now func() time.Time
@@ -70,7 +70,7 @@ func (s *Store) sweep(every time.Duration) {
 
 // sessionKey is the Redis store's session key without its prefix.
 func sessionKey(id string) string {
-	return "s:{" + id + "}"
+	return authcore.Keys.Session("", id)
 }
 
 // live returns the unexpired record at key; an expired one is deleted on

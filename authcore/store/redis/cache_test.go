@@ -466,17 +466,17 @@ func TestSessionCacheLeavesKVExact(t *testing.T) {
 	ctx := t.Context()
 	for i := range 100 {
 		v := []byte(strconv.Itoa(i))
-		if err := b.Set(ctx, "c:{x}:otp", v, time.Minute); err != nil {
+		if err := b.Set(ctx, authcore.Keys.Code(authcore.Keys.StepUpScope("x", authcore.PurposeStepUp)), v, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := a.Get(ctx, "c:{x}:otp"); err != nil || string(got) != string(v) {
+		if got, err := a.Get(ctx, authcore.Keys.Code(authcore.Keys.StepUpScope("x", authcore.PurposeStepUp))); err != nil || string(got) != string(v) {
 			t.Fatalf("Get after the other node's Set = (%q, %v), want %q", got, err, v)
 		}
 		member := "s" + strconv.Itoa(i)
-		if err := b.AddMember(ctx, "us:{u}", member, time.Minute); err != nil {
+		if err := b.AddMember(ctx, authcore.Keys.UserSessions("u"), member, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := a.Members(ctx, "us:{u}"); err != nil || !slices.Contains(got, member) {
+		if got, err := a.Members(ctx, authcore.Keys.UserSessions("u")); err != nil || !slices.Contains(got, member) {
 			t.Fatalf("Members after the other node's AddMember = (%v, %v), want %s in it", got, err, member)
 		}
 	}

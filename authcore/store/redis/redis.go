@@ -2,17 +2,18 @@
 // Redis (single node, Sentinel or Cluster) sees the same sessions, so a
 // logout or expiry on one node holds on all of them at once.
 //
-// Key layout (all keys carry a TTL; nothing is kept forever):
+// Key layout (all keys carry a TTL; nothing is kept forever; authcore's
+// StoreKeys lists every key and who writes it):
 //
 //	<prefix>s:{<sessionID>}   the session, as authcore.MarshalSession encodes it
 //	<prefix><key>             a key-value record (Get, Set, SetNX, Incr,
 //	                          Delete, TakeOnce); key is the caller's logical
-//	                          name, e.g. "c:{<sessionID>}:otp"
+//	                          name, e.g. "o:{<sessionID>}:stepup"
 //
-// The session id is the Redis Cluster hash tag, so every later per-session
-// key (<prefix>c:{<sessionID>}, ...) lands in the same slot and can be used
-// together in one script or transaction. The prefix therefore must not
-// contain '{' or '}'.
+// The session id is the Redis Cluster hash tag, so every per-session key
+// (<prefix>o:{<sessionID>}:stepup, ...) lands in the same slot and can be
+// used together in one script or transaction. The prefix therefore must
+// not contain '{' or '}'.
 //
 // A Store made by Open serves hot sessions from memory on a single server,
 // Sentinel and Cluster alike, kept exact by Redis's invalidation tracking
@@ -32,6 +33,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +115,7 @@ var _ authcore.Store = (*Store)(nil)
 // sessionKey is "<prefix>s:{<id>}": the braces make the id the Cluster
 // hash tag (see the package doc).
 func (s *Store) sessionKey(id string) string {
-	return s.prefix + "s:{" + id + "}"
+	return authcore.Keys.Session(s.prefix, id)
 }
 
 // ttlMillis converts ttl for PX. A ttl <= 0 is a caller bug (every key
@@ -132,15 +134,19 @@ func ttlMillis(ttl time.Duration) (int64, error) {
 }
 
 // storeErr maps a go-redis error onto the authcore sentinels: a missing key
-// (goredis.Nil) is ErrNotFound; anything else (refused, timeout, closed
-// pool, LOADING, ...) means the store did not answer, which callers turn
-// into 503 rather than guessing.
+// (goredis.Nil) is ErrNotFound; a WRONGTYPE reply (a key of another kind:
+// a bug, and Redis did answer) keeps its own kind; anything else (refused,
+// timeout, closed pool, LOADING, ...) means the store did not answer,
+// which callers turn into 503 rather than guessing.
 func storeErr(err error) error {
+	var reply goredis.Error
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, goredis.Nil):
 		return authcore.ErrNotFound
+	case errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "WRONGTYPE"):
+		return fmt.Errorf("redis store: %w", err)
 	default:
 		return fmt.Errorf("%w: %w", authcore.ErrUnavailable, err)
 	}
@@ -311,11 +317,11 @@ func (s *Store) kvKey(key string) string {
 	return s.prefix + key
 }
 
-// Get implements authcore.Store with GETEX key and no option, which reads
-// like GET. (Only session reads are ever cached; GETEX keeps this read
-// exact should a go-redis client-side cache be configured.)
+// Get implements authcore.Store with GET key. (Only session reads are
+// ever served from memory, under invalidation tracking; no key-value read
+// is.)
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	cmd := goredis.NewStringCmd(ctx, "getex", s.kvKey(key))
+	cmd := goredis.NewStringCmd(ctx, "get", s.kvKey(key))
 	_ = s.client.Process(ctx, cmd)
 	data, err := cmd.Bytes()
 	if err != nil {
@@ -751,35 +757,9 @@ func parseSingle(u *storeURL) (*goredis.UniversalOptions, error) {
 	if err != nil {
 		return nil, goredisErr(err)
 	}
-	opts := &goredis.UniversalOptions{
-		Addrs:                   []string{o.Addr},
-		DB:                      o.DB,
-		TLSConfig:               o.TLSConfig,
-		Protocol:                o.Protocol,
-		ClientName:              o.ClientName,
-		MaxRetries:              o.MaxRetries,
-		MinRetryBackoff:         o.MinRetryBackoff,
-		MaxRetryBackoff:         o.MaxRetryBackoff,
-		DialTimeout:             o.DialTimeout,
-		ReadTimeout:             o.ReadTimeout,
-		WriteTimeout:            o.WriteTimeout,
-		PoolFIFO:                o.PoolFIFO,
-		PoolSize:                o.PoolSize,
-		PoolTimeout:             o.PoolTimeout,
-		MinIdleConns:            o.MinIdleConns,
-		MaxIdleConns:            o.MaxIdleConns,
-		MaxActiveConns:          o.MaxActiveConns,
-		MaxConcurrentDials:      o.MaxConcurrentDials,
-		PipelinePoolSize:        o.PipelinePoolSize,
-		PipelineReadBufferSize:  o.PipelineReadBufferSize,
-		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
-		ConnMaxIdleTime:         o.ConnMaxIdleTime,
-		ConnMaxLifetime:         o.ConnMaxLifetime,
-		ConnMaxLifetimeJitter:   o.ConnMaxLifetimeJitter,
-	}
-	if u.hasUser {
-		opts.Username, opts.Password = u.user, u.password
-	}
+	opts := universal(o)
+	opts.Addrs = []string{o.Addr}
+	u.setCredentials(opts)
 	return opts, nil
 }
 
@@ -808,49 +788,10 @@ func parseSentinel(u *storeURL) (*goredis.UniversalOptions, error) {
 	if o.UseDisconnectedReplicas {
 		return nil, errors.New("redis url: use_disconnected_replicas is not supported")
 	}
-	opts := &goredis.UniversalOptions{
-		Addrs:                   o.SentinelAddrs,
-		MasterName:              o.MasterName,
-		DB:                      o.DB,
-		Username:                o.Username,
-		Password:                o.Password,
-		SentinelUsername:        sentinelUser,
-		SentinelPassword:        sentinelPass,
-		TLSConfig:               o.TLSConfig,
-		Protocol:                o.Protocol,
-		ClientName:              o.ClientName,
-		RouteByLatency:          o.RouteByLatency,
-		RouteByLatencyTolerance: o.RouteByLatencyTolerance,
-		RouteRandomly:           o.RouteRandomly,
-		ReadOnly:                o.ReplicaOnly,
-		MaxRetries:              o.MaxRetries,
-		MinRetryBackoff:         o.MinRetryBackoff,
-		MaxRetryBackoff:         o.MaxRetryBackoff,
-		DialTimeout:             o.DialTimeout,
-		DialerRetries:           o.DialerRetries,
-		DialerRetryTimeout:      o.DialerRetryTimeout,
-		ReadTimeout:             o.ReadTimeout,
-		WriteTimeout:            o.WriteTimeout,
-		ContextTimeoutEnabled:   o.ContextTimeoutEnabled,
-		PoolFIFO:                o.PoolFIFO,
-		PoolSize:                o.PoolSize,
-		PoolTimeout:             o.PoolTimeout,
-		MinIdleConns:            o.MinIdleConns,
-		MaxIdleConns:            o.MaxIdleConns,
-		MaxActiveConns:          o.MaxActiveConns,
-		MaxConcurrentDials:      o.MaxConcurrentDials,
-		PipelinePoolSize:        o.PipelinePoolSize,
-		PipelineReadBufferSize:  o.PipelineReadBufferSize,
-		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
-		ConnMaxIdleTime:         o.ConnMaxIdleTime,
-		ConnMaxLifetime:         o.ConnMaxLifetime,
-		ConnMaxLifetimeJitter:   o.ConnMaxLifetimeJitter,
-		DisableIdentity:         o.DisableIdentity,
-		IdentitySuffix:          o.IdentitySuffix,
-	}
-	if u.hasUser {
-		opts.Username, opts.Password = u.user, u.password
-	}
+	opts := universal(o)
+	opts.Addrs, opts.ReadOnly = o.SentinelAddrs, o.ReplicaOnly
+	opts.SentinelUsername, opts.SentinelPassword = sentinelUser, sentinelPass
+	u.setCredentials(opts)
 	return opts, nil
 }
 
@@ -865,46 +806,40 @@ func parseCluster(u *storeURL) (*goredis.UniversalOptions, error) {
 	if err != nil {
 		return nil, goredisErr(err)
 	}
-	opts := &goredis.UniversalOptions{
-		Addrs: o.Addrs,
-		// Without it a single seed address would make NewUniversalClient
-		// return a plain client, which breaks on MOVED replies.
-		IsClusterMode:           true,
-		TLSConfig:               o.TLSConfig,
-		Protocol:                o.Protocol,
-		ClientName:              o.ClientName,
-		MaxRedirects:            o.MaxRedirects,
-		ReadOnly:                o.ReadOnly,
-		RouteByLatency:          o.RouteByLatency,
-		RouteByLatencyTolerance: o.RouteByLatencyTolerance,
-		RouteRandomly:           o.RouteRandomly,
-		MaxRetries:              o.MaxRetries,
-		MinRetryBackoff:         o.MinRetryBackoff,
-		MaxRetryBackoff:         o.MaxRetryBackoff,
-		DialTimeout:             o.DialTimeout,
-		DialerRetries:           o.DialerRetries,
-		DialerRetryTimeout:      o.DialerRetryTimeout,
-		ReadTimeout:             o.ReadTimeout,
-		WriteTimeout:            o.WriteTimeout,
-		PoolFIFO:                o.PoolFIFO,
-		PoolSize:                o.PoolSize,
-		PoolTimeout:             o.PoolTimeout,
-		MinIdleConns:            o.MinIdleConns,
-		MaxIdleConns:            o.MaxIdleConns,
-		MaxActiveConns:          o.MaxActiveConns,
-		MaxConcurrentDials:      o.MaxConcurrentDials,
-		PipelinePoolSize:        o.PipelinePoolSize,
-		PipelineReadBufferSize:  o.PipelineReadBufferSize,
-		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
-		ConnMaxIdleTime:         o.ConnMaxIdleTime,
-		ConnMaxLifetime:         o.ConnMaxLifetime,
-		ConnMaxLifetimeJitter:   o.ConnMaxLifetimeJitter,
-		FailingTimeoutSeconds:   o.FailingTimeoutSeconds,
+	opts := universal(o)
+	// Without it a single seed address would make NewUniversalClient
+	// return a plain client, which breaks on MOVED replies.
+	opts.IsClusterMode = true
+	u.setCredentials(opts)
+	return opts, nil
+}
+
+// universal fills UniversalOptions once from what go-redis parsed (its
+// Options, FailoverOptions or ClusterOptions): every field of the same
+// name and type, so an option go-redis learns to parse reaches the client
+// with no code here. The parse functions set the few fields named
+// otherwise (the addresses, ReplicaOnly).
+func universal(parsed any) *goredis.UniversalOptions {
+	opts := &goredis.UniversalOptions{}
+	dst, src := reflect.ValueOf(opts).Elem(), reflect.ValueOf(parsed).Elem()
+	for i := range src.NumField() {
+		f := src.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if d := dst.FieldByName(f.Name); d.IsValid() && d.CanSet() && d.Type() == f.Type {
+			d.Set(src.Field(i))
+		}
 	}
+	return opts
+}
+
+// setCredentials puts the URL's user info on opts: it was kept out of the
+// URL go-redis parsed, so that no go-redis error can quote the password.
+func (u *storeURL) setCredentials(opts *goredis.UniversalOptions) {
 	if u.hasUser {
 		opts.Username, opts.Password = u.user, u.password
 	}
-	return opts, nil
 }
 
 // applyDefaults fills in the Default* values where the URL left go-redis's

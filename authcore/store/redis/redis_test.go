@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -162,10 +163,10 @@ func TestKVKeysInRedis(t *testing.T) {
 	ctx := t.Context()
 	const ttl = 5 * time.Minute
 	var (
-		setKey  = "c:{" + sessionID + "}:otp"
-		nxKey   = "n:{" + sessionID + "}:push"
-		incrKey = "r:{203.0.113.7}:login"
-		takeKey = "o:{" + sessionID + "}:pwreset"
+		setKey  = authcore.Keys.Code(authcore.Keys.StepUpScope(sessionID, authcore.PurposeStepUp))
+		nxKey   = authcore.Keys.PushResolution(sessionID)
+		incrKey = authcore.Keys.RateLimit(authcore.LimitLogin, "203.0.113.7", 1)
+		takeKey = authcore.Keys.MFASession(sessionID, "token")
 	)
 	if err := s.Set(ctx, setKey, []byte("123456"), ttl); err != nil {
 		t.Fatalf("Set: %v", err)
@@ -268,7 +269,7 @@ func TestKVOneRoundTrip(t *testing.T) {
 	if _, err := s.Incr(ctx, "warm-up", time.Minute); err != nil {
 		t.Fatalf("Incr: %v", err)
 	}
-	const key = "r:{" + sessionID + "}"
+	key := authcore.Keys.PushIssues(sessionID)
 	for _, tc := range []struct {
 		name string
 		call func() error
@@ -683,5 +684,72 @@ func TestUnavailableWrapsCause(t *testing.T) {
 	_, err := s.TouchSession(ctx, sessionID, time.Minute)
 	if !errors.Is(err, authcore.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("TouchSession with a canceled context: error = %v, want ErrUnavailable wrapping context.Canceled", err)
+	}
+}
+
+// Only a store that did not answer is ErrUnavailable: a WRONGTYPE reply
+// (a key used as another kind, a bug) and a non-positive TTL keep their
+// own kind, so that they are answered and logged as internal errors.
+func TestErrorsThatAreNoOutageAreNotErrUnavailable(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	s := redis.New(newClient(t, srv.Addr()), "kinds:")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	key := authcore.Keys.UserSessions("1001")
+	if err := s.Set(ctx, key, []byte("x"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Members(ctx, key); err == nil || errors.Is(err, authcore.ErrUnavailable) {
+		t.Errorf("Members of a string key: %v, want a WRONGTYPE error that is not ErrUnavailable", err)
+	}
+	if err := s.Set(ctx, key, []byte("x"), 0); err == nil || errors.Is(err, authcore.ErrUnavailable) {
+		t.Errorf("Set with ttl 0: %v, want an error that is not ErrUnavailable", err)
+	}
+}
+
+// Every option go-redis parses from a URL reaches the client's options
+// under its own name: UniversalOptions is filled from go-redis's parse,
+// not field by field here, so a new go-redis option is not dropped. (The
+// user info is ours to place, and zero values may get our defaults.)
+func TestParseURLKeepsEveryOptionGoRedisParses(t *testing.T) {
+	const query = "?dial_timeout=2s&read_timeout=3s&write_timeout=4s&max_retries=2&min_retry_backoff=1ms" +
+		"&max_retry_backoff=9ms&pool_size=7&pool_timeout=5s&min_idle_conns=1&max_idle_conns=3&max_active_conns=9" +
+		"&conn_max_idle_time=1m&conn_max_lifetime=1h&pool_fifo=true&protocol=2&client_name=gw"
+	for _, tc := range []struct {
+		ours   string
+		theirs func() (any, error)
+	}{
+		{"redis://:pw@h:1/2" + query, func() (any, error) { return goredis.ParseURL("redis://h:1/2" + query) }},
+		{"redis-sentinel://:pw@h:1,h:2/2" + query + "&master=m&route_randomly=true&dialer_retries=3", func() (any, error) {
+			return goredis.ParseFailoverURL("redis://h:1/2" + query + "&addr=h:2&master_name=m&route_randomly=true&dialer_retries=3")
+		}},
+		{"redis-cluster://:pw@h:1,h:2" + query + "&read_only=true&dialer_retries=3", func() (any, error) {
+			return goredis.ParseClusterURL("redis://h:1" + query + "&addr=h:2&read_only=true&dialer_retries=3")
+		}},
+	} {
+		ours, err := redis.ParseURL(tc.ours)
+		if err != nil {
+			t.Fatalf("ParseURL(%q): %v", tc.ours, err)
+		}
+		theirs, err := tc.theirs()
+		if err != nil {
+			t.Fatalf("go-redis parsing the plain form of %q: %v", tc.ours, err)
+		}
+		got, want := reflect.ValueOf(ours).Elem(), reflect.ValueOf(theirs).Elem()
+		compared := 0
+		for i := range want.NumField() {
+			f, v := want.Type().Field(i), want.Field(i)
+			g := got.FieldByName(f.Name)
+			if !f.IsExported() || !g.IsValid() || g.Type() != f.Type || v.IsZero() {
+				continue
+			}
+			compared++
+			if !reflect.DeepEqual(g.Interface(), v.Interface()) {
+				t.Errorf("%s: %s = %v, go-redis parsed %v", tc.ours, f.Name, g.Interface(), v.Interface())
+			}
+		}
+		if compared < 15 {
+			t.Errorf("%s: only %d options compared", tc.ours, compared)
+		}
 	}
 }

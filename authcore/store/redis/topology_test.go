@@ -131,18 +131,17 @@ func TestTopologyClusterSessionKeysShareASlot(t *testing.T) {
 	if err := s.CreateSession(ctx, sess, ttl); err != nil {
 		t.Fatalf("CreateSession on the cluster: %v", err)
 	}
-	sessionKey := prefix + "s:{" + sessionID + "}"
+	sessionKey := authcore.Keys.Session(prefix, sessionID)
 	// The per-session keys of authcore (step-up code challenges, push
-	// issue counter): "o:" + "{sid}:" + purpose [+ suffix], "p:{sid}:n".
-	perSession := []string{
-		"o:{" + sessionID + "}:stepup",
-		"o:{" + sessionID + "}:stepup:n",
-		"o:{" + sessionID + "}:stepup:wait",
-		"o:{" + sessionID + "}:stepup:a:1",
-		"o:{" + sessionID + "}:stepup:v:1",
-		"o:{" + sessionID + "}:enrol",
-		"p:{" + sessionID + "}:n",
+	// issue counter).
+	k := authcore.Keys
+	var perSession []string
+	for _, purpose := range []string{authcore.PurposeStepUp, authcore.PurposeEnrolment} {
+		scope := k.StepUpScope(sessionID, purpose)
+		perSession = append(perSession, k.Code(scope), k.CodeIssues(scope), k.CodeCooldown(scope),
+			k.CodeTries(scope), k.CodeUsed(scope, "1"))
 	}
+	perSession = append(perSession, k.PushIssues(sessionID))
 	for _, k := range perSession {
 		if err := s.Set(ctx, k, []byte("x"), ttl); err != nil {
 			t.Fatalf("Set %s on the cluster: %v", k, err)
@@ -179,7 +178,7 @@ return out`, all).Int64Slice()
 	}
 	// And the check can fail: keys of two sessions in one script are
 	// refused (unless both ids happen to share a slot, which these don't).
-	other := prefix + "s:{" + sessionID + "x}"
+	other := authcore.Keys.Session(prefix, sessionID+"x")
 	if c.KeySlot(other) == want {
 		t.Fatalf("test ids share a slot; pick others")
 	}
@@ -209,7 +208,7 @@ func TestTopologySentinelFailover(t *testing.T) {
 			t.Fatalf("CreateSession: %v", err)
 		}
 	}
-	if _, err := s.Incr(ctx, "r:{203.0.113.7}:login", time.Minute); err != nil {
+	if _, err := s.Incr(ctx, authcore.Keys.RateLimit(authcore.LimitLogin, "203.0.113.7", 1), time.Minute); err != nil {
 		t.Fatalf("Incr: %v", err)
 	}
 	set.WaitReplicated(5 * time.Second)
@@ -288,7 +287,7 @@ func TestTopologySentinelFailover(t *testing.T) {
 	}
 	t.Logf("store serves again %v after the kill", time.Since(killed).Round(time.Millisecond))
 	// Writes go to the new primary.
-	if n, err := s.Incr(ctx, "r:{203.0.113.7}:login", time.Minute); err != nil || n != 2 {
+	if n, err := s.Incr(ctx, authcore.Keys.RateLimit(authcore.LimitLogin, "203.0.113.7", 1), time.Minute); err != nil || n != 2 {
 		t.Errorf("Incr after the failover = (%d, %v), want 2 (the counter written before it survived)", n, err)
 	}
 	if err := s.CreateSession(ctx, testSession(sessionID+"new"), time.Minute); err != nil {

@@ -690,7 +690,7 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 		// side by side: neither's delete removes the other.
 		sess := fullSession(newID())
 		mustCreate(t, s, sess, longTTL)
-		otp := "c:{" + sess.ID + "}:otp"
+		otp := authcore.Keys.Code(authcore.Keys.StepUpScope(sess.ID, authcore.PurposeStepUp))
 		mustSet(t, s, otp, []byte("123456"), longTTL)
 		if err := s.Delete(t.Context(), otp); err != nil {
 			t.Fatalf("Delete: %v", err)

@@ -2,8 +2,10 @@ package authcore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/authgate/authgate/authcore"
 	"github.com/authgate/authgate/authcore/authtest"
+	"github.com/authgate/authgate/authcore/httpapi"
 	"github.com/authgate/authgate/authcore/store/memory"
 )
 
@@ -71,13 +74,13 @@ func (c *countingHasher) count() int {
 	return c.n
 }
 
-func newTestGateway(t *testing.T) (*authcore.Gateway, *clock, authcore.Store) {
+func newTestServices(t *testing.T) (*authcore.Services, *clock, authcore.Store) {
 	t.Helper()
 	clk := authtest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	store := memory.New(clk.Now)
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, err := authcore.NewGateway(authcore.Options{
+	gw, err := authcore.New(authcore.Options{
 		Store: store, Users: testUsers(t), Tokens: authcore.NewTokens("test", key, clk.Now),
 		SessionIdle: 5 * time.Minute, SessionMax: time.Hour, Now: clk.Now, PasswordHash: testHashParams,
 	})
@@ -88,8 +91,8 @@ func newTestGateway(t *testing.T) (*authcore.Gateway, *clock, authcore.Store) {
 }
 
 func TestLoginIsCaseInsensitiveOnEmail(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
-	res, err := gw.Login(context.Background(), "ALICE@example.COM", testPassword)
+	gw, _, _ := newTestServices(t)
+	res, err := gw.Sessions.Login(context.Background(), "ALICE@example.COM", testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +108,8 @@ func TestUnknownEmailWrongPasswordAndDisabledAreIndistinguishable(t *testing.T) 
 		{"alice@example.com", "wrong"},
 		{"dave@example.com", testPassword},
 	} {
-		gw, _, _ := newTestGatewayCounting(t)
-		_, err := gw.gw.Login(ctx, tc.email, tc.password)
+		gw, _, _ := newTestServicesCounting(t)
+		_, err := gw.gw.Sessions.Login(ctx, tc.email, tc.password)
 		if !errors.Is(err, authcore.ErrInvalidCredentials) {
 			t.Fatalf("%s: %v, want ErrInvalidCredentials", tc.email, err)
 		}
@@ -117,113 +120,113 @@ func TestUnknownEmailWrongPasswordAndDisabledAreIndistinguishable(t *testing.T) 
 	}
 }
 
-type countingGateway struct {
-	gw      *authcore.Gateway
+type countingServices struct {
+	gw      *authcore.Services
 	counter *countingHasher
 }
 
-func newTestGatewayCounting(t *testing.T) (countingGateway, *clock, authcore.Store) {
+func newTestServicesCounting(t *testing.T) (countingServices, *clock, authcore.Store) {
 	clk := authtest.NewClock(time.Now())
 	store := memory.New(clk.Now)
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	users := testUsers(t)
 	cv := &countingHasher{}
-	gw, err := authcore.NewGateway(authcore.Options{Store: store, Users: users,
+	gw, err := authcore.New(authcore.Options{Store: store, Users: users,
 		Tokens: authcore.NewTokens("test", key, clk.Now), Now: clk.Now, Hasher: cv, PasswordHash: testHashParams})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return countingGateway{gw, cv}, clk, store
+	return countingServices{gw, cv}, clk, store
 }
 
 func TestExpiredPasswordGivesPasswordUpdateToken(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
+	gw, _, _ := newTestServices(t)
 	ctx := context.Background()
-	_, err := gw.Login(ctx, "carol@example.com", testPassword)
+	_, err := gw.Sessions.Login(ctx, "carol@example.com", testPassword)
 	var expired *authcore.PasswordExpiredError
 	if !errors.As(err, &expired) {
 		t.Fatalf("err = %v, want PasswordExpiredError", err)
 	}
-	c, s, err := gw.Authenticate(ctx, expired.Token)
+	c, s, err := gw.Sessions.AuthenticatePasswordUpdate(ctx, expired.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.TokenType != authcore.TokenPasswordUpdate || !s.PasswordUpdateOnly {
 		t.Fatalf("token type %s, session password-update-only %v", c.TokenType, s.PasswordUpdateOnly)
 	}
-	_, rej := gw.Admit(ctx, "Bearer "+expired.Token, &authcore.GuardPolicy{Token: authcore.GuardAny})
+	_, rej := admit(gw, ctx, "Bearer "+expired.Token, &authcore.GuardPolicy{Token: authcore.GuardAny})
 	if rej == nil || rej.Status != http.StatusUnauthorized {
 		t.Fatalf("PASSWORD_UPDATE token on a guarded route: %+v, want 401", rej)
 	}
 }
 
 func TestSessionSlidesWithUseAndDiesWhenIdle(t *testing.T) {
-	gw, clk, _ := newTestGateway(t)
+	gw, clk, _ := newTestServices(t)
 	ctx := context.Background()
-	res, _ := gw.Login(ctx, "alice@example.com", testPassword)
+	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	for i := 0; i < 5; i++ { // 20 minutes of activity, 4 minutes apart
 		clk.Advance(4 * time.Minute)
-		if _, _, err := gw.Authenticate(ctx, res.Token); err != nil {
+		if _, _, err := gw.Sessions.Authenticate(ctx, res.Token); err != nil {
 			t.Fatalf("after %d uses: %v", i+1, err)
 		}
 	}
 	clk.Advance(5*time.Minute + time.Second)
-	if _, _, err := gw.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
+	if _, _, err := gw.Sessions.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
 		t.Fatalf("idle session: %v, want ErrInvalidToken", err)
 	}
 }
 
 func TestSessionNeverOutlivesSessionMax(t *testing.T) {
-	gw, clk, _ := newTestGateway(t)
+	gw, clk, _ := newTestServices(t)
 	ctx := context.Background()
-	res, _ := gw.Login(ctx, "alice@example.com", testPassword)
+	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	for elapsed := time.Duration(0); elapsed < time.Hour-4*time.Minute; elapsed += 4 * time.Minute {
 		clk.Advance(4 * time.Minute)
-		if _, _, err := gw.Authenticate(ctx, res.Token); err != nil {
+		if _, _, err := gw.Sessions.Authenticate(ctx, res.Token); err != nil {
 			t.Fatalf("at %s: %v", elapsed, err)
 		}
 	}
 	clk.Advance(4 * time.Minute) // past session_max (1h), though used 4 minutes ago
-	if _, _, err := gw.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
+	if _, _, err := gw.Sessions.Authenticate(ctx, res.Token); !errors.Is(err, authcore.ErrInvalidToken) {
 		t.Fatalf("past session_max: %v, want ErrInvalidToken", err)
 	}
 }
 
 func TestLogoutKillsEveryTokenOfTheSession(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
+	gw, _, _ := newTestServices(t)
 	ctx := context.Background()
-	res, _ := gw.Login(ctx, "alice@example.com", testPassword)
-	access, err := gw.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CORPORATE", ID: "3001"})
+	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
+	access, err := gw.Sessions.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CORPORATE", ID: "3001"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.Logout(ctx, res.Session); err != nil {
+	if err := gw.Sessions.Logout(ctx, res.Session); err != nil {
 		t.Fatal(err)
 	}
 	for _, tok := range []string{res.Token, access} {
-		if _, _, err := gw.Authenticate(ctx, tok); !errors.Is(err, authcore.ErrInvalidToken) {
+		if _, _, err := gw.Sessions.Authenticate(ctx, tok); !errors.Is(err, authcore.ErrInvalidToken) {
 			t.Fatalf("after logout: %v", err)
 		}
 	}
 }
 
 func TestAccessTokenOnlyForTheUsersIdentities(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
+	gw, _, _ := newTestServices(t)
 	ctx := context.Background()
-	res, _ := gw.Login(ctx, "bob@example.com", testPassword)
-	if _, err := gw.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"}); !errors.Is(err, authcore.ErrIdentityNotAllowed) {
+	res, _ := gw.Sessions.Login(ctx, "bob@example.com", testPassword)
+	if _, err := gw.Sessions.AccessToken(ctx, res.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"}); !errors.Is(err, authcore.ErrIdentityNotAllowed) {
 		t.Fatalf("foreign identity: %v", err)
 	}
 }
 
 func TestGuardDecisions(t *testing.T) {
-	gw, clk, store := newTestGateway(t)
+	gw, clk, store := newTestServices(t)
 	ctx := context.Background()
-	alice, _ := gw.Login(ctx, "alice@example.com", testPassword)
-	bob, _ := gw.Login(ctx, "bob@example.com", testPassword)
-	aliceConsumer, _ := gw.AccessToken(ctx, alice.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
-	bobCorporate, _ := gw.AccessToken(ctx, bob.Session, authcore.IdentityRef{Type: "CORPORATE", ID: "3001"})
+	alice, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
+	bob, _ := gw.Sessions.Login(ctx, "bob@example.com", testPassword)
+	aliceConsumer, _ := gw.Sessions.AccessToken(ctx, alice.Session, authcore.IdentityRef{Type: "CONSUMER", ID: "2001"})
+	bobCorporate, _ := gw.Sessions.AccessToken(ctx, bob.Session, authcore.IdentityRef{Type: "CORPORATE", ID: "3001"})
 
 	// Alice steps up now; Bob does not.
 	s := *alice.Session
@@ -259,7 +262,7 @@ func TestGuardDecisions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			adm, rej := gw.Admit(ctx, tc.auth, &tc.policy)
+			adm, rej := admit(gw, ctx, tc.auth, &tc.policy)
 			if tc.status == 200 {
 				if rej != nil {
 					t.Fatalf("rejected: %+v", rej)
@@ -280,10 +283,10 @@ func TestGuardDecisions(t *testing.T) {
 }
 
 func TestIdentityHeadersReplaceClientLookalikes(t *testing.T) {
-	gw, _, _ := newTestGateway(t)
+	gw, _, _ := newTestServices(t)
 	ctx := context.Background()
-	alice, _ := gw.Login(ctx, "alice@example.com", testPassword)
-	adm, rej := gw.Admit(ctx, "Bearer "+alice.Token, &authcore.GuardPolicy{Token: "any"})
+	alice, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
+	adm, rej := admit(gw, ctx, "Bearer "+alice.Token, &authcore.GuardPolicy{Token: "any"})
 	if rej != nil {
 		t.Fatal(rej)
 	}
@@ -313,4 +316,52 @@ func TestIdentityHeadersReplaceClientLookalikes(t *testing.T) {
 	if len(h) != len(want)+1 { // + Auth-Time
 		t.Errorf("headers %v", h)
 	}
+}
+
+// A store error that is no outage keeps its kind: a session record that
+// does not decode is an internal error (500), not ErrUnavailable (503).
+func TestUndecodableSessionIsAnInternalErrorNotAnOutage(t *testing.T) {
+	gw, _, store := newTestServices(t)
+	ctx := context.Background()
+	res, err := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Set(ctx, authcore.Keys.Session("", res.Session.ID), []byte("garbage"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = gw.Sessions.Authenticate(ctx, res.Token)
+	if err == nil || errors.Is(err, authcore.ErrUnavailable) || errors.Is(err, authcore.ErrInvalidToken) {
+		t.Fatalf("Authenticate over an undecodable session: %v, want an internal error", err)
+	}
+	_, rej := admit(gw, ctx, "Bearer "+res.Token, &authcore.GuardPolicy{Token: authcore.GuardAuth})
+	if rej == nil || rej.Status != http.StatusInternalServerError {
+		t.Fatalf("guard over an undecodable session: %+v, want 500", rej)
+	}
+}
+
+// rejection is a guard refusal as the guard handler answers it.
+type rejection struct {
+	Status    int
+	ErrorCode string
+	Challenge string
+	Cause     error
+}
+
+// admit decides a request as the guard handler does: the bearer token of
+// authorization, the guard's decision, and the answer of a refusal.
+func admit(gw *authcore.Services, ctx context.Context, authorization string, p *authcore.GuardPolicy) (*authcore.Decision, *rejection) {
+	token, _ := httpapi.BearerToken(authorization)
+	d := gw.Guard.Decide(ctx, token, p)
+	if d.Admitted() {
+		return &d, nil
+	}
+	rec := httptest.NewRecorder()
+	httpapi.WriteGuardRefusal(rec, &d)
+	var body struct {
+		ErrorCode string `json:"errorCode"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	return nil, &rejection{Status: rec.Code, ErrorCode: body.ErrorCode,
+		Challenge: rec.Header().Get("WWW-Authenticate"), Cause: d.Cause}
 }

@@ -1,0 +1,81 @@
+// Package httpapi holds what authgate's HTTP APIs and its guard share, so
+// that each answers the same way: JSON answers, bearer tokens, request
+// ids, client addresses, rate-limit headers, route tables that answer
+// unknown paths and methods themselves, and the rendering of the guard's
+// decisions. The core (authcore) knows nothing of HTTP answers.
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WriteJSON sends v as a JSON response that no cache keeps.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		status, data = http.StatusInternalServerError, []byte(`{"message":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
+// WriteMessage sends the {"message"} error shape.
+func WriteMessage(w http.ResponseWriter, status int, message string) {
+	WriteJSON(w, status, struct {
+		Message string `json:"message"`
+	}{message})
+}
+
+// WriteErrorCode sends the {"errorCode"} error shape (409, and 403 on
+// guarded use).
+func WriteErrorCode(w http.ResponseWriter, status int, code string) {
+	WriteJSON(w, status, struct {
+		ErrorCode string `json:"errorCode"`
+	}{code})
+}
+
+// BearerToken returns the token of an "Authorization: Bearer" header.
+func BearerToken(header string) (string, bool) {
+	const prefix = "bearer "
+	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", false
+	}
+	tok := strings.TrimSpace(header[len(prefix):])
+	return tok, tok != ""
+}
+
+// RemoteHost returns the host part of r.RemoteAddr.
+func RemoteHost(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+// NewRequestRef returns a random request id.
+func NewRequestRef() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// SetRateLimitHeaders sets x-ratelimit-limit, x-ratelimit-reset and
+// Retry-After for a 429 of a limit of limit requests that resets in reset,
+// and returns the seconds until then, as text.
+func SetRateLimitHeaders(h http.Header, limit int, reset time.Duration) string {
+	secs := strconv.FormatInt(int64(math.Ceil(reset.Seconds())), 10)
+	h.Set("x-ratelimit-limit", strconv.Itoa(limit))
+	h.Set("x-ratelimit-reset", secs)
+	h.Set("Retry-After", secs)
+	return secs
+}
