@@ -415,7 +415,7 @@ func TestSessionCacheSlidesInTheBackground(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if pttl := raw.PTTL(ctx, "bg:s:{"+sessionID+"}").Val(); pttl < ttl-2*time.Second {
+	if pttl := raw.PTTL(ctx, authcore.Keys.Session("bg:", sessionID)).Val(); pttl < ttl-2*time.Second {
 		t.Errorf("TTL after the background slide = %v, want about %v", pttl, ttl)
 	}
 }
