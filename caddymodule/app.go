@@ -171,8 +171,12 @@ type RateLimitConfig struct {
 	Window   caddy.Duration `json:"window"`
 }
 
-// emailSenders are the senders email_sender accepts.
-var emailSenders = []string{"sandbox", "smtp", "webhook"}
+// The senders otp_sender, push_sender and email_sender accept.
+var (
+	otpSenders   = []string{"sandbox", "webhook", "twilio"}
+	pushSenders  = []string{"sandbox", "webhook"}
+	emailSenders = []string{"sandbox", "smtp", "webhook"}
+)
 
 // rateLimitActions are the actions rate_limit accepts.
 var rateLimitActions = []string{authcore.LimitLogin, authcore.LimitCodeIssue, authcore.LimitCodeVerify}
@@ -383,12 +387,12 @@ func (a *App) Validate() error {
 		}
 	}
 	if a.OTPSender != nil {
-		if err := a.OTPSender.validate("otp_sender", "sandbox", "webhook", "twilio"); err != nil {
+		if err := a.OTPSender.validate("otp_sender", otpSenders...); err != nil {
 			return err
 		}
 	}
 	if a.PushSender != nil {
-		if err := a.PushSender.validate("push_sender", "sandbox", "webhook"); err != nil {
+		if err := a.PushSender.validate("push_sender", pushSenders...); err != nil {
 			return err
 		}
 	}

@@ -121,7 +121,7 @@ func roundTrip(t *testing.T, raw []byte, into any, ignore ...string) {
 
 func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 	cases := map[string]struct{ caddyfile, want string }{
-		"unknown global directive":   {"{\n authgate {\n  colour blue\n }\n}\n:80 {\n respond ok\n}", `unknown directive "colour"`},
+		"unknown global directive":   {"{\n authgate {\n  colour blue\n }\n}\n:80 {\n respond ok\n}", `authgate: unknown subdirective "colour"`},
 		"unknown store":              {"{\n authgate {\n  store mongo\n }\n}\n:80 {\n respond ok\n}", `unknown store "mongo"`},
 		"redis without url":          {"{\n authgate {\n  store redis\n }\n}\n:80 {\n respond ok\n}", "store redis: missing URL"},
 		"bad session_idle":           {"{\n authgate {\n  session_idle soon\n }\n}\n:80 {\n respond ok\n}", `session_idle: bad duration "soon"`},
@@ -156,11 +156,40 @@ func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 		"email_sender smtp no pass":  {"{\n authgate {\n  email_sender smtp mail.example.com:587 a@example.com user\n }\n}\n:80 {\n respond ok\n}", "email_sender smtp: wrong number of arguments"},
 		"email_sender smtp no port":  {"{\n authgate {\n  email_sender smtp mail.example.com a@example.com\n }\n}\n:80 {\n respond ok\n}", `email_sender smtp: bad address "mail.example.com"`},
 		"email_sender smtp bad from": {"{\n authgate {\n  email_sender smtp mail.example.com:587 nobody\n }\n}\n:80 {\n respond ok\n}", `email_sender smtp: bad from address "nobody"`},
+		"two store lines":            {"{\n authgate {\n  store memory\n  store redis redis://r:6379\n }\n}\n:80 {\n respond ok\n}", "authgate: store is given twice"},
+		"two signing keys":           {"{\n authgate {\n  signing_key a\n  signing_key b\n }\n}\n:80 {\n respond ok\n}", "authgate: signing_key is given twice"},
+		"two sandbox lines":          {"{\n authgate {\n  sandbox\n  sandbox\n }\n}\n:80 {\n respond ok\n}", "authgate: sandbox is given twice"},
+		"two otp senders":            {"{\n authgate {\n  otp_sender sandbox\n  otp_sender sandbox\n }\n}\n:80 {\n respond ok\n}", "authgate: otp_sender is given twice"},
+		"rate_limit action twice":    {"{\n authgate {\n  rate_limit login 5 1m\n  rate_limit login 9 1m\n }\n}\n:80 {\n respond ok\n}", "rate_limit login is given twice"},
+		"two token lines":            {":80 {\n authgate_protect {\n  token any\n  token auth\n }\n respond ok\n}", "authgate_protect: token is given twice"},
 		"otp_sender smtp":            {"{\n authgate {\n  otp_sender smtp mail.example.com:587 a@example.com\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "smtp"`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(tc.caddyfile), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCaddyfileErrorsPointAtTheBadLine checks the position of values that
+// are checked once read: the error names the line that holds the value,
+// not the line where the block ends.
+func TestCaddyfileErrorsPointAtTheBadLine(t *testing.T) {
+	cases := map[string]struct {
+		caddyfile, want string
+	}{
+		"token bogus":              {":80 {\n\tauthgate_protect {\n\t\ttoken bogus\n\t}\n\trespond ok\n}\n", `token: unknown kind "bogus": want access, auth or any, at Caddyfile:3`},
+		"identity_type PERSON":     {":80 {\n\tauthgate_protect {\n\t\tstepup\n\t\tidentity_type PERSON\n\t\ttoken any\n\t}\n\trespond ok\n}\n", `identity_type: "PERSON": want CONSUMER or CORPORATE, at Caddyfile:4`},
+		"credentials_type ADMIN":   {":80 {\n\tauthgate_protect {\n\t\tcredentials_type ADMIN\n\t}\n\trespond ok\n}\n", `credentials_type: "ADMIN": want ROOT or USER, at Caddyfile:3`},
+		"second store line":        {"{\n\tauthgate {\n\t\tstore memory\n\t\tissuer x\n\t\tstore memory\n\t}\n}\n:80 {\n\trespond ok\n}\n", "store is given twice: it takes one line, and a second would silently replace the first, at Caddyfile:5"},
+		"unknown global directive": {"{\n\tauthgate {\n\t\tsandbox\n\t\tcolour blue\n\t}\n}\n:80 {\n\trespond ok\n}\n", `unknown subdirective "colour", at Caddyfile:4`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(tc.caddyfile), map[string]any{"filename": "Caddyfile"})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
