@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -215,6 +216,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 
+	for _, k := range a.APIKeys {
+		if _, err := expandRequired(repl, "api_key", k); err != nil {
+			return err
+		}
+	}
 	store, err := a.loadStore(repl)
 	if err != nil {
 		return err
@@ -237,13 +243,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 		opts.RateLimits[action] = authcore.RateLimit{Limit: rl.Requests, Window: time.Duration(rl.Window)}
 	}
 	if a.OTPSender != nil {
-		opts.OTPSender, _ = a.OTPSender.build(repl)
+		if opts.OTPSender, _, err = a.OTPSender.build("otp_sender", repl); err != nil {
+			return err
+		}
 	}
 	if a.PushSender != nil {
-		opts.PushSender, opts.PushSecret = a.PushSender.build(repl)
+		if opts.PushSender, opts.PushSecret, err = a.PushSender.build("push_sender", repl); err != nil {
+			return err
+		}
 	}
 	if a.EmailSender != nil {
-		opts.EmailSender, _ = a.EmailSender.build(repl)
+		if opts.EmailSender, _, err = a.EmailSender.build("email_sender", repl); err != nil {
+			return err
+		}
 	}
 	if opts.Metrics, err = registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -304,7 +316,11 @@ func (a *App) previousKeys(repl *caddy.Replacer) ([]*authcore.Key, error) {
 }
 
 func hmacKey(directive, b64 string, repl *caddy.Replacer) (*authcore.Key, error) {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(repl.ReplaceKnown(b64, "")))
+	b64, err := expandRequired(repl, directive, b64)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 	if err != nil {
 		return nil, fmt.Errorf("%s: not valid base64", directive)
 	}
@@ -328,7 +344,13 @@ func pemKey(directive, path string) (*authcore.Key, error) {
 }
 
 func (a *App) loadStore(repl *caddy.Replacer) (authcore.Store, error) {
-	url := repl.ReplaceKnown(a.RedisURL, "")
+	url := ""
+	if a.Store == "redis" {
+		var err error
+		if url, err = expandRequired(repl, "store redis", a.RedisURL); err != nil {
+			return nil, err
+		}
+	}
 	a.storeKey = a.Store + "|" + a.KeyPrefix + "|" + url
 	val, _, err := stores.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
 		if a.Store == "memory" {
@@ -345,6 +367,34 @@ func (a *App) loadStore(repl *caddy.Replacer) (authcore.Store, error) {
 	}
 	return val.(pooledStore).Store, nil
 }
+
+// expandRequired replaces the placeholders of a value the config needs.
+// When it comes out empty, the error names the environment variables it
+// read, so `signing_key {env.AG_KEY}` with AG_KEY unset says that rather
+// than failing later on a key of 0 bytes. The value itself (a secret, as
+// often as not) is never in the message, only its placeholders.
+func expandRequired(repl *caddy.Replacer, directive, v string) (string, error) {
+	out := repl.ReplaceKnown(v, "")
+	if strings.TrimSpace(out) != "" {
+		return out, nil
+	}
+	var unset []string
+	for _, m := range envPlaceholder.FindAllStringSubmatch(v, -1) {
+		if value, ok := os.LookupEnv(m[1]); !ok {
+			unset = append(unset, "environment variable "+m[1]+" is not set")
+		} else if strings.TrimSpace(value) == "" {
+			unset = append(unset, "environment variable "+m[1]+" is empty")
+		}
+	}
+	if len(unset) == 0 {
+		return "", fmt.Errorf("%s: the value is empty", directive)
+	}
+	return "", fmt.Errorf("%s: the value is empty: %s", directive, strings.Join(unset, ", "))
+}
+
+// envPlaceholder matches {env.NAME}, Caddy's run-time environment
+// placeholder.
+var envPlaceholder = regexp.MustCompile(`\{env\.([^{}]+)\}`)
 
 // Validate reports configuration errors.
 func (a *App) Validate() error {
@@ -401,7 +451,13 @@ func (a *App) Validate() error {
 			return err
 		}
 	}
-	if err := manageapi.ValidateClients(a.serviceClients(caddy.NewReplacer())); err != nil {
+	repl := caddy.NewReplacer()
+	for _, c := range a.ServiceClients {
+		if _, err := expandRequired(repl, "service_client "+c.Name+": hash", c.Hash); err != nil && hasPlaceholder(c.Hash) {
+			return err
+		}
+	}
+	if err := manageapi.ValidateClients(a.serviceClients(repl)); err != nil {
 		return fmt.Errorf("service_client: %w", err)
 	}
 	return nil

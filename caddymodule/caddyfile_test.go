@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -209,7 +210,8 @@ func TestAppValidateChecksServiceClientsOnceExpanded(t *testing.T) {
 		want string
 	}{
 		"placeholder hash":  {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_CLIENT_HASH}", Scopes: []string{"manage.user.read"}}}}, ""},
-		"unset placeholder": {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, `service_client: client "crm": not a bcrypt`},
+		"unset placeholder": {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, "service_client crm: hash: the value is empty: environment variable AUTHGATE_TEST_UNSET is not set"},
+		"bad placeholder":   {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "x{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, `service_client: client "crm": not a bcrypt`},
 		"unknown scope":     {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"admin"}}}}, `service_client: client "crm": unknown scope "admin"`},
 		"no scopes":         {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash}}}, `service_client: client "crm": no scopes`},
 		"duplicate":         {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.user.read"}}, {Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.otp.send"}}}}, `service_client: client "crm": duplicate name`},
@@ -224,6 +226,35 @@ func TestAppValidateChecksServiceClientsOnceExpanded(t *testing.T) {
 			}
 			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEmptyPlaceholderNamesTheVariable: a required value that expands to
+// nothing names the environment variables it read, and never shows a value.
+func TestEmptyPlaceholderNamesTheVariable(t *testing.T) {
+	t.Setenv("AUTHGATE_TEST_EMPTY", " ")
+	t.Setenv("AUTHGATE_TEST_SET", "s3cret-value")
+	repl := caddy.NewReplacer()
+	cases := map[string]struct{ value, want string }{
+		"unset":         {"{env.AUTHGATE_TEST_UNSET_KEY}", "signing_key: the value is empty: environment variable AUTHGATE_TEST_UNSET_KEY is not set"},
+		"empty":         {"{env.AUTHGATE_TEST_EMPTY}", "signing_key: the value is empty: environment variable AUTHGATE_TEST_EMPTY is empty"},
+		"two, one set":  {"{env.AUTHGATE_TEST_SET}{env.AUTHGATE_TEST_UNSET_KEY}", ""},
+		"literal empty": {"", "signing_key: the value is empty"},
+		"set":           {"{env.AUTHGATE_TEST_SET}", ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := expandRequired(repl, "signing_key", tc.value)
+			if tc.want == "" {
+				if err != nil || !strings.Contains(got, "s3cret-value") {
+					t.Fatalf("got %q, %v", got, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}

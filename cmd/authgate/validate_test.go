@@ -24,6 +24,11 @@ func TestValidateRejectsBadConfigNamingWhatIsWrong(t *testing.T) {
 		"bad PEM key":          {"signing_key_file " + badPEM, "signing_key_file " + badPEM + ": no PEM block found"},
 		"bad redis URL":        {"store redis http://localhost", "store redis"},
 		"idle longer than max": {"session_idle 2h\n\t\tsession_max 1h", "session_idle (2h0m0s) is longer than session_max (1h0m0s)"},
+		"unset env key":        {"signing_key {env.AG_TEST_UNSET_KEY}", "signing_key: the value is empty: environment variable AG_TEST_UNSET_KEY is not set"},
+		"unset env redis url":  {"store redis {env.AG_TEST_UNSET_URL}", "store redis: the value is empty: environment variable AG_TEST_UNSET_URL is not set"},
+		"unset env api key":    {"api_key {env.AG_TEST_UNSET_API}", "api_key: the value is empty: environment variable AG_TEST_UNSET_API is not set"},
+		"unset env secret":     {"otp_sender webhook https://sms.example/hook {env.AG_TEST_UNSET_SECRET}", "otp_sender webhook: the value is empty: environment variable AG_TEST_UNSET_SECRET is not set"},
+		"two store lines":      {"store memory\n\t\tstore memory", "authgate: store is given twice"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
