@@ -164,20 +164,14 @@ func LoadUsersFile(path string) (*StaticUsers, error) {
 // (CheckServable). Top-level fields other than "users" are left alone.
 func ParseUsersFile(data []byte) (*StaticUsers, error) {
 	var doc struct {
-		Users []json.RawMessage `json:"users"`
+		Users json.RawMessage `json:"users"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parsing: %w", err)
 	}
-	users := make([]User, len(doc.Users))
-	for i, raw := range doc.Users {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&users[i]); err != nil {
-			var named User
-			_ = json.Unmarshal(raw, &named)
-			return nil, fmt.Errorf("user %d (%q): %s", i, named.Email, strings.TrimPrefix(err.Error(), "json: "))
-		}
+	users, err := DecodeUsers(doc.Users)
+	if err != nil {
+		return nil, err
 	}
 	static, err := NewStaticUsers(users)
 	if err != nil {
@@ -189,6 +183,29 @@ func ParseUsersFile(data []byte) (*StaticUsers, error) {
 		}
 	}
 	return static, nil
+}
+
+// DecodeUsers decodes the "users" list of a users file, refusing fields
+// authgate does not know, with an error naming the user and the field.
+// An absent list is empty.
+func DecodeUsers(list json.RawMessage) ([]User, error) {
+	var raws []json.RawMessage
+	if len(list) > 0 {
+		if err := json.Unmarshal(list, &raws); err != nil {
+			return nil, fmt.Errorf("parsing users: %w", err)
+		}
+	}
+	users := make([]User, len(raws))
+	for i, raw := range raws {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&users[i]); err != nil {
+			var named User
+			_ = json.Unmarshal(raw, &named)
+			return nil, fmt.Errorf("user %d (%q): %s", i, named.Email, strings.TrimPrefix(err.Error(), "json: "))
+		}
+	}
+	return users, nil
 }
 
 // CheckServable reports what makes a valid user one the server could not

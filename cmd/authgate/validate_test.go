@@ -75,7 +75,7 @@ func TestListModulesShowsAuthgateModules(t *testing.T) {
 }
 
 func TestHashPasswordReadsStdinAndPrintsArgon2id(t *testing.T) {
-	cmd := exec.Command(binary, "hash-password")
+	cmd := exec.Command(binary, "authgate", "hash-password")
 	cmd.Stdin = strings.NewReader("S3cret-Pass!\n")
 	out, err := cmd.Output()
 	if err != nil {
@@ -88,7 +88,11 @@ func TestHashPasswordReadsStdinAndPrintsArgon2id(t *testing.T) {
 	if !authcore.VerifyPassword(hash, "S3cret-Pass!") || authcore.VerifyPassword(hash, "S3cret-Pass") {
 		t.Fatal("the printed hash does not verify the password")
 	}
-	if err := exec.Command(binary, "hash-password", "S3cret-Pass!").Run(); err == nil {
-		t.Fatal("a password on the command line was accepted")
+	for _, args := range [][]string{{"S3cret-Pass!"}, {"--plaintext", "S3cret-Pass!"}, {"--plaintext=S3cret-Pass!"}, {"-p", "S3cret-Pass!"}} {
+		r := runCLI(t, "", append([]string{"authgate", "hash-password"}, args...)...)
+		r.want(t, 2, "is refused: a password on the command line is seen by other users (ps) and kept in shell history")
+		if strings.Contains(r.stdout+r.stderr, "S3cret-Pass!") {
+			t.Fatalf("the refusal repeats the password: %s", r.stderr)
+		}
 	}
 }
