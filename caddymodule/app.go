@@ -8,8 +8,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -212,7 +214,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	var static *authcore.StaticUsers
 	if a.UsersFile != "" {
 		if static, err = authcore.LoadUsersFile(a.UsersFile); err != nil {
-			return fmt.Errorf("users_file: %w", err)
+			return fmt.Errorf("users_file: %w%s", err, relativeHint(a.UsersFile, err))
 		}
 	}
 
@@ -267,6 +269,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.gateway, err = authcore.NewGateway(opts)
 	return err
+}
+
+// relativeHint explains a relative path that was not found: it is read
+// from the directory Caddy runs in, not the Caddyfile's (the demo's
+// users_file works from the repository root only).
+func relativeHint(path string, err error) string {
+	if filepath.IsAbs(path) || !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	wd, _ := os.Getwd()
+	return fmt.Sprintf(" (a relative path is read from the directory Caddy runs in, %s)", wd)
 }
 
 // userDirectory combines the users file (static, nil when not set) and the

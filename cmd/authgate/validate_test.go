@@ -20,6 +20,7 @@ func TestValidateRejectsBadConfigNamingWhatIsWrong(t *testing.T) {
 		"short HS256 key":      {"signing_key c2hvcnQ=", "signing_key: HS256 signing key is 5 bytes, needs at least 32"},
 		"key not base64":       {"signing_key !!!", "signing_key: not valid base64"},
 		"missing users file":   {"users_file " + filepath.Join(dir, "nope.json"), "users_file: reading users file"},
+		"relative users file":  {"users_file demo/nope.json", "users_file: reading users file: open demo/nope.json: no such file or directory (a relative path is read from the directory Caddy runs in, "},
 		"invalid users file":   {"users_file " + badUsers, "id must be digits"},
 		"bad PEM key":          {"signing_key_file " + badPEM, "signing_key_file " + badPEM + ": no PEM block found"},
 		"bad redis URL":        {"store redis http://localhost", "store redis"},
