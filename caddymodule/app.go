@@ -115,6 +115,7 @@ type App struct {
 	gateway  *authcore.Gateway
 	storeKey string
 	logger   *zap.Logger
+	ctx      caddy.Context
 }
 
 // CaddyModule returns the Caddy module information.
@@ -186,7 +187,7 @@ var rateLimitActions = []string{authcore.LimitLogin, authcore.LimitCodeIssue, au
 
 // Provision builds the shared gateway.
 func (a *App) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
+	a.logger, a.ctx = ctx.Logger(), ctx
 	repl := caddy.NewReplacer()
 	if a.Store == "" {
 		a.Store = "memory"
@@ -477,7 +478,11 @@ func (a *App) Validate() error {
 }
 
 // Start implements caddy.App; the gateway serves through its handlers.
-func (a *App) Start() error { return nil }
+// It warns when another process already serves one of the config's ports.
+func (a *App) Start() error {
+	a.warnSharedPorts(a.ctx)
+	return nil
+}
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
