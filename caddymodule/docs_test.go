@@ -16,9 +16,18 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// docDirective is a row of a directive table in docs/configuration.md.
+type docDirective struct {
+	name string
+	// repeatable is what the "once / repeatable" column says: "once"
+	// (false), "repeatable" or "once per action" (true: one line per
+	// action, so the directive itself repeats).
+	repeatable bool
+}
+
 // docDirectives reads docs/configuration.md: for each "## ... `block`"
 // section, the directives that start its table rows ("| `name ...").
-func docDirectives(t *testing.T) map[string][]string {
+func docDirectives(t *testing.T) map[string][]docDirective {
 	t.Helper()
 	doc, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
@@ -26,16 +35,21 @@ func docDirectives(t *testing.T) map[string][]string {
 	}
 	heading := regexp.MustCompile("^## .*`([a-z_]+)`")
 	row := regexp.MustCompile("^\\| `([a-z_]+)")
-	out := map[string][]string{}
+	out := map[string][]docDirective{}
 	block := ""
 	for _, line := range strings.Split(string(doc), "\n") {
 		if m := heading.FindStringSubmatch(line); m != nil {
 			block = m[1]
-			out[block] = []string{}
+			out[block] = []docDirective{}
 		} else if strings.HasPrefix(line, "## ") {
 			block = ""
 		} else if m := row.FindStringSubmatch(line); m != nil && block != "" {
-			out[block] = append(out[block], m[1])
+			cells := strings.Split(strings.ReplaceAll(line, `\|`, ""), "|")
+			if len(cells) < 5 {
+				t.Fatalf("row without a once / repeatable column: %s", line)
+			}
+			once := strings.TrimSpace(cells[3])
+			out[block] = append(out[block], docDirective{name: m[1], repeatable: once != "once"})
 		}
 	}
 	return out
@@ -45,23 +59,25 @@ func docDirectives(t *testing.T) map[string][]string {
 // directive the Caddyfile parser accepts, and nothing it refuses.
 func TestConfigurationDocMatchesTheParser(t *testing.T) {
 	doc := docDirectives(t)
-	parser := map[string][]string{
-		"authgate":         slices.Sorted(maps.Keys(globalDirectives)),
-		"authgate_protect": slices.Sorted(maps.Keys(protectDirectives)),
+	parser := map[string][]docDirective{
+		"authgate":         tableDirectives(globalDirectives),
+		"authgate_protect": tableDirectives(protectDirectives),
 		// The API handlers take no subdirectives (their parsers refuse any:
 		// TestCaddyfileErrorsNameTheDirective).
 		"authgate_api":    {},
 		"authgate_manage": {},
 	}
+	byName := func(a, b docDirective) int { return strings.Compare(a.name, b.name) }
 	for block, want := range parser {
 		got, ok := doc[block]
 		if !ok {
 			t.Errorf("docs/configuration.md has no section for %s", block)
 			continue
 		}
-		slices.Sort(got)
+		slices.SortFunc(got, byName)
+		slices.SortFunc(want, byName)
 		if !slices.Equal(got, want) {
-			t.Errorf("%s: the doc lists %v, the parser accepts %v", block, got, want)
+			t.Errorf("%s: the doc lists %v, the parser accepts %v ({name repeatable})", block, got, want)
 		}
 	}
 	for block := range doc {
@@ -69,6 +85,14 @@ func TestConfigurationDocMatchesTheParser(t *testing.T) {
 			t.Errorf("docs/configuration.md documents %s, which the parser does not have", block)
 		}
 	}
+}
+
+func tableDirectives[T any](table map[string]directive[T]) []docDirective {
+	out := []docDirective{}
+	for _, name := range slices.Sorted(maps.Keys(table)) {
+		out = append(out, docDirective{name: name, repeatable: table[name].repeatable})
+	}
+	return out
 }
 
 // TestConfigurationDocExamplesAdapt: the doc's Caddyfile examples are
