@@ -59,8 +59,13 @@ given as one line on standard input.
 // runs it on the raw arguments (the commands parse their own flags, and
 // refuse secret ones with a reason) and returns the exit code.
 type Command struct {
+	// Name, Usage, Short and Long are as in caddycmd.Command: the
+	// command's name, its arguments, one line for `help` lists, and its
+	// full help text.
 	Name, Usage, Short, Long string
-	Run                      func(args []string, stdin *os.File, stdout, stderr io.Writer) int
+	// Run runs the command on its arguments and returns the exit status:
+	// 0 done, 1 failed, 2 usage error.
+	Run func(args []string, stdin *os.File, stdout, stderr io.Writer) int
 }
 
 // UserCommand is `user`. cmd/authgate also registers it at the top level,
