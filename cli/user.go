@@ -290,7 +290,7 @@ func (c *userCmd) factorFlags(fs *flag.FlagSet) {
 }
 
 func (c *userCmd) usage(format string, args ...any) int {
-	fmt.Fprintf(c.stderr, "authgate user %s: %s\n(run authgate user help for usage)\n", c.name, fmt.Sprintf(format, args...))
+	fmt.Fprintf(c.stderr, "authgate user %s: %s\n(user help prints the usage)\n", c.name, fmt.Sprintf(format, args...))
 	return exitUsage
 }
 
