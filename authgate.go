@@ -5,6 +5,7 @@
 package authgate
 
 import (
-	// Registers the authgate app, its handlers and its auth provider.
+	// Registers the authgate app, its handlers, its auth provider and the
+	// `caddy authgate ...` commands.
 	_ "github.com/authgate/authgate/caddymodule"
 )

@@ -1,6 +1,7 @@
 package authcore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -149,17 +150,81 @@ func LoadUsersFile(path string) (*StaticUsers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading users file: %w", err)
 	}
-	var doc struct {
-		Users []User `json:"users"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("parsing users file %s: %w", path, err)
-	}
-	users, err := NewStaticUsers(doc.Users)
+	users, err := ParseUsersFile(data)
 	if err != nil {
 		return nil, fmt.Errorf("users file %s: %w", path, err)
 	}
 	return users, nil
+}
+
+// ParseUsersFile reads the contents of a users_file as the server loads
+// it. A user's field that authgate does not know is an error naming the
+// user and the field: a misspelt "pasword" would otherwise be dropped and
+// reported as a missing hash. So is a user the server could not serve
+// (CheckServable). Top-level fields other than "users" are left alone.
+func ParseUsersFile(data []byte) (*StaticUsers, error) {
+	var doc struct {
+		Users json.RawMessage `json:"users"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("parsing: %w", err)
+	}
+	users, err := DecodeUsers(doc.Users)
+	if err != nil {
+		return nil, err
+	}
+	static, err := NewStaticUsers(users)
+	if err != nil {
+		return nil, err
+	}
+	for i := range users {
+		if err := CheckServable(&users[i]); err != nil {
+			return nil, fmt.Errorf("user %d (%q): %w", i, users[i].Email, err)
+		}
+	}
+	return static, nil
+}
+
+// DecodeUsers decodes the "users" list of a users file, refusing fields
+// authgate does not know, with an error naming the user and the field.
+// An absent list is empty.
+func DecodeUsers(list json.RawMessage) ([]User, error) {
+	var raws []json.RawMessage
+	if len(list) > 0 {
+		if err := json.Unmarshal(list, &raws); err != nil {
+			return nil, fmt.Errorf("parsing users: %w", err)
+		}
+	}
+	users := make([]User, len(raws))
+	for i, raw := range raws {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&users[i]); err != nil {
+			var named User
+			_ = json.Unmarshal(raw, &named)
+			return nil, fmt.Errorf("user %d (%q): %s", i, named.Email, strings.TrimPrefix(err.Error(), "json: "))
+		}
+	}
+	return users, nil
+}
+
+// CheckServable reports what makes a valid user one the server could not
+// serve: an mfa or an SMS factor with nothing to send codes to, or TOTP
+// without a usable secret. The Manage API would answer such a user 1500
+// on every call, so the users file and the CLI refuse it when they load
+// or write it.
+func CheckServable(u *User) error {
+	switch {
+	case u.MFA == MFASMS && smsNumber(u) == "":
+		return errors.New("mfa SMS needs a textNumber (or phone) to send codes to")
+	case slices.Contains(u.Factors.OTP, ChannelSMS) && smsNumber(u) == "":
+		return errors.New("factors.otp SMS needs a textNumber (or phone) to send codes to")
+	case u.MFA == MFATOTP && u.TOTPSecret == "":
+		return errors.New("mfa TOTP needs a totpSecret")
+	case u.MFA == MFATOTP && checkTOTPSecret(u) != nil:
+		return errors.New("totpSecret is not base32")
+	}
+	return nil
 }
 
 // ValidateUser checks the fields a user must have and their formats.

@@ -8,8 +8,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -112,6 +115,7 @@ type App struct {
 	services *authcore.Services
 	storeKey string
 	logger   *zap.Logger
+	ctx      caddy.Context
 }
 
 // CaddyModule returns the Caddy module information.
@@ -171,15 +175,19 @@ type RateLimitConfig struct {
 	Window   caddy.Duration `json:"window"`
 }
 
-// emailSenders are the senders email_sender accepts.
-var emailSenders = []string{"sandbox", "smtp", "webhook"}
+// The senders otp_sender, push_sender and email_sender accept.
+var (
+	otpSenders   = []string{"sandbox", "webhook", "twilio"}
+	pushSenders  = []string{"sandbox", "webhook"}
+	emailSenders = []string{"sandbox", "smtp", "webhook"}
+)
 
 // rateLimitActions are the actions rate_limit accepts.
 var rateLimitActions = []string{authcore.LimitLogin, authcore.LimitCodeIssue, authcore.LimitCodeVerify}
 
 // Provision builds the shared core services.
 func (a *App) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
+	a.logger, a.ctx = ctx.Logger(), ctx
 	repl := caddy.NewReplacer()
 	if a.Store == "" {
 		a.Store = "memory"
@@ -207,10 +215,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	var static *authcore.StaticUsers
 	if a.UsersFile != "" {
 		if static, err = authcore.LoadUsersFile(a.UsersFile); err != nil {
-			return fmt.Errorf("users_file: %w", err)
+			return fmt.Errorf("users_file: %w%s", err, relativeHint(a.UsersFile, err))
 		}
 	}
 
+	for _, k := range a.APIKeys {
+		if _, err := expandRequired(repl, "api_key", k); err != nil {
+			return err
+		}
+	}
 	store, err := a.loadStore(repl)
 	if err != nil {
 		return err
@@ -233,13 +246,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 		opts.RateLimits[action] = authcore.RateLimit{Limit: rl.Requests, Window: time.Duration(rl.Window)}
 	}
 	if a.OTPSender != nil {
-		opts.OTPSender, _ = a.OTPSender.build(repl)
+		if opts.OTPSender, _, err = a.OTPSender.build("otp_sender", repl); err != nil {
+			return err
+		}
 	}
 	if a.PushSender != nil {
-		opts.PushSender, opts.PushSecret = a.PushSender.build(repl)
+		if opts.PushSender, opts.PushSecret, err = a.PushSender.build("push_sender", repl); err != nil {
+			return err
+		}
 	}
 	if a.EmailSender != nil {
-		opts.EmailSender, _ = a.EmailSender.build(repl)
+		if opts.EmailSender, _, err = a.EmailSender.build("email_sender", repl); err != nil {
+			return err
+		}
 	}
 	if opts.Metrics, err = registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -251,6 +270,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.services, err = authcore.New(opts)
 	return err
+}
+
+// relativeHint explains a relative path that was not found: it is read
+// from the directory Caddy runs in, not the Caddyfile's (the demo's
+// users_file works from the repository root only).
+func relativeHint(path string, err error) string {
+	if filepath.IsAbs(path) || !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	wd, _ := os.Getwd()
+	return fmt.Sprintf(" (a relative path is read from the directory Caddy runs in, %s)", wd)
 }
 
 // userDirectory combines the users file (static, nil when not set) and the
@@ -300,7 +330,11 @@ func (a *App) previousKeys(repl *caddy.Replacer) ([]*authcore.Key, error) {
 }
 
 func hmacKey(directive, b64 string, repl *caddy.Replacer) (*authcore.Key, error) {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(repl.ReplaceKnown(b64, "")))
+	b64, err := expandRequired(repl, directive, b64)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 	if err != nil {
 		return nil, fmt.Errorf("%s: not valid base64", directive)
 	}
@@ -324,7 +358,13 @@ func pemKey(directive, path string) (*authcore.Key, error) {
 }
 
 func (a *App) loadStore(repl *caddy.Replacer) (authcore.Store, error) {
-	url := repl.ReplaceKnown(a.RedisURL, "")
+	url := ""
+	if a.Store == "redis" {
+		var err error
+		if url, err = expandRequired(repl, "store redis", a.RedisURL); err != nil {
+			return nil, err
+		}
+	}
 	a.storeKey = a.Store + "|" + a.KeyPrefix + "|" + url
 	val, _, err := stores.LoadOrNew(a.storeKey, func() (caddy.Destructor, error) {
 		if a.Store == "memory" {
@@ -341,6 +381,34 @@ func (a *App) loadStore(repl *caddy.Replacer) (authcore.Store, error) {
 	}
 	return val.(pooledStore).Store, nil
 }
+
+// expandRequired replaces the placeholders of a value the config needs.
+// When it comes out empty, the error names the environment variables it
+// read, so `signing_key {env.AG_KEY}` with AG_KEY unset says that rather
+// than failing later on a key of 0 bytes. The value itself (a secret, as
+// often as not) is never in the message, only its placeholders.
+func expandRequired(repl *caddy.Replacer, directive, v string) (string, error) {
+	out := repl.ReplaceKnown(v, "")
+	if strings.TrimSpace(out) != "" {
+		return out, nil
+	}
+	var unset []string
+	for _, m := range envPlaceholder.FindAllStringSubmatch(v, -1) {
+		if value, ok := os.LookupEnv(m[1]); !ok {
+			unset = append(unset, "environment variable "+m[1]+" is not set")
+		} else if strings.TrimSpace(value) == "" {
+			unset = append(unset, "environment variable "+m[1]+" is empty")
+		}
+	}
+	if len(unset) == 0 {
+		return "", fmt.Errorf("%s: the value is empty", directive)
+	}
+	return "", fmt.Errorf("%s: the value is empty: %s", directive, strings.Join(unset, ", "))
+}
+
+// envPlaceholder matches {env.NAME}, Caddy's run-time environment
+// placeholder.
+var envPlaceholder = regexp.MustCompile(`\{env\.([^{}]+)\}`)
 
 // Validate reports configuration errors.
 func (a *App) Validate() error {
@@ -383,12 +451,12 @@ func (a *App) Validate() error {
 		}
 	}
 	if a.OTPSender != nil {
-		if err := a.OTPSender.validate("otp_sender", "sandbox", "webhook", "twilio"); err != nil {
+		if err := a.OTPSender.validate("otp_sender", otpSenders...); err != nil {
 			return err
 		}
 	}
 	if a.PushSender != nil {
-		if err := a.PushSender.validate("push_sender", "sandbox", "webhook"); err != nil {
+		if err := a.PushSender.validate("push_sender", pushSenders...); err != nil {
 			return err
 		}
 	}
@@ -397,14 +465,24 @@ func (a *App) Validate() error {
 			return err
 		}
 	}
-	if err := manageapi.ValidateClients(a.serviceClients(caddy.NewReplacer())); err != nil {
+	repl := caddy.NewReplacer()
+	for _, c := range a.ServiceClients {
+		if _, err := expandRequired(repl, "service_client "+c.Name+": hash", c.Hash); err != nil && hasPlaceholder(c.Hash) {
+			return err
+		}
+	}
+	if err := manageapi.ValidateClients(a.serviceClients(repl)); err != nil {
 		return fmt.Errorf("service_client: %w", err)
 	}
 	return nil
 }
 
 // Start implements caddy.App; the core serves through its handlers.
-func (a *App) Start() error { return nil }
+// It warns when another process already serves one of the config's ports.
+func (a *App) Start() error {
+	a.warnSharedPorts(a.ctx)
+	return nil
+}
 
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }

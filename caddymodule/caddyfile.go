@@ -40,7 +40,7 @@ func init() {
 //		previous_key_file <pem>        (repeatable)
 //		users_file <path.json>
 //		users store
-//		api_key <key>
+//		api_key <key>                  (repeatable)
 //		session_idle <duration>
 //		session_max <duration>
 //		sandbox
@@ -48,8 +48,8 @@ func init() {
 //		push_sender sandbox | webhook <url> <hmac-secret>
 //		email_sender sandbox | smtp <host:port> <from> [<user> <pass>] | webhook <url> <hmac-secret>
 //		lockout <attempts> <duration>
-//		rate_limit login | code_issue | code_verify <requests> <window>
-//		service_client <name> <hash> <scope>...
+//		rate_limit login | code_issue | code_verify <requests> <window>   (once per action)
+//		service_client <name> <hash> <scope>...                          (repeatable)
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -57,152 +57,177 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
-	for d.NextBlock(0) {
-		dir := d.Val()
-		switch dir {
-		case "store":
-			if !d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			app.Store = d.Val()
-			switch app.Store {
-			case "memory":
-			case "redis":
-				if !d.NextArg() {
-					return nil, d.Errf("store redis: missing URL")
-				}
-				app.RedisURL = d.Val()
-			default:
-				return nil, d.Errf("store: unknown store %q: want memory or redis <url>", app.Store)
-			}
-		case "key_prefix":
-			if err := oneArg(d, &app.KeyPrefix); err != nil {
-				return nil, err
-			}
-		case "issuer":
-			if err := oneArg(d, &app.Issuer); err != nil {
-				return nil, err
-			}
-		case "signing_key":
-			if err := oneArg(d, &app.SigningKey); err != nil {
-				return nil, err
-			}
-		case "signing_key_file":
-			if err := oneArg(d, &app.SigningKeyFile); err != nil {
-				return nil, err
-			}
-		case "previous_key":
-			var key string
-			if err := oneArg(d, &key); err != nil {
-				return nil, err
-			}
-			app.PreviousKeys = append(app.PreviousKeys, key)
-		case "previous_key_file":
-			var path string
-			if err := oneArg(d, &path); err != nil {
-				return nil, err
-			}
-			app.PreviousKeyFiles = append(app.PreviousKeyFiles, path)
-		case "users_file":
-			if err := oneArg(d, &app.UsersFile); err != nil {
-				return nil, err
-			}
-		case "users":
-			var source string
-			if err := oneArg(d, &source); err != nil {
-				return nil, err
-			}
-			if source != "store" {
-				return nil, d.Errf("users: unknown source %q: want store (a file is users_file <path>)", source)
-			}
-			app.UsersStore = true
-		case "api_key":
-			var key string
-			if err := oneArg(d, &key); err != nil {
-				return nil, err
-			}
-			app.APIKeys = append(app.APIKeys, key)
-		case "session_idle":
-			if err := durationArg(d, &app.SessionIdle); err != nil {
-				return nil, err
-			}
-		case "session_max":
-			if err := durationArg(d, &app.SessionMax); err != nil {
-				return nil, err
-			}
-		case "sandbox":
-			app.Sandbox = true
-		case "otp_sender":
-			c, err := parseSender(d, "sandbox", "webhook", "twilio")
-			if err != nil {
-				return nil, err
-			}
-			app.OTPSender = c
-		case "push_sender":
-			c, err := parseSender(d, "sandbox", "webhook")
-			if err != nil {
-				return nil, err
-			}
-			app.PushSender = c
-		case "email_sender":
-			c, err := parseSender(d, emailSenders...)
-			if err != nil {
-				return nil, err
-			}
-			app.EmailSender = c
-		case "service_client":
-			c, err := parseServiceClient(d)
-			if err != nil {
-				return nil, err
-			}
-			for _, other := range app.ServiceClients {
-				if other.Name == c.Name {
-					return nil, d.Errf("service_client: duplicate name %q", c.Name)
-				}
-			}
-			app.ServiceClients = append(app.ServiceClients, *c)
-		case "lockout":
-			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return nil, d.Errf("lockout: want <attempts> <duration>")
-			}
-			n, err := strconv.Atoi(args[0])
-			if err != nil || n <= 0 {
-				return nil, d.Errf("lockout: bad attempts %q", args[0])
-			}
-			dur, err := caddy.ParseDuration(args[1])
-			if err != nil || dur <= 0 {
-				return nil, d.Errf("lockout: bad duration %q", args[1])
-			}
-			app.Lockout = &LockoutConfig{Attempts: n, Duration: caddy.Duration(dur)}
-		case "rate_limit":
-			args := d.RemainingArgs()
-			if len(args) != 3 {
-				return nil, d.Errf("rate_limit: want <action> <requests> <window>")
-			}
-			if !slices.Contains(rateLimitActions, args[0]) {
-				return nil, d.Errf("rate_limit: unknown action %q: want one of %v", args[0], rateLimitActions)
-			}
-			n, err := strconv.Atoi(args[1])
-			if err != nil || n <= 0 {
-				return nil, d.Errf("rate_limit %s: bad request count %q", args[0], args[1])
-			}
-			win, err := caddy.ParseDuration(args[2])
-			if err != nil || win <= 0 {
-				return nil, d.Errf("rate_limit %s: bad window %q", args[0], args[2])
-			}
-			if app.RateLimits == nil {
-				app.RateLimits = map[string]RateLimitConfig{}
-			}
-			app.RateLimits[args[0]] = RateLimitConfig{Requests: n, Window: caddy.Duration(win)}
-		default:
-			return nil, d.Errf("authgate: unknown directive %q", dir)
-		}
-		if d.NextArg() {
-			return nil, d.Errf("%s: too many arguments", dir)
-		}
+	if err := parseBlock(d, "authgate", globalDirectives, app, nil); err != nil {
+		return nil, err
 	}
 	return httpcaddyfile.App{Name: "authgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// directive parses one subdirective of a block into the config T. Its
+// arguments are the dispenser's remaining arguments on the line.
+type directive[T any] struct {
+	parse func(d *caddyfile.Dispenser, cfg *T) error
+	// repeatable directives may be given on several lines; any other is
+	// an error the second time, where a later line would silently win.
+	repeatable bool
+}
+
+// globalDirectives is the global authgate block: the parser reads it, and
+// docs/configuration.md is checked against it (docs_test.go).
+var globalDirectives = map[string]directive[App]{
+	"store":      {parse: parseStore},
+	"key_prefix": {parse: func(d *caddyfile.Dispenser, a *App) error { return oneArg(d, &a.KeyPrefix) }},
+	"issuer":     {parse: func(d *caddyfile.Dispenser, a *App) error { return oneArg(d, &a.Issuer) }},
+	"signing_key": {parse: func(d *caddyfile.Dispenser, a *App) error {
+		return oneArg(d, &a.SigningKey)
+	}},
+	"signing_key_file": {parse: func(d *caddyfile.Dispenser, a *App) error {
+		return oneArg(d, &a.SigningKeyFile)
+	}},
+	"previous_key": {repeatable: true, parse: func(d *caddyfile.Dispenser, a *App) error {
+		return appendArg(d, &a.PreviousKeys)
+	}},
+	"previous_key_file": {repeatable: true, parse: func(d *caddyfile.Dispenser, a *App) error {
+		return appendArg(d, &a.PreviousKeyFiles)
+	}},
+	"users_file": {parse: func(d *caddyfile.Dispenser, a *App) error { return oneArg(d, &a.UsersFile) }},
+	"users":      {parse: parseUsersSource},
+	"api_key": {repeatable: true, parse: func(d *caddyfile.Dispenser, a *App) error {
+		return appendArg(d, &a.APIKeys)
+	}},
+	"session_idle": {parse: func(d *caddyfile.Dispenser, a *App) error { return durationArg(d, &a.SessionIdle) }},
+	"session_max":  {parse: func(d *caddyfile.Dispenser, a *App) error { return durationArg(d, &a.SessionMax) }},
+	"sandbox":      {parse: func(_ *caddyfile.Dispenser, a *App) error { a.Sandbox = true; return nil }},
+	"otp_sender": {parse: func(d *caddyfile.Dispenser, a *App) (err error) {
+		a.OTPSender, err = parseSender(d, otpSenders...)
+		return err
+	}},
+	"push_sender": {parse: func(d *caddyfile.Dispenser, a *App) (err error) {
+		a.PushSender, err = parseSender(d, pushSenders...)
+		return err
+	}},
+	"email_sender": {parse: func(d *caddyfile.Dispenser, a *App) (err error) {
+		a.EmailSender, err = parseSender(d, emailSenders...)
+		return err
+	}},
+	"service_client": {repeatable: true, parse: func(d *caddyfile.Dispenser, a *App) error {
+		c, err := parseServiceClient(d)
+		if err != nil {
+			return err
+		}
+		for _, other := range a.ServiceClients {
+			if other.Name == c.Name {
+				return d.Errf("service_client: duplicate name %q", c.Name)
+			}
+		}
+		a.ServiceClients = append(a.ServiceClients, *c)
+		return nil
+	}},
+	"lockout":    {parse: parseLockout},
+	"rate_limit": {repeatable: true, parse: parseRateLimit},
+}
+
+// parseBlock reads a block's subdirectives with table. check, when set,
+// validates cfg after each line, so that a bad value is reported on its
+// own line rather than where the block ends.
+func parseBlock[T any](d *caddyfile.Dispenser, block string, table map[string]directive[T], cfg *T, check func(*T) error) error {
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		dir, ok := table[name]
+		if !ok {
+			return d.Errf("%s: unknown subdirective %q", block, name)
+		}
+		if seen[name] && !dir.repeatable {
+			return d.Errf("%s: %s is given twice: it takes one line, and a second would silently replace the first", block, name)
+		}
+		seen[name] = true
+		if err := dir.parse(d, cfg); err != nil {
+			return err
+		}
+		if d.NextArg() {
+			return d.Errf("%s: too many arguments", name)
+		}
+		if check != nil {
+			if err := check(cfg); err != nil {
+				return d.Errf("%s: %v", block, err)
+			}
+		}
+	}
+	return nil
+}
+
+func parseStore(d *caddyfile.Dispenser, app *App) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	app.Store = d.Val()
+	switch app.Store {
+	case "memory":
+	case "redis":
+		if !d.NextArg() {
+			return d.Errf("store redis: missing URL")
+		}
+		app.RedisURL = d.Val()
+	default:
+		return d.Errf("store: unknown store %q: want memory or redis <url>", app.Store)
+	}
+	return nil
+}
+
+func parseUsersSource(d *caddyfile.Dispenser, app *App) error {
+	var source string
+	if err := oneArg(d, &source); err != nil {
+		return err
+	}
+	if source != "store" {
+		return d.Errf("users: unknown source %q: want store (a file is users_file <path>)", source)
+	}
+	app.UsersStore = true
+	return nil
+}
+
+func parseLockout(d *caddyfile.Dispenser, app *App) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return d.Errf("lockout: want <attempts> <duration>")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n <= 0 {
+		return d.Errf("lockout: bad attempts %q", args[0])
+	}
+	dur, err := caddy.ParseDuration(args[1])
+	if err != nil || dur <= 0 {
+		return d.Errf("lockout: bad duration %q", args[1])
+	}
+	app.Lockout = &LockoutConfig{Attempts: n, Duration: caddy.Duration(dur)}
+	return nil
+}
+
+func parseRateLimit(d *caddyfile.Dispenser, app *App) error {
+	args := d.RemainingArgs()
+	if len(args) != 3 {
+		return d.Errf("rate_limit: want <action> <requests> <window>")
+	}
+	if !slices.Contains(rateLimitActions, args[0]) {
+		return d.Errf("rate_limit: unknown action %q: want one of %v", args[0], rateLimitActions)
+	}
+	if _, dup := app.RateLimits[args[0]]; dup {
+		return d.Errf("rate_limit %s is given twice: it takes one line per action", args[0])
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil || n <= 0 {
+		return d.Errf("rate_limit %s: bad request count %q", args[0], args[1])
+	}
+	win, err := caddy.ParseDuration(args[2])
+	if err != nil || win <= 0 {
+		return d.Errf("rate_limit %s: bad window %q", args[0], args[2])
+	}
+	if app.RateLimits == nil {
+		app.RateLimits = map[string]RateLimitConfig{}
+	}
+	app.RateLimits[args[0]] = RateLimitConfig{Requests: n, Window: caddy.Duration(win)}
+	return nil
 }
 
 // parseServiceClient reads `service_client <name> <hash> <scope>...`. A
@@ -233,6 +258,15 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 		return d.Errf("%s: missing value", dir)
 	}
 	*dst = d.Val()
+	return nil
+}
+
+func appendArg(d *caddyfile.Dispenser, dst *[]string) error {
+	var v string
+	if err := oneArg(d, &v); err != nil {
+		return err
+	}
+	*dst = append(*dst, v)
 	return nil
 }
 
@@ -294,49 +328,43 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	for h.NextBlock(0) {
-		dir := h.Val()
-		switch dir {
-		case "token":
-			if err := oneArg(h.Dispenser, &p.Token); err != nil {
-				return nil, err
-			}
-			p.Token = strings.ToLower(p.Token)
-		case "stepup":
-			p.StepUp = true
-			if h.NextArg() {
-				v, err := caddy.ParseDuration(h.Val())
-				if err != nil || v <= 0 {
-					return nil, h.Errf("stepup: bad max_age %q: want a positive duration such as 10m", h.Val())
-				}
-				p.StepUpMaxAge = caddy.Duration(v)
-			}
-		case "identity_type":
-			if err := oneArg(h.Dispenser, &p.IdentityType); err != nil {
-				return nil, err
-			}
-		case "credentials_type":
-			if err := oneArg(h.Dispenser, &p.CredentialsType); err != nil {
-				return nil, err
-			}
-		case "header_prefix":
-			if err := oneArg(h.Dispenser, &p.HeaderPrefix); err != nil {
-				return nil, err
-			}
-		case "raw_paths":
-			if err := oneArg(h.Dispenser, &p.RawPaths); err != nil {
-				return nil, err
-			}
-			p.RawPaths = strings.ToLower(p.RawPaths)
-		default:
-			return nil, h.Errf("authgate_protect: unknown subdirective %q", dir)
-		}
-		if h.NextArg() {
-			return nil, h.Errf("%s: too many arguments", dir)
-		}
-	}
-	if err := p.Validate(); err != nil {
-		return nil, h.Errf("authgate_protect: %v", err)
+	if err := parseBlock(h.Dispenser, "authgate_protect", protectDirectives, p, (*Guard).Validate); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// protectDirectives is authgate_protect's block: the parser reads it, and
+// docs/configuration.md is checked against it (docs_test.go).
+var protectDirectives = map[string]directive[Guard]{
+	"token": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+		err := oneArg(d, &p.Token)
+		p.Token = strings.ToLower(p.Token)
+		return err
+	}},
+	"stepup": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+		p.StepUp = true
+		if d.NextArg() {
+			v, err := caddy.ParseDuration(d.Val())
+			if err != nil || v <= 0 {
+				return d.Errf("stepup: bad max_age %q: want a positive duration such as 10m", d.Val())
+			}
+			p.StepUpMaxAge = caddy.Duration(v)
+		}
+		return nil
+	}},
+	"identity_type": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+		return oneArg(d, &p.IdentityType)
+	}},
+	"credentials_type": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+		return oneArg(d, &p.CredentialsType)
+	}},
+	"header_prefix": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+		return oneArg(d, &p.HeaderPrefix)
+	}},
+	"raw_paths": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+		err := oneArg(d, &p.RawPaths)
+		p.RawPaths = strings.ToLower(p.RawPaths)
+		return err
+	}},
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -121,7 +122,7 @@ func roundTrip(t *testing.T, raw []byte, into any, ignore ...string) {
 
 func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 	cases := map[string]struct{ caddyfile, want string }{
-		"unknown global directive":   {"{\n authgate {\n  colour blue\n }\n}\n:80 {\n respond ok\n}", `unknown directive "colour"`},
+		"unknown global directive":   {"{\n authgate {\n  colour blue\n }\n}\n:80 {\n respond ok\n}", `authgate: unknown subdirective "colour"`},
 		"unknown store":              {"{\n authgate {\n  store mongo\n }\n}\n:80 {\n respond ok\n}", `unknown store "mongo"`},
 		"redis without url":          {"{\n authgate {\n  store redis\n }\n}\n:80 {\n respond ok\n}", "store redis: missing URL"},
 		"bad session_idle":           {"{\n authgate {\n  session_idle soon\n }\n}\n:80 {\n respond ok\n}", `session_idle: bad duration "soon"`},
@@ -156,11 +157,40 @@ func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 		"email_sender smtp no pass":  {"{\n authgate {\n  email_sender smtp mail.example.com:587 a@example.com user\n }\n}\n:80 {\n respond ok\n}", "email_sender smtp: wrong number of arguments"},
 		"email_sender smtp no port":  {"{\n authgate {\n  email_sender smtp mail.example.com a@example.com\n }\n}\n:80 {\n respond ok\n}", `email_sender smtp: bad address "mail.example.com"`},
 		"email_sender smtp bad from": {"{\n authgate {\n  email_sender smtp mail.example.com:587 nobody\n }\n}\n:80 {\n respond ok\n}", `email_sender smtp: bad from address "nobody"`},
+		"two store lines":            {"{\n authgate {\n  store memory\n  store redis redis://r:6379\n }\n}\n:80 {\n respond ok\n}", "authgate: store is given twice"},
+		"two signing keys":           {"{\n authgate {\n  signing_key a\n  signing_key b\n }\n}\n:80 {\n respond ok\n}", "authgate: signing_key is given twice"},
+		"two sandbox lines":          {"{\n authgate {\n  sandbox\n  sandbox\n }\n}\n:80 {\n respond ok\n}", "authgate: sandbox is given twice"},
+		"two otp senders":            {"{\n authgate {\n  otp_sender sandbox\n  otp_sender sandbox\n }\n}\n:80 {\n respond ok\n}", "authgate: otp_sender is given twice"},
+		"rate_limit action twice":    {"{\n authgate {\n  rate_limit login 5 1m\n  rate_limit login 9 1m\n }\n}\n:80 {\n respond ok\n}", "rate_limit login is given twice"},
+		"two token lines":            {":80 {\n authgate_protect {\n  token any\n  token auth\n }\n respond ok\n}", "authgate_protect: token is given twice"},
 		"otp_sender smtp":            {"{\n authgate {\n  otp_sender smtp mail.example.com:587 a@example.com\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "smtp"`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(tc.caddyfile), nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCaddyfileErrorsPointAtTheBadLine checks the position of values that
+// are checked once read: the error names the line that holds the value,
+// not the line where the block ends.
+func TestCaddyfileErrorsPointAtTheBadLine(t *testing.T) {
+	cases := map[string]struct {
+		caddyfile, want string
+	}{
+		"token bogus":              {":80 {\n\tauthgate_protect {\n\t\ttoken bogus\n\t}\n\trespond ok\n}\n", `token: unknown kind "bogus": want access, auth or any, at Caddyfile:3`},
+		"identity_type PERSON":     {":80 {\n\tauthgate_protect {\n\t\tstepup\n\t\tidentity_type PERSON\n\t\ttoken any\n\t}\n\trespond ok\n}\n", `identity_type: "PERSON": want CONSUMER or CORPORATE, at Caddyfile:4`},
+		"credentials_type ADMIN":   {":80 {\n\tauthgate_protect {\n\t\tcredentials_type ADMIN\n\t}\n\trespond ok\n}\n", `credentials_type: "ADMIN": want ROOT or USER, at Caddyfile:3`},
+		"second store line":        {"{\n\tauthgate {\n\t\tstore memory\n\t\tissuer x\n\t\tstore memory\n\t}\n}\n:80 {\n\trespond ok\n}\n", "store is given twice: it takes one line, and a second would silently replace the first, at Caddyfile:5"},
+		"unknown global directive": {"{\n\tauthgate {\n\t\tsandbox\n\t\tcolour blue\n\t}\n}\n:80 {\n\trespond ok\n}\n", `unknown subdirective "colour", at Caddyfile:4`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(tc.caddyfile), map[string]any{"filename": "Caddyfile"})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
@@ -180,7 +210,8 @@ func TestAppValidateChecksServiceClientsOnceExpanded(t *testing.T) {
 		want string
 	}{
 		"placeholder hash":  {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_CLIENT_HASH}", Scopes: []string{"manage.user.read"}}}}, ""},
-		"unset placeholder": {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, `service_client: client "crm": not a bcrypt`},
+		"unset placeholder": {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, "service_client crm: hash: the value is empty: environment variable AUTHGATE_TEST_UNSET is not set"},
+		"bad placeholder":   {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "x{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, `service_client: client "crm": not a bcrypt`},
 		"unknown scope":     {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"admin"}}}}, `service_client: client "crm": unknown scope "admin"`},
 		"no scopes":         {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash}}}, `service_client: client "crm": no scopes`},
 		"duplicate":         {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.user.read"}}, {Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.otp.send"}}}}, `service_client: client "crm": duplicate name`},
@@ -195,6 +226,35 @@ func TestAppValidateChecksServiceClientsOnceExpanded(t *testing.T) {
 			}
 			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEmptyPlaceholderNamesTheVariable: a required value that expands to
+// nothing names the environment variables it read, and never shows a value.
+func TestEmptyPlaceholderNamesTheVariable(t *testing.T) {
+	t.Setenv("AUTHGATE_TEST_EMPTY", " ")
+	t.Setenv("AUTHGATE_TEST_SET", "s3cret-value")
+	repl := caddy.NewReplacer()
+	cases := map[string]struct{ value, want string }{
+		"unset":         {"{env.AUTHGATE_TEST_UNSET_KEY}", "signing_key: the value is empty: environment variable AUTHGATE_TEST_UNSET_KEY is not set"},
+		"empty":         {"{env.AUTHGATE_TEST_EMPTY}", "signing_key: the value is empty: environment variable AUTHGATE_TEST_EMPTY is empty"},
+		"two, one set":  {"{env.AUTHGATE_TEST_SET}{env.AUTHGATE_TEST_UNSET_KEY}", ""},
+		"literal empty": {"", "signing_key: the value is empty"},
+		"set":           {"{env.AUTHGATE_TEST_SET}", ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := expandRequired(repl, "signing_key", tc.value)
+			if tc.want == "" {
+				if err != nil || !strings.Contains(got, "s3cret-value") {
+					t.Fatalf("got %q, %v", got, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}

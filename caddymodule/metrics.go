@@ -48,12 +48,18 @@ func registerMetrics(ctx caddy.Context) (authcore.Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.logins, m.stepup, m.guard, m.store} {
+	for _, c := range m.collectors() {
 		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// collectors lists every collector: what registerMetrics registers, and
+// what the dashboard and alert rules may use (docs_test.go).
+func (m *promMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.logins, m.stepup, m.guard, m.store}
 }
 
 func (m *promMetrics) Login(result string)          { m.logins.WithLabelValues(result).Inc() }

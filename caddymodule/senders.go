@@ -78,20 +78,35 @@ func (c *SenderConfig) validate(directive string, types ...string) error {
 
 func hasPlaceholder(s string) bool { return strings.Contains(s, "{") }
 
-// build returns the sender and the secret it signs with.
-func (c *SenderConfig) build(repl *caddy.Replacer) (authcore.Sender, []byte) {
+// build returns the sender and the secret it signs with. A required
+// value whose placeholders expand to nothing is an error naming them.
+func (c *SenderConfig) build(directive string, repl *caddy.Replacer) (authcore.Sender, []byte, error) {
+	var fields []*string
 	switch c.Type {
 	case "webhook":
-		secret := []byte(repl.ReplaceKnown(c.Secret, ""))
-		return sender.NewWebhook(repl.ReplaceKnown(c.URL, ""), secret), secret
+		fields = []*string{&c.URL, &c.Secret}
 	case "twilio":
-		return sender.NewTwilio(repl.ReplaceKnown(c.AccountSID, ""), repl.ReplaceKnown(c.AuthToken, ""),
-			repl.ReplaceKnown(c.From, "")), nil
+		fields = []*string{&c.AccountSID, &c.AuthToken, &c.From}
 	case "smtp":
-		return sender.NewSMTP(repl.ReplaceKnown(c.Addr, ""), repl.ReplaceKnown(c.From, ""),
-			repl.ReplaceKnown(c.Username, ""), repl.ReplaceKnown(c.Password, "")), nil
+		fields = []*string{&c.Addr, &c.From}
 	}
-	return sender.Sandbox{}, nil
+	values := make([]string, len(fields))
+	for i, f := range fields {
+		v, err := expandRequired(repl, directive+" "+c.Type, *f)
+		if err != nil {
+			return nil, nil, err
+		}
+		values[i] = v
+	}
+	switch c.Type {
+	case "webhook":
+		return sender.NewWebhook(values[0], []byte(values[1])), []byte(values[1]), nil
+	case "twilio":
+		return sender.NewTwilio(values[0], values[1], values[2]), nil, nil
+	case "smtp":
+		return sender.NewSMTP(values[0], values[1], repl.ReplaceKnown(c.Username, ""), repl.ReplaceKnown(c.Password, "")), nil, nil
+	}
+	return sender.Sandbox{}, nil, nil
 }
 
 // parseSender reads `<directive> sandbox | webhook <url> <secret> |

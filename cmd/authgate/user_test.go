@@ -182,7 +182,7 @@ func TestUserCLIUsageErrorsExitTwo(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no command":       {nil, "usage: authgate user"},
+		"no command":       {nil, "usage: caddy authgate user"},
 		"unknown command":  {[]string{"rename", "--file", file}, `unknown command "rename"`},
 		"no target":        {[]string{"list"}, "give one target"},
 		"two targets":      {[]string{"list", "--file", file, "--redis", "redis://127.0.0.1:1/0"}, "give one target"},
@@ -203,6 +203,36 @@ func TestUserCLIUsageErrorsExitTwo(t *testing.T) {
 		})
 	}
 	runCLI(t, "", "user", "help").want(t, 0, "exit status: 0 done, 1 failed, 2 usage error")
+}
+
+func TestUserCLIRefusesAUserTheServerCouldNotServe(t *testing.T) {
+	for name, target := range cliTargets(t) {
+		t.Run(name, func(t *testing.T) {
+			cli := func(stdin, command string, args ...string) cliResult {
+				return runCLI(t, stdin, append(append([]string{"user", command}, target.args...), args...)...)
+			}
+			add := []string{"--id", "1003", "--email", "carol@example.com", "--credentials-type", "USER", "--identity", "CONSUMER:2003"}
+			cli(demoPassword+"\n", "add", append(add, "--mfa", "TOTP")...).want(t, 1, "user 1003 could not be served: mfa TOTP needs a totpSecret")
+			cli(demoPassword+"\n", "add", append(add, "--mfa", "SMS")...).
+				want(t, 1, "user 1003 could not be served: mfa SMS needs a textNumber (or phone) to send codes to")
+			cli(demoPassword+"\n", "add", add...).want(t, 0, "added user 1003")
+			cli("", "set", "--id", "1003", "--mfa", "SMS").want(t, 1, "user 1003 could not be served: mfa SMS needs a textNumber")
+			cli("", "set", "--id", "1003", "--mfa", "SMS", "--text-number", "+35699000003").want(t, 0, "updated user 1003")
+			cli("", "set", "--id", "1003", "--text-number", "").want(t, 1, "user 1003 could not be served: mfa SMS needs a textNumber")
+			if u, err := target.user(t, "carol@example.com"); err != nil || u.TextNumber != "+35699000003" {
+				t.Fatalf("a refused change was written: %+v, %v", u, err)
+			}
+		})
+	}
+}
+
+func TestUserCLINamesAnUnknownFieldOfAUsersFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "users.json")
+	_ = os.WriteFile(file, []byte(`{"users": [{"id": "1001", "credentialsType": "ROOT", "email": "alice@example.com",
+		"pasword": "$2a$10$sTiPAu0YBTUXvwzTQGjgvOPIBvHHsh/Olryw4fpXjZmEauQhjVxS2", "identities": [{"type": "CONSUMER", "id": "2001"}]}]}`), 0o600)
+	runCLI(t, "", "user", "list", "--file", file).want(t, 1, `user 0 ("alice@example.com"): unknown field "pasword"`)
+	runCLI(t, "", "user", "set", "--file", file, "--id", "1001", "--first-name", "Al").
+		want(t, 1, `user 0 ("alice@example.com"): unknown field "pasword"`)
 }
 
 func TestUserCLIRefusesAUserOfTheUsersFile(t *testing.T) {

@@ -20,10 +20,16 @@ func TestValidateRejectsBadConfigNamingWhatIsWrong(t *testing.T) {
 		"short HS256 key":      {"signing_key c2hvcnQ=", "signing_key: HS256 signing key is 5 bytes, needs at least 32"},
 		"key not base64":       {"signing_key !!!", "signing_key: not valid base64"},
 		"missing users file":   {"users_file " + filepath.Join(dir, "nope.json"), "users_file: reading users file"},
+		"relative users file":  {"users_file demo/nope.json", "users_file: reading users file: open demo/nope.json: no such file or directory (a relative path is read from the directory Caddy runs in, "},
 		"invalid users file":   {"users_file " + badUsers, "id must be digits"},
 		"bad PEM key":          {"signing_key_file " + badPEM, "signing_key_file " + badPEM + ": no PEM block found"},
 		"bad redis URL":        {"store redis http://localhost", "store redis"},
 		"idle longer than max": {"session_idle 2h\n\t\tsession_max 1h", "session_idle (2h0m0s) is longer than session_max (1h0m0s)"},
+		"unset env key":        {"signing_key {env.AG_TEST_UNSET_KEY}", "signing_key: the value is empty: environment variable AG_TEST_UNSET_KEY is not set"},
+		"unset env redis url":  {"store redis {env.AG_TEST_UNSET_URL}", "store redis: the value is empty: environment variable AG_TEST_UNSET_URL is not set"},
+		"unset env api key":    {"api_key {env.AG_TEST_UNSET_API}", "api_key: the value is empty: environment variable AG_TEST_UNSET_API is not set"},
+		"unset env secret":     {"otp_sender webhook https://sms.example/hook {env.AG_TEST_UNSET_SECRET}", "otp_sender webhook: the value is empty: environment variable AG_TEST_UNSET_SECRET is not set"},
+		"two store lines":      {"store memory\n\t\tstore memory", "authgate: store is given twice"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -70,7 +76,7 @@ func TestListModulesShowsAuthgateModules(t *testing.T) {
 }
 
 func TestHashPasswordReadsStdinAndPrintsArgon2id(t *testing.T) {
-	cmd := exec.Command(binary, "hash-password")
+	cmd := exec.Command(binary, "authgate", "hash-password")
 	cmd.Stdin = strings.NewReader("S3cret-Pass!\n")
 	out, err := cmd.Output()
 	if err != nil {
@@ -83,7 +89,11 @@ func TestHashPasswordReadsStdinAndPrintsArgon2id(t *testing.T) {
 	if !authcore.VerifyPassword(hash, "S3cret-Pass!") || authcore.VerifyPassword(hash, "S3cret-Pass") {
 		t.Fatal("the printed hash does not verify the password")
 	}
-	if err := exec.Command(binary, "hash-password", "S3cret-Pass!").Run(); err == nil {
-		t.Fatal("a password on the command line was accepted")
+	for _, args := range [][]string{{"S3cret-Pass!"}, {"--plaintext", "S3cret-Pass!"}, {"--plaintext=S3cret-Pass!"}, {"-p", "S3cret-Pass!"}} {
+		r := runCLI(t, "", append([]string{"authgate", "hash-password"}, args...)...)
+		r.want(t, 2, "is refused: a password on the command line is seen by other users (ps) and kept in shell history")
+		if strings.Contains(r.stdout+r.stderr, "S3cret-Pass!") {
+			t.Fatalf("the refusal repeats the password: %s", r.stderr)
+		}
 	}
 }

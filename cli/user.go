@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -19,7 +19,8 @@ import (
 	redisstore "github.com/authgate/authgate/authcore/store/redis"
 )
 
-const userUsage = `usage: authgate user <command> (--redis URL [--prefix P] | --file PATH) [flags]
+const userUsage = `usage: caddy authgate user <command> (--redis URL [--prefix P] | --file PATH) [flags]
+       authgate user ...          (the same, in the binary built from cmd/authgate)
 
 Manages the users of "users store" (kept in Redis: a change is seen at once
 by every gateway, with no reload) or of a users file (the server reads it
@@ -99,8 +100,8 @@ type userCmd struct {
 	remove, force                     bool
 }
 
-// userCommand runs `authgate user ...` and returns its exit code.
-func userCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+// runUser runs `authgate user ...` and returns its exit code.
+func runUser(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if len(args) == 0 || slices.Contains([]string{"help", "-h", "--help"}, args[0]) {
 		fmt.Fprint(stderr, userUsage)
 		if len(args) == 0 {
@@ -289,7 +290,7 @@ func (c *userCmd) factorFlags(fs *flag.FlagSet) {
 }
 
 func (c *userCmd) usage(format string, args ...any) int {
-	fmt.Fprintf(c.stderr, "authgate user %s: %s\n(run authgate user help for usage)\n", c.name, fmt.Sprintf(format, args...))
+	fmt.Fprintf(c.stderr, "authgate user %s: %s\n(user help prints the usage)\n", c.name, fmt.Sprintf(format, args...))
 	return exitUsage
 }
 
@@ -390,6 +391,9 @@ func (c *userCmd) add() int {
 	if err := authcore.ValidateUser(&check); err != nil {
 		return c.failed(fmt.Errorf("invalid user: %w", err))
 	}
+	if err := servable(u); err != nil {
+		return c.failed(err)
+	}
 	if err := clash(u); err != nil {
 		return c.failed(err)
 	}
@@ -417,6 +421,9 @@ func (c *userCmd) set() int {
 		u, err := t.Update(ctx, c.id, func(u *authcore.User) error {
 			for _, edit := range c.edits {
 				edit(u)
+			}
+			if err := servable(u); err != nil {
+				return err
 			}
 			return clash(u)
 		})
@@ -498,6 +505,15 @@ func (c *userCmd) enrol() int {
 		fmt.Fprintf(c.stdout, "user %s factors: %s\n", u.ID, orDash(describeFactors(u.Factors)))
 		return nil
 	})
+}
+
+// servable refuses a user the server could not serve (authcore.CheckServable),
+// naming it: written, it would answer every Manage call with 1500.
+func servable(u *authcore.User) error {
+	if err := authcore.CheckServable(u); err != nil {
+		return fmt.Errorf("user %s could not be served: %w", u.ID, err)
+	}
+	return nil
 }
 
 // changeFactors adds channels to (or removes them from) have; enrolling an

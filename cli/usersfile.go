@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -41,21 +41,19 @@ func (f *fileUsers) edit(change func(users []authcore.User) ([]authcore.User, er
 				return fmt.Errorf("parsing users file %s: %w", f.path, err)
 			}
 		}
-		var users []authcore.User
-		if raw, ok := doc["users"]; ok {
-			if err := json.Unmarshal(raw, &users); err != nil {
-				return fmt.Errorf("parsing users file %s: %w", f.path, err)
-			}
+		users, err := authcore.DecodeUsers(doc["users"])
+		if err != nil {
+			return fmt.Errorf("users file %s: %w", f.path, err)
 		}
 		if users, err = change(users); err != nil {
 			return err
 		}
-		if _, err := authcore.NewStaticUsers(slices.Clone(users)); err != nil {
-			return fmt.Errorf("the users file would not load: %w", err)
-		}
 		data, err := encodeUsersFile(doc, users)
 		if err != nil {
 			return err
+		}
+		if _, err := authcore.ParseUsersFile(data); err != nil {
+			return fmt.Errorf("the users file would not load: %w", err)
 		}
 		if now, err := os.ReadFile(f.path); !bytes.Equal(now, orig) || (err != nil && !errors.Is(err, fs.ErrNotExist)) {
 			continue
@@ -183,10 +181,14 @@ func (f *fileUsers) List(_ context.Context) ([]authcore.User, error) {
 		return nil, err
 	}
 	var doc struct {
-		Users []authcore.User `json:"users"`
+		Users json.RawMessage `json:"users"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parsing users file %s: %w", f.path, err)
 	}
-	return doc.Users, nil
+	users, err := authcore.DecodeUsers(doc.Users)
+	if err != nil {
+		return nil, fmt.Errorf("users file %s: %w", f.path, err)
+	}
+	return users, nil
 }
