@@ -129,6 +129,7 @@ type Guard struct {
 	sessions *Sessions
 	now      func() time.Time
 	metrics  Metrics
+	outage   *Outage
 }
 
 // Decide decides a guarded request from its bearer token ("" for none),
@@ -136,6 +137,9 @@ type Guard struct {
 func (g *Guard) Decide(ctx context.Context, token string, p *GuardPolicy) Decision {
 	d := g.decide(ctx, token, p)
 	g.metrics.GuardDecision(d.Refusal.String())
+	if d.Refusal == RefusedUnavailable {
+		g.outage.Refused()
+	}
 	return d
 }
 

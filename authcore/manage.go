@@ -144,6 +144,7 @@ type ManageMFA struct {
 // password check counts in the login metrics as a Multi API login does.
 func (m *ManageMFA) ValidatePassword(ctx context.Context, req ValidatePasswordRequest) (*ValidatePasswordResult, error) {
 	if err := m.limits.allowManage(ctx, LimitLogin, req.UserName); err != nil {
+		m.metrics.Login(loginResult(err))
 		return nil, err
 	}
 	user, err := m.accounts.UserByName(ctx, req.UserName)

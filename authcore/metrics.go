@@ -2,6 +2,7 @@ package authcore
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -22,6 +23,10 @@ type Metrics interface {
 	GuardDecision(result string)
 	// StoreDuration observes one store operation (its method name).
 	StoreDuration(op string, d time.Duration)
+	// ManageRequest counts a Manage API request by route (its name, or
+	// "unknown") and result: success, or the lowercased title of the
+	// error it was answered with (unavailable for a store outage).
+	ManageRequest(route, result string)
 }
 
 type noMetrics struct{}
@@ -30,88 +35,134 @@ func (noMetrics) Login(string)                        {}
 func (noMetrics) StepUp(string, string)               {}
 func (noMetrics) GuardDecision(string)                {}
 func (noMetrics) StoreDuration(string, time.Duration) {}
+func (noMetrics) ManageRequest(string, string)        {}
 
-// instrumentedStore times every operation of a Store. It implements each
-// method itself (no embedded Store), so that a method added to Store does
-// not compile here until it is timed.
+// instrumentedStore times every operation of a Store and tells the
+// Outage whether the store answered. It implements each method itself (no
+// embedded Store), so that a method added to Store does not compile here
+// until it is timed.
 type instrumentedStore struct {
-	store Store
-	m     Metrics
+	store  Store
+	m      Metrics
+	outage *Outage
 }
 
 var _ Store = instrumentedStore{}
 
-func (s instrumentedStore) observe(op string, start time.Time) {
+func (s instrumentedStore) observe(op string, start time.Time, err error) {
 	s.m.StoreDuration(op, time.Since(start))
+	s.report(err)
+}
+
+// report tells the Outage how the store answered: a request's own
+// cancellation says nothing about the store.
+func (s instrumentedStore) report(err error) {
+	switch {
+	case errors.Is(err, ErrUnavailable) && !ClientGone(err):
+		s.outage.Failed(err)
+	case !errors.Is(err, ErrUnavailable):
+		s.outage.Answered()
+	}
 }
 
 func (s instrumentedStore) CreateSession(ctx context.Context, sess *Session, ttl time.Duration) error {
-	defer s.observe("create_session", time.Now())
-	return s.store.CreateSession(ctx, sess, ttl)
+	start := time.Now()
+	err := s.store.CreateSession(ctx, sess, ttl)
+	s.observe("create_session", start, err)
+	return err
 }
 
 func (s instrumentedStore) TouchSession(ctx context.Context, id string, ttl time.Duration) (*Session, error) {
-	defer s.observe("touch_session", time.Now())
-	return s.store.TouchSession(ctx, id, ttl)
+	start := time.Now()
+	v, err := s.store.TouchSession(ctx, id, ttl)
+	s.observe("touch_session", start, err)
+	return v, err
 }
 
 func (s instrumentedStore) SaveSession(ctx context.Context, sess *Session, ttl time.Duration) error {
-	defer s.observe("save_session", time.Now())
-	return s.store.SaveSession(ctx, sess, ttl)
+	start := time.Now()
+	err := s.store.SaveSession(ctx, sess, ttl)
+	s.observe("save_session", start, err)
+	return err
 }
 
 func (s instrumentedStore) DeleteSession(ctx context.Context, id string) error {
-	defer s.observe("delete_session", time.Now())
-	return s.store.DeleteSession(ctx, id)
+	start := time.Now()
+	err := s.store.DeleteSession(ctx, id)
+	s.observe("delete_session", start, err)
+	return err
 }
 
 func (s instrumentedStore) Get(ctx context.Context, key string) ([]byte, error) {
-	defer s.observe("get", time.Now())
-	return s.store.Get(ctx, key)
+	start := time.Now()
+	v, err := s.store.Get(ctx, key)
+	s.observe("get", start, err)
+	return v, err
 }
 
 func (s instrumentedStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	defer s.observe("set", time.Now())
-	return s.store.Set(ctx, key, value, ttl)
+	start := time.Now()
+	err := s.store.Set(ctx, key, value, ttl)
+	s.observe("set", start, err)
+	return err
 }
 
 func (s instrumentedStore) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	defer s.observe("setnx", time.Now())
-	return s.store.SetNX(ctx, key, value, ttl)
+	start := time.Now()
+	v, err := s.store.SetNX(ctx, key, value, ttl)
+	s.observe("setnx", start, err)
+	return v, err
 }
 
 func (s instrumentedStore) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
-	defer s.observe("incr", time.Now())
-	return s.store.Incr(ctx, key, ttl)
+	start := time.Now()
+	v, err := s.store.Incr(ctx, key, ttl)
+	s.observe("incr", start, err)
+	return v, err
 }
 
 func (s instrumentedStore) Delete(ctx context.Context, key string) error {
-	defer s.observe("delete", time.Now())
-	return s.store.Delete(ctx, key)
+	start := time.Now()
+	err := s.store.Delete(ctx, key)
+	s.observe("delete", start, err)
+	return err
 }
 
 func (s instrumentedStore) TakeOnce(ctx context.Context, key string) ([]byte, error) {
-	defer s.observe("take_once", time.Now())
-	return s.store.TakeOnce(ctx, key)
+	start := time.Now()
+	v, err := s.store.TakeOnce(ctx, key)
+	s.observe("take_once", start, err)
+	return v, err
 }
 
 func (s instrumentedStore) Swap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
-	defer s.observe("swap", time.Now())
-	return s.store.Swap(ctx, key, old, value, ttl)
+	start := time.Now()
+	v, err := s.store.Swap(ctx, key, old, value, ttl)
+	s.observe("swap", start, err)
+	return v, err
 }
 
 func (s instrumentedStore) AddMember(ctx context.Context, key, member string, ttl time.Duration) error {
-	defer s.observe("add_member", time.Now())
-	return s.store.AddMember(ctx, key, member, ttl)
+	start := time.Now()
+	err := s.store.AddMember(ctx, key, member, ttl)
+	s.observe("add_member", start, err)
+	return err
 }
 
 func (s instrumentedStore) Members(ctx context.Context, key string) ([]string, error) {
-	defer s.observe("members", time.Now())
-	return s.store.Members(ctx, key)
+	start := time.Now()
+	v, err := s.store.Members(ctx, key)
+	s.observe("members", start, err)
+	return v, err
 }
 
-// Ping is not timed: it checks the store, it is no request's work.
-func (s instrumentedStore) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+// Ping is not timed: it checks the store, it is no request's work. Its
+// answer ends an outage all the same.
+func (s instrumentedStore) Ping(ctx context.Context) error {
+	err := s.store.Ping(ctx)
+	s.report(err)
+	return err
+}
 
 // Close is not timed: it releases the store.
 func (s instrumentedStore) Close() error { return s.store.Close() }

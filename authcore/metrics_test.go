@@ -26,9 +26,10 @@ func (m *recordingMetrics) add(k string) {
 	}
 	m.counts[k]++
 }
-func (m *recordingMetrics) Login(r string)         { m.add("login:" + r) }
-func (m *recordingMetrics) StepUp(meth, r string)  { m.add("stepup:" + meth + ":" + r) }
-func (m *recordingMetrics) GuardDecision(r string) { m.add("guard:" + r) }
+func (m *recordingMetrics) Login(r string)                { m.add("login:" + r) }
+func (m *recordingMetrics) StepUp(meth, r string)         { m.add("stepup:" + meth + ":" + r) }
+func (m *recordingMetrics) GuardDecision(r string)        { m.add("guard:" + r) }
+func (m *recordingMetrics) ManageRequest(route, r string) { m.add("manage:" + route + ":" + r) }
 func (m *recordingMetrics) StoreDuration(op string, d time.Duration) {
 	if d < 0 {
 		panic("negative duration")

@@ -87,6 +87,11 @@ type Services struct {
 	Tokens *Tokens
 	// Logger receives audit lines.
 	Logger *zap.Logger
+	// Outage logs store outages a few lines at a time; the APIs tell it of
+	// the requests they refuse for one.
+	Outage *Outage
+	// Health checks the store for GET /health.
+	Health *Health
 }
 
 // deps are what every service reads: the store, the clock, the audit log
@@ -122,9 +127,9 @@ func New(opts Options) (*Services, error) {
 	}
 	if d.metrics == nil {
 		d.metrics = noMetrics{}
-	} else {
-		d.store = instrumentedStore{store: d.store, m: d.metrics}
 	}
+	outage := NewOutage(d.log, d.now)
+	d.store = instrumentedStore{store: d.store, m: d.metrics, outage: outage}
 	// Every check costs a hash of each parameter set the users' hashes
 	// have; a directory that knows its hashes (a users file) tells them.
 	var known []HashParams
@@ -165,9 +170,20 @@ func New(opts Options) (*Services, error) {
 			otpSender: opts.OTPSender, pushSender: opts.PushSender, pushSecret: opts.PushSecret},
 		ManageMFA: &ManageMFA{deps: d, accounts: accounts, passwords: passwords, limits: limits, delivery: delivery,
 			otpSender: opts.OTPSender, emailSender: opts.EmailSender},
-		Guard:  &Guard{sessions: sessions, now: d.now, metrics: d.metrics},
-		Tokens: opts.Tokens, Logger: d.log,
+		Guard:  &Guard{sessions: sessions, now: d.now, metrics: d.metrics, outage: outage},
+		Tokens: opts.Tokens, Logger: d.log, Outage: outage, Health: &Health{store: d.store},
 	}, nil
+}
+
+// Health checks whether the store answers.
+type Health struct {
+	store Store
+}
+
+// Check pings the store: nil when it answers, an error wrapping
+// ErrUnavailable when it does not.
+func (h *Health) Check(ctx context.Context) error {
+	return h.store.Ping(ctx)
 }
 
 // storeError keeps a store failure's kind: ErrUnavailable (the store did

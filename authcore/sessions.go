@@ -67,10 +67,10 @@ type LoginResult struct {
 // password-hash work. An expired password opens a password-update-only
 // session and returns *PasswordExpiredError.
 func (s *Sessions) Login(ctx context.Context, email, password string) (res *LoginResult, err error) {
+	defer func() { s.metrics.Login(loginResult(err)) }()
 	if err := s.limits.allowClient(ctx, LimitLogin); err != nil {
 		return nil, err
 	}
-	defer func() { s.metrics.Login(loginResult(err)) }()
 	user, err := s.accounts.UserByEmail(ctx, email)
 	if errors.Is(err, ErrUserNotFound) {
 		user = nil
@@ -110,6 +110,10 @@ func loginResult(err error) string {
 		return "invalid_credentials"
 	case errors.Is(err, ErrLocked):
 		return "locked"
+	case errors.As(err, new(*RateLimited)):
+		return "rate_limited"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
 	}
 	return "error"
 }

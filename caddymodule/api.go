@@ -47,6 +47,8 @@ func (h *API) Provision(ctx caddy.Context) error {
 		Passwords:  app.Services().Passwords,
 		StepUp:     app.Services().StepUp,
 		Tokens:     app.Services().Tokens,
+		Health:     app.Services().Health,
+		Outage:     app.Services().Outage,
 		APIKeys:    keys,
 		ClientIP:   clientIP,
 		RequestRef: requestRef,

@@ -30,15 +30,33 @@ import (
 
 func init() {
 	caddy.RegisterModule(App{})
-	goredis.SetLogger(redisLogger{})
+	goredis.SetLogger(&redisLogger{now: time.Now})
 }
 
 // redisLogger sends go-redis's own messages (failed dials during an
-// outage) to Caddy's logger instead of stderr.
-type redisLogger struct{}
+// outage, one or two a request) to Caddy's logger instead of stderr, at
+// most one every authcore.OutageLogEvery with the count of those it held
+// back: an outage is the core's to report (authcore.Outage), and never a
+// line per request (SPEC §10).
+type redisLogger struct {
+	now     func() time.Time
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
 
-func (redisLogger) Printf(_ context.Context, format string, v ...any) {
-	caddy.Log().Named("authgate.redis").Warn(fmt.Sprintf(format, v...))
+func (l *redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.mu.Lock()
+	now := l.now()
+	if !l.last.IsZero() && now.Sub(l.last) < authcore.OutageLogEvery {
+		l.dropped++
+		l.mu.Unlock()
+		return
+	}
+	dropped := l.dropped
+	l.last, l.dropped = now, 0
+	l.mu.Unlock()
+	caddy.Log().Named("authgate.redis").Warn(fmt.Sprintf(format, v...), zap.Int("similar_held_back", dropped))
 }
 
 // App is the authgate app: the store client, signing keys and users that
@@ -113,6 +131,7 @@ type App struct {
 	RateLimits map[string]RateLimitConfig `json:"rate_limits,omitempty"`
 
 	services *authcore.Services
+	metrics  authcore.Metrics
 	storeKey string
 	logger   *zap.Logger
 	ctx      caddy.Context
@@ -260,7 +279,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
-	if opts.Metrics, err = registerMetrics(ctx); err != nil {
+	if a.metrics, err = registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if a.Sandbox {
@@ -268,6 +287,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	} else if a.OTPSender == nil {
 		a.logger.Info("no otp_sender: SMS step-up and enrolment answer 503 until one is configured")
 	}
+	opts.Metrics = a.metrics
 	a.services, err = authcore.New(opts)
 	return err
 }

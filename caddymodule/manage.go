@@ -43,6 +43,8 @@ func (m *Manage) Provision(ctx caddy.Context) error {
 		ClientIP:   clientIP,
 		RequestRef: requestRef,
 		Logger:     ctx.Logger(),
+		Metrics:    app.metrics,
+		Outage:     app.Services().Outage,
 	})
 	return err
 }

@@ -19,6 +19,7 @@ type promMetrics struct {
 	stepup *prometheus.CounterVec
 	guard  *prometheus.CounterVec
 	store  *prometheus.HistogramVec
+	manage *prometheus.CounterVec
 }
 
 var metrics = sync.OnceValue(func() *promMetrics {
@@ -37,6 +38,9 @@ var metrics = sync.OnceValue(func() *promMetrics {
 			Namespace: ns, Name: "store_duration_seconds", Help: "Duration of store operations.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5, 1},
 		}, []string{"op"}),
+		manage: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "manage_requests_total", Help: "Manage API requests by route and result.",
+		}, []string{"route", "result"}),
 	}
 })
 
@@ -59,7 +63,7 @@ func registerMetrics(ctx caddy.Context) (authcore.Metrics, error) {
 // collectors lists every collector: what registerMetrics registers, and
 // what the dashboard and alert rules may use (docs_test.go).
 func (m *promMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.logins, m.stepup, m.guard, m.store}
+	return []prometheus.Collector{m.logins, m.stepup, m.guard, m.store, m.manage}
 }
 
 func (m *promMetrics) Login(result string)          { m.logins.WithLabelValues(result).Inc() }
@@ -67,6 +71,10 @@ func (m *promMetrics) StepUp(method, result string) { m.stepup.WithLabelValues(m
 func (m *promMetrics) GuardDecision(result string)  { m.guard.WithLabelValues(result).Inc() }
 func (m *promMetrics) StoreDuration(op string, d time.Duration) {
 	m.store.WithLabelValues(op).Observe(d.Seconds())
+}
+
+func (m *promMetrics) ManageRequest(route, result string) {
+	m.manage.WithLabelValues(route, result).Inc()
 }
 
 var _ authcore.Metrics = (*promMetrics)(nil)

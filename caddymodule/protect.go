@@ -174,7 +174,8 @@ func (g *routeGuard) decide(r *http.Request) (d authcore.Decision, ambiguous str
 	switch d.Refusal {
 	case authcore.NotRefused:
 	case authcore.RefusedUnavailable:
-		if c := g.logger.Check(zapcore.ErrorLevel, "guard: store unavailable"); c != nil {
+		// The core's outage log speaks for all of them, a few lines in all.
+		if c := g.logger.Check(zapcore.DebugLevel, "guard: store unavailable"); c != nil {
 			c.Write(zap.Error(d.Cause))
 		}
 		return d, ""

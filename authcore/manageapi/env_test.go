@@ -171,7 +171,7 @@ func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env 
 	}
 	e.gw = gw
 	e.handler, err = manageapi.New(manageapi.Options{
-		ManageMFA: gw.ManageMFA, Logger: gw.Logger,
+		ManageMFA: gw.ManageMFA, Logger: gw.Logger, Metrics: opts.Metrics, Outage: gw.Outage,
 		Clients: []manageapi.ServiceClient{
 			{Name: "backend", Hash: hash(t, backendSecret), Scopes: []string{"manage.user.read", "manage.user.write", "manage.otp.verify", "manage.otp.send"}},
 			{Name: "reader", Hash: hash(t, "reader-secret"), Scopes: []string{"manage.user.read"}},

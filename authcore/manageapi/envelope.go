@@ -89,8 +89,21 @@ func (e *envelope) warn(c ErrorCode, message string) {
 	e.Warnings = append(e.Warnings, apiWarning{WarningCode: c.Code, WarningTitle: c.Title, WarningMessage: message})
 }
 
+// resultLabel is an error's result label in the metrics: its title in
+// lower case, and "unavailable" for a store outage, as in the other
+// metrics.
+func resultLabel(c ErrorCode) string {
+	if c == ServiceUnavailable {
+		return "unavailable"
+	}
+	return strings.ToLower(c.Title)
+}
+
 // writeFailure answers the numbered error c in the envelope.
 func writeFailure(w http.ResponseWriter, r *http.Request, c ErrorCode, message string) {
+	if o, ok := w.(*outcome); ok {
+		o.result = resultLabel(c)
+	}
 	env := newEnvelope(r.Context())
 	env.Errors = append(env.Errors, apiError{ErrorCode: c.Code, ErrorTitle: c.Title, ErrorMessage: message})
 	httpapi.WriteJSON(w, c.Status, env)
@@ -120,8 +133,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		secs := httpapi.SetRateLimitHeaders(w.Header(), rl.Limit, rl.Reset)
 		writeFailure(w, r, RateLimited, "too many requests; retry after "+secs+" seconds")
 	case errors.Is(err, authcore.ErrUnavailable):
+		// Logged by the outage, a few lines for all of it, not one a request.
 		if !authcore.ClientGone(err) {
-			h.log.Error("store unavailable", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
+			h.outage.Refused()
 		}
 		w.Header().Set("Retry-After", "1")
 		writeFailure(w, r, ServiceUnavailable, "service temporarily unavailable")

@@ -93,6 +93,11 @@ type Options struct {
 	// Hasher checks client secrets against their hashes. Default
 	// authcore.DefaultHasher.
 	Hasher authcore.Hasher
+	// Metrics counts the requests by route and result. Default: none.
+	Metrics authcore.Metrics
+	// Outage is told of every request refused because the store did not
+	// answer, instead of a log line each. Default: one of its own.
+	Outage *authcore.Outage
 }
 
 // Handler serves the Manage API routes relative to the path it receives.
@@ -104,6 +109,8 @@ type Handler struct {
 	clientIP   func(*http.Request) string
 	requestRef func(*http.Request) string
 	log        *zap.Logger
+	count      func(route, result string) // the metrics' ManageRequest
+	outage     *authcore.Outage
 	routes     *httpapi.Routes
 }
 
@@ -120,7 +127,11 @@ func New(opts Options) (*Handler, error) {
 	if err := ValidateClients(opts.Clients); err != nil {
 		return nil, err
 	}
-	h := &Handler{mfa: opts.ManageMFA, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
+	h := &Handler{mfa: opts.ManageMFA, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger,
+		count: func(string, string) {}, outage: opts.Outage}
+	if opts.Metrics != nil {
+		h.count = opts.Metrics.ManageRequest
+	}
 	var params []authcore.HashParams
 	for _, c := range opts.Clients {
 		c.Scopes = slices.Clone(c.Scopes)
@@ -148,15 +159,18 @@ func New(opts Options) (*Handler, error) {
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
+	if h.outage == nil {
+		h.outage = authcore.NewOutage(h.log, nil)
+	}
 	h.routes = httpapi.NewRoutes(
 		func(w http.ResponseWriter, r *http.Request) { writeFailure(w, r, notFound, "no such route") },
 		func(w http.ResponseWriter, r *http.Request) {
 			writeFailure(w, r, methodNotAllowed, "method not allowed")
 		})
-	h.route("POST /v2/user/{UserName}/validate/password", ScopeUserRead, h.validatePassword)
-	h.route("DELETE /v2/user/{UserName}/rememberedDevices", ScopeUserWrite, h.forgetDevices)
-	h.route("POST /v2/user/validate/otp", ScopeOTPVerify, h.validateOTP)
-	h.route("POST /v2/user/send/otp", ScopeOTPSend, h.sendOTP)
+	h.route("validate_password", "POST /v2/user/{UserName}/validate/password", ScopeUserRead, h.validatePassword)
+	h.route("remembered_devices", "DELETE /v2/user/{UserName}/rememberedDevices", ScopeUserWrite, h.forgetDevices)
+	h.route("validate_otp", "POST /v2/user/validate/otp", ScopeOTPVerify, h.validateOTP)
+	h.route("send_otp", "POST /v2/user/send/otp", ScopeOTPSend, h.sendOTP)
 	return h, nil
 }
 
@@ -166,9 +180,13 @@ type caller struct {
 	ip     string
 }
 
-// route registers a method-specific pattern behind Basic auth and scope.
-func (h *Handler) route(pattern, scope string, fn func(http.ResponseWriter, *http.Request, *caller)) {
+// route registers a method-specific pattern behind Basic auth and scope;
+// name is its label in the metrics.
+func (h *Handler) route(name, pattern, scope string, fn func(http.ResponseWriter, *http.Request, *caller)) {
 	h.routes.Handle(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if o, ok := w.(*outcome); ok {
+			o.route = name
+		}
 		if c, ok := h.authorize(w, r, scope); ok {
 			// The core's audit lines carry the address its limits use.
 			r = r.WithContext(authcore.WithRequestInfo(r.Context(), authcore.RequestRef(r.Context()), c.ip))
@@ -182,8 +200,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ref := h.requestRef(r)
 	w.Header().Set("request-ref", ref)
 	r = r.WithContext(authcore.WithRequestInfo(r.Context(), ref, ""))
-	h.routes.ServeHTTP(w, r)
+	o := &outcome{ResponseWriter: w, route: "unknown", result: "success"}
+	h.routes.ServeHTTP(o, r)
+	h.count(o.route, o.result)
 }
+
+// outcome is the ResponseWriter the routes write to: it records the
+// request's route and result for the metrics (writeFailure sets the
+// result).
+type outcome struct {
+	http.ResponseWriter
+	route, result string
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (o *outcome) Unwrap() http.ResponseWriter { return o.ResponseWriter }
 
 // authorize checks the Basic credentials (401 1002) and the route's scope
 // (403 1003), and finds the end user's address: the clientIp header of

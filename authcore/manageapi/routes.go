@@ -140,6 +140,9 @@ func (h *Handler) validatePassword(w http.ResponseWriter, r *http.Request, c *ca
 // audit writes the one line a password validation gets: who asked, for
 // whom, from where, and how it ended; never a secret.
 func (h *Handler) audit(r *http.Request, c *caller, event string, res *authcore.ValidatePasswordResult, err error) {
+	if errors.Is(err, authcore.ErrUnavailable) {
+		return // nothing was decided; the outage log counts it (SPEC §10)
+	}
 	fields := []zap.Field{zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("service_client", c.client),
 		zap.String("client_ip", c.ip), zap.String("result", result(res, err))}
 	if res != nil && res.User != nil {

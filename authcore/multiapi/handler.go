@@ -24,6 +24,12 @@ type Options struct {
 	Passwords *authcore.Passwords
 	StepUp    *authcore.StepUp
 	Tokens    *authcore.Tokens
+	// Health answers GET /health (no token, no api-key). Without it the
+	// route is not served.
+	Health *authcore.Health
+	// Outage is told of every request refused because the store did not
+	// answer, instead of a log line each. Default: one of its own.
+	Outage *authcore.Outage
 	// APIKeys, when any is set, are the values the api-key header must carry.
 	APIKeys []string
 	// ClientIP returns the caller's address for logs and rate limits.
@@ -43,6 +49,8 @@ type Handler struct {
 	passwords  *authcore.Passwords
 	stepUp     *authcore.StepUp
 	tokens     *authcore.Tokens
+	health     *authcore.Health
+	outage     *authcore.Outage
 	apiKeys    [][32]byte
 	clientIP   func(*http.Request) string
 	requestRef func(*http.Request) string
@@ -53,7 +61,8 @@ type Handler struct {
 // New returns a Handler.
 func New(opts Options) *Handler {
 	h := &Handler{sessions: opts.Sessions, accounts: opts.Accounts, passwords: opts.Passwords, stepUp: opts.StepUp,
-		tokens: opts.Tokens, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger}
+		tokens: opts.Tokens, health: opts.Health, outage: opts.Outage, clientIP: opts.ClientIP,
+		requestRef: opts.RequestRef, log: opts.Logger}
 	for _, k := range opts.APIKeys {
 		h.apiKeys = append(h.apiKeys, sha256.Sum256([]byte(k)))
 	}
@@ -66,6 +75,9 @@ func New(opts Options) *Handler {
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
+	if h.outage == nil {
+		h.outage = authcore.NewOutage(h.log, nil)
+	}
 	h.routes = httpapi.NewRoutes(
 		func(w http.ResponseWriter, _ *http.Request) {
 			httpapi.WriteMessage(w, http.StatusNotFound, "no such route")
@@ -73,6 +85,9 @@ func New(opts Options) *Handler {
 		func(w http.ResponseWriter, _ *http.Request) {
 			httpapi.WriteMessage(w, http.StatusMethodNotAllowed, "method not allowed")
 		})
+	if h.health != nil {
+		h.routes.Handle("GET /health", h.healthCheck)
+	}
 	h.routes.Handle("POST /login_with_password", h.loginWithPassword)
 	h.routes.Handle("GET /identities", h.authenticated(h.identities))
 	h.routes.Handle("POST /access_token", h.authenticated(h.accessToken))
@@ -100,8 +115,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ref := h.requestRef(r)
 	w.Header().Set("request-ref", ref)
 	r = r.WithContext(authcore.WithRequestInfo(r.Context(), ref, h.clientIP(r)))
-	// The JWKS document is public by nature, and the push provider signs
-	// its resolve callbacks instead: the api-key rule applies to neither.
+	// The JWKS document is public by nature, a load balancer's health
+	// check carries no key, and the push provider signs its resolve
+	// callbacks instead: the api-key rule applies to none of them.
 	if len(h.apiKeys) > 0 && !apiKeyExempt(r.URL.Path) && !h.checkAPIKey(w, r) {
 		return
 	}
@@ -129,6 +145,6 @@ func (h *Handler) checkAPIKey(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func apiKeyExempt(path string) bool {
-	return path == "/.well-known/jwks.json" ||
+	return path == "/.well-known/jwks.json" || path == "/health" ||
 		(strings.HasPrefix(path, "/stepup/challenges/push/") && strings.HasSuffix(path, "/resolve"))
 }

@@ -55,7 +55,7 @@ func newServerWith(t *testing.T, tune func(*authcore.Options), apiKeys ...string
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(multiapi.New(multiapi.Options{Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords,
-		StepUp: gw.StepUp, Tokens: gw.Tokens, Logger: gw.Logger, APIKeys: apiKeys}))
+		StepUp: gw.StepUp, Tokens: gw.Tokens, Health: gw.Health, Outage: gw.Outage, Logger: gw.Logger, APIKeys: apiKeys}))
 	t.Cleanup(srv.Close)
 	return srv
 }

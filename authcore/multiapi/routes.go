@@ -63,8 +63,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.As(err, new(*authcore.RateLimited)):
 		writeRateLimited(w, err)
 	case errors.Is(err, authcore.ErrUnavailable):
+		// Logged by the outage, a few lines for all of it, not one a request.
 		if !authcore.ClientGone(err) {
-			h.log.Error("store unavailable", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
+			h.outage.Refused()
 		}
 		w.Header().Set("Retry-After", "1")
 		httpapi.WriteMessage(w, http.StatusServiceUnavailable, "service temporarily unavailable")
@@ -249,4 +250,22 @@ func (h *Handler) jwks(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(doc)
+}
+
+// healthCheck answers GET /health: 200 while the store answers, 503 while
+// it does not (SPEC §10), for load balancers and probes.
+func (h *Handler) healthCheck(w http.ResponseWriter, r *http.Request) {
+	type health struct {
+		Status string `json:"status"`
+		Store  string `json:"store"`
+	}
+	if err := h.health.Check(r.Context()); err != nil {
+		if errors.Is(err, authcore.ErrUnavailable) && !authcore.ClientGone(err) {
+			h.outage.Refused()
+		}
+		w.Header().Set("Retry-After", "1")
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, health{"unavailable", "unavailable"})
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, health{"ok", "ok"})
 }
