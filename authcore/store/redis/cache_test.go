@@ -25,7 +25,8 @@ import (
 // invalidation (tracking.go).
 
 // openNode opens a store the way a gateway node does (Parse, then Open),
-// dialling through dial when it is not nil.
+// dialling through dial when it is not nil, and returns it once its
+// tracking connection is up.
 func openNode(t testing.TB, url, prefix string, dial func(context.Context, string, string) (net.Conn, error)) *redis.Store {
 	t.Helper()
 	o, err := redis.Parse(url)
@@ -38,6 +39,7 @@ func openNode(t testing.TB, url, prefix string, dial func(context.Context, strin
 	if !s.Cached() {
 		t.Fatalf("a store opened from %q has no session cache", url)
 	}
+	redis.AwaitTracking(t, s)
 	return s
 }
 
