@@ -32,6 +32,9 @@ const (
 	shortTTL = 300 * time.Millisecond
 	ttlSlack = 150 * time.Millisecond
 	longTTL  = time.Minute
+	// stallBound bounds the retries of a TTL test that a stalled machine
+	// spoiled (unstalled): it only stops a hang.
+	stallBound = 30 * time.Second
 )
 
 // Run runs the conformance suite against the stores newStore returns. It
@@ -117,20 +120,35 @@ func Run(t *testing.T, newStore func(t *testing.T) authcore.Store) {
 
 	t.Run("TouchSlidesTTL", func(t *testing.T) {
 		s := open(t)
-		sess := fullSession(newID())
-		mustCreate(t, s, sess, shortTTL)
-		// Keep touching for more than twice the TTL: without sliding the
-		// session would have expired twice over.
-		start := time.Now()
-		touches := 0
-		for time.Since(start) < 2*shortTTL+shortTTL/3 {
-			time.Sleep(shortTTL / 3)
-			if _, err := s.TouchSession(t.Context(), sess.ID, shortTTL); err != nil {
-				t.Fatalf("touch %d, %v after create: %v (the TTL did not slide)",
-					touches+1, time.Since(start).Round(time.Millisecond), err)
+		var sess *authcore.Session
+		unstalled(t, func() bool {
+			sess = fullSession(newID())
+			// sent is when the newest write of the session was sent: the
+			// store applied it no earlier, so a touch that answers less
+			// than a TTL later must find the session.
+			sent := time.Now()
+			mustCreate(t, s, sess, shortTTL)
+			// Keep touching for more than twice the TTL: without sliding
+			// the session would have expired twice over.
+			start := time.Now()
+			touches := 0
+			for time.Since(start) < 2*shortTTL+shortTTL/3 {
+				time.Sleep(shortTTL / 3)
+				touchSent := time.Now()
+				if _, err := s.TouchSession(t.Context(), sess.ID, shortTTL); err != nil {
+					if errors.Is(err, authcore.ErrNotFound) && time.Since(sent) >= shortTTL {
+						t.Logf("touch %d answered %v after the previous write was sent: stalled",
+							touches+1, time.Since(sent).Round(time.Millisecond))
+						return false
+					}
+					t.Fatalf("touch %d, %v after create: %v (the TTL did not slide)",
+						touches+1, time.Since(start).Round(time.Millisecond), err)
+				}
+				sent = touchSent
+				touches++
 			}
-			touches++
-		}
+			return true
+		})
 		// Then stop touching: it expires one TTL after the last touch.
 		expectGone(t, s, sess.ID, time.Now().Add(shortTTL+ttlSlack))
 	})
@@ -569,15 +587,28 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 		// A counter lives for the ttl of the Incr that created it: a rate
 		// limit window is fixed, not slid forward by every attempt.
 		s := open(t)
-		key := newKey()
-		if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 1 {
-			t.Fatalf("Incr = (%d, %v), want 1", n, err)
-		}
-		written := time.Now()
-		time.Sleep(shortTTL * 2 / 3)
-		if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 2 {
-			t.Fatalf("Incr %v after the first = (%d, %v), want 2", time.Since(written).Round(time.Millisecond), n, err)
-		}
+		var (
+			key     string
+			written time.Time
+		)
+		unstalled(t, func() bool {
+			key = newKey()
+			sent := time.Now()
+			if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 1 {
+				t.Fatalf("Incr = (%d, %v), want 1", n, err)
+			}
+			written = time.Now()
+			time.Sleep(shortTTL * 2 / 3)
+			n, err := s.Incr(t.Context(), key, shortTTL)
+			if err == nil && n == 1 && time.Since(sent) >= shortTTL {
+				t.Logf("the second Incr answered %v after the first was sent: stalled", time.Since(sent).Round(time.Millisecond))
+				return false
+			}
+			if err != nil || n != 2 {
+				t.Fatalf("Incr %v after the first = (%d, %v), want 2", time.Since(written).Round(time.Millisecond), n, err)
+			}
+			return true
+		})
 		// Extended, it would live until 2/3 ttl + ttl.
 		expectKeyGone(t, s, key, written.Add(shortTTL+ttlSlack))
 	})
@@ -799,6 +830,20 @@ func race(t *testing.T, n int, f func(i int)) {
 	ready.Wait()
 	close(start)
 	done.Wait()
+}
+
+// unstalled runs attempt until it returns true, failing the test when none
+// has in stallBound. An attempt returns false when the machine stalled it
+// past the TTL it checks (a loaded CI machine can pause a test for longer
+// than shortTTL): a store on a real clock may then rightly have expired
+// what the attempt expected to find, and only another attempt can tell.
+func unstalled(t *testing.T, attempt func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(stallBound); !attempt(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("every attempt in %v stalled past the TTL", stallBound)
+		}
+	}
 }
 
 // newKey returns a fresh key shaped like the gateway's, hash tag included.
@@ -1023,19 +1068,29 @@ func runSets(t *testing.T, open func(t *testing.T) authcore.Store) {
 	})
 	t.Run("AddExtendsTheSetTTL", func(t *testing.T) {
 		s := open(t)
-		key := "set:{" + newID() + "}"
-		if err := s.AddMember(t.Context(), key, "a", shortTTL); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(shortTTL / 2)
-		if err := s.AddMember(t.Context(), key, "b", shortTTL); err != nil {
-			t.Fatal(err)
-		}
-		// Past the first TTL, before the extended one.
-		time.Sleep(shortTTL/2 + ttlSlack/2)
-		if got, _ := s.Members(t.Context(), key); len(got) != 2 {
-			t.Fatalf("after the extension, Members = %v, want both", got)
-		}
+		var key string
+		unstalled(t, func() bool {
+			key = "set:{" + newID() + "}"
+			if err := s.AddMember(t.Context(), key, "a", shortTTL); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(shortTTL / 2)
+			extended := time.Now() // the store extends the TTL no earlier
+			if err := s.AddMember(t.Context(), key, "b", shortTTL); err != nil {
+				t.Fatal(err)
+			}
+			// Past the first TTL, before the extended one.
+			time.Sleep(shortTTL/2 + ttlSlack/2)
+			got, _ := s.Members(t.Context(), key)
+			if len(got) != 2 && time.Since(extended) >= shortTTL {
+				t.Logf("Members answered %v after the extension was sent: stalled", time.Since(extended).Round(time.Millisecond))
+				return false
+			}
+			if len(got) != 2 {
+				t.Fatalf("after the extension, Members = %v, want both", got)
+			}
+			return true
+		})
 		time.Sleep(shortTTL)
 		if got, _ := s.Members(t.Context(), key); len(got) != 0 {
 			t.Fatalf("after the TTL, Members = %v, want none", got)
