@@ -43,6 +43,18 @@ func openNode(t testing.TB, url, prefix string, dial func(context.Context, strin
 	return s
 }
 
+// waitFor polls cond until it holds, and fails the test, naming what it
+// waited for, when it still does not after 30s: a bound that only stops a
+// hang, so a loaded machine that is slow to get there still passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for %s", what)
+		}
+	}
+}
+
 // newNode opens a cached node on a single server.
 func newNode(t testing.TB, addr, prefix string) *redis.Store {
 	t.Helper()
