@@ -489,40 +489,74 @@ type touch struct {
 	err      error
 }
 
-// hammer touches id on node from several goroutines, a touch every
-// millisecond each, until the returned stop is called; stop returns every
-// touch made.
-func hammer(node *redis.Store, id string) (stop func() []touch) {
+// hammering is touches of one session from several goroutines, a touch
+// every millisecond each, until stop.
+type hammering struct {
+	mu      sync.Mutex
+	touches []touch
+	wg      sync.WaitGroup
+	done    chan struct{}
+	once    sync.Once
+}
+
+// hammer starts hammering id on node; the test's end stops it if the test
+// did not.
+func hammer(t *testing.T, node *redis.Store, id string) *hammering {
 	const workers = 8
-	var (
-		mu      sync.Mutex
-		touches []touch
-		wg      sync.WaitGroup
-	)
-	done := make(chan struct{})
+	h := &hammering{done: make(chan struct{})}
 	for range workers {
-		wg.Add(1)
+		h.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer h.wg.Done()
 			for {
 				select {
-				case <-done:
+				case <-h.done:
 					return
 				default:
 				}
 				start := time.Now()
 				_, err := node.TouchSession(context.Background(), id, time.Minute)
-				mu.Lock()
-				touches = append(touches, touch{start, err == nil, err})
-				mu.Unlock()
+				h.mu.Lock()
+				h.touches = append(h.touches, touch{start, err == nil, err})
+				h.mu.Unlock()
 				time.Sleep(time.Millisecond)
 			}
 		}()
 	}
-	return func() []touch {
-		close(done)
-		wg.Wait()
-		return touches
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+// count returns how many touches so far match.
+func (h *hammering) count(match func(touch) bool) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, tc := range h.touches {
+		if match(tc) {
+			n++
+		}
+	}
+	return n
+}
+
+// stop ends the touches and returns every one made.
+func (h *hammering) stop() []touch {
+	h.once.Do(func() { close(h.done) })
+	h.wg.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.touches
+}
+
+// admitted matches a touch that found the session.
+func admitted(tc touch) bool { return tc.admitted }
+
+// refusedLate returns a match for touches that started RevocationWindow or
+// more after cutoff and failed with want.
+func refusedLate(cutoff time.Time, want error) func(touch) bool {
+	return func(tc touch) bool {
+		return tc.start.Sub(cutoff) >= redis.RevocationWindow && errors.Is(tc.err, want)
 	}
 }
 
@@ -579,16 +613,22 @@ func revokeWhileLinkFails(t *testing.T, f linkFault, link *storetest.Link, a, d 
 	ctx := t.Context()
 	sess := testSession(id)
 	createCached(t, a, d, sess)
-	stop := hammer(d, id)
-	time.Sleep(20 * time.Millisecond) // d serves the hot session
+	h := hammer(t, d, id)
+	// Counted, not timed: d serves the hot session, and the test goes on
+	// until d has refused late touches as the fault makes it (after its
+	// read timeout, when the link does not answer).
+	waitFor(t, "touches admitted on d", func() bool { return h.count(admitted) >= 10 })
 	f.start(link)
-	time.Sleep(20 * time.Millisecond)
 	if err := a.DeleteSession(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	answered := time.Now()
-	time.Sleep(1200 * time.Millisecond) // past d's read timeout and a reconnect
-	touches := stop()
+	refusal := authcore.ErrNotFound
+	if f.unavailable {
+		refusal = authcore.ErrUnavailable
+	}
+	waitFor(t, "late touches refused on d", func() bool { return h.count(refusedLate(answered, refusal)) >= 3 })
+	touches := h.stop()
 	f.stop(link)
 	late, unavailable := refusedAfter(t, touches, answered)
 	before := 0
@@ -631,15 +671,19 @@ func TestRevokedWhileLinkFails(t *testing.T) {
 // frozenStore: the store itself stops answering (SIGSTOP) while node n
 // holds a session hot; no touch that starts RevocationWindow after the
 // freeze is admitted, they are refused as unavailable, and when the store
-// thaws n serves the session again by itself.
-func frozenStore(t *testing.T, freeze time.Duration, pause, resume func(), writer, n *redis.Store, id string) {
+// thaws n serves the session again by itself. The freeze lasts until n
+// has refused late touches as unavailable (after its read timeout), or
+// maxFreeze, past which the topology would fail the server over.
+func frozenStore(t *testing.T, maxFreeze time.Duration, pause, resume func(), writer, n *redis.Store, id string) {
 	createCached(t, writer, n, testSession(id))
-	stop := hammer(n, id)
-	time.Sleep(20 * time.Millisecond)
+	h := hammer(t, n, id)
+	waitFor(t, "touches admitted on the node", func() bool { return h.count(admitted) >= 10 })
 	pause()
 	paused := time.Now()
-	time.Sleep(freeze)
-	touches := stop()
+	for h.count(refusedLate(paused, authcore.ErrUnavailable)) < 3 && time.Since(paused) < maxFreeze {
+		time.Sleep(5 * time.Millisecond)
+	}
+	touches := h.stop()
 	resume()
 	late, unavailable := refusedAfter(t, touches, paused)
 	if unavailable != late {
@@ -662,5 +706,5 @@ func frozenStore(t *testing.T, freeze time.Duration, pause, resume func(), write
 func TestFrozenStoreAdmitsNothing(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	n := newNode(t, srv.Addr(), "frozen:")
-	frozenStore(t, 1500*time.Millisecond, srv.Pause, srv.Resume, n, n, sessionID)
+	frozenStore(t, 30*time.Second, srv.Pause, srv.Resume, n, n, sessionID) // nothing fails a lone server over
 }
