@@ -61,3 +61,27 @@ func AwaitTracking(t testing.TB, s *Store) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// AwaitAnswered waits until every command s sent over its tracking
+// connection (standalone or Sentinel) has been answered, so Redis has run
+// and counted each. The deadline only bounds a hang.
+func AwaitAnswered(t testing.TB, s *Store) {
+	t.Helper()
+	if s.tr == nil || s.tr.single == nil {
+		return
+	}
+	st := s.tr.single
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st.mu.Lock()
+		n := len(st.pending)
+		st.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d commands on the tracking connection still unanswered after 30s", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
