@@ -305,16 +305,25 @@ func TestSessionCacheStaleProofSharesAHeartbeat(t *testing.T) {
 	resetStats(t, srv.Addr())
 	for range waves {
 		time.Sleep(2 * redis.RevocationWindow) // the proof is stale now
-		var wg sync.WaitGroup
+		// The touches start together once every goroutine is up: starting
+		// goroutines one by one on a loaded machine would spread a wave
+		// over more than a proof's life.
+		var ready, wg sync.WaitGroup
+		start := make(chan struct{})
 		for range concurrent {
+			ready.Add(1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				ready.Done()
+				<-start
 				if _, err := s.TouchSession(context.Background(), sessionID, time.Minute); err != nil {
 					t.Error(err)
 				}
 			}()
 		}
+		ready.Wait()
+		close(start)
 		wg.Wait()
 	}
 	calls := commandCalls(t, srv.Addr())
