@@ -432,18 +432,9 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 
 	t.Run("SetReplacesValueAndTTL", func(t *testing.T) {
 		s := open(t)
-		var (
-			key     string
-			written time.Time
-		)
-		unstalled(t, func() bool {
-			key = newKey()
-			mustSet(t, s, key, []byte("first"), longTTL)
-			sent := time.Now()
-			mustSet(t, s, key, []byte("second"), shortTTL)
-			written = time.Now()
-			return valueUnlessStalled(t, s, key, []byte("second"), sent)
-		})
+		key, written := shortKeyUnstalled(t, s, []byte("second"),
+			func(key string) { mustSet(t, s, key, []byte("first"), longTTL) },
+			func(key string, sent time.Time) bool { return valueUnlessStalled(t, s, key, []byte("second"), sent) })
 		expectKeyGone(t, s, key, written.Add(shortTTL+ttlSlack))
 	})
 
@@ -499,17 +490,8 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 
 	t.Run("SetExpiresAfterTTL", func(t *testing.T) {
 		s := open(t)
-		var (
-			key     string
-			written time.Time
-		)
-		unstalled(t, func() bool {
-			key = newKey()
-			sent := time.Now()
-			mustSet(t, s, key, []byte("v"), shortTTL)
-			written = time.Now()
-			return valueUnlessStalled(t, s, key, []byte("v"), sent)
-		})
+		key, written := shortKeyUnstalled(t, s, []byte("v"), nil,
+			func(key string, sent time.Time) bool { return valueUnlessStalled(t, s, key, []byte("v"), sent) })
 		expectKeyGone(t, s, key, written.Add(shortTTL+ttlSlack))
 		if got, err := s.TakeOnce(t.Context(), key); !errors.Is(err, authcore.ErrNotFound) {
 			t.Fatalf("TakeOnce of an expired key = (%q, %v), want ErrNotFound", got, err)
@@ -641,15 +623,7 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 	t.Run("IncrKeepsExistingTTL", func(t *testing.T) {
 		// Incr of a value stored by Set counts on from it and keeps its TTL.
 		s := open(t)
-		var (
-			key     string
-			written time.Time
-		)
-		unstalled(t, func() bool {
-			key = newKey()
-			sent := time.Now()
-			mustSet(t, s, key, []byte("41"), shortTTL)
-			written = time.Now()
+		key, written := shortKeyUnstalled(t, s, []byte("41"), nil, func(key string, sent time.Time) bool {
 			n, err := s.Incr(t.Context(), key, longTTL)
 			if err == nil && n == 1 && time.Since(sent) >= shortTTL {
 				t.Logf("Incr answered %v after the Set was sent: stalled", time.Since(sent).Round(time.Millisecond))
@@ -894,6 +868,26 @@ func mustSet(t *testing.T, s authcore.Store, key string, value []byte, ttl time.
 	if err := s.Set(t.Context(), key, value, ttl); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
+}
+
+// shortKeyUnstalled sets a fresh key to value with shortTTL (after
+// prepare, when set, has run on it) and runs check with when the write was
+// sent, the store applying it no earlier; it does so until check accepts
+// an attempt (unstalled), and returns that key and when its write
+// answered, the store having applied it by then.
+func shortKeyUnstalled(t *testing.T, s authcore.Store, value []byte, prepare func(key string), check func(key string, sent time.Time) bool) (key string, written time.Time) {
+	t.Helper()
+	unstalled(t, func() bool {
+		key = newKey()
+		if prepare != nil {
+			prepare(key)
+		}
+		sent := time.Now()
+		mustSet(t, s, key, value, shortTTL)
+		written = time.Now()
+		return check(key, sent)
+	})
+	return key, written
 }
 
 func expectValue(t *testing.T, s authcore.Store, key string, want []byte) {
