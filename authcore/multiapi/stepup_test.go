@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/authgate/authgate/authcore"
+	"github.com/authgate/authgate/authcore/authtest"
 	"github.com/authgate/authgate/authcore/multiapi"
 	"github.com/authgate/authgate/authcore/store/memory"
 )
@@ -36,7 +37,7 @@ const (
 	stepUpPassword   = "Correct-Horse-1"
 	stepUpPushSecret = "push-secret-for-the-multiapi-tests"
 	testResendEvery  = 200 * time.Millisecond
-	// pastResend is a sleep that outlasts testResendEvery.
+	// pastResend is a clock advance that outlasts testResendEvery.
 	pastResend = testResendEvery + 60*time.Millisecond
 )
 
@@ -143,7 +144,11 @@ func (s slowAccountStore) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 type stepUpFixture struct {
-	srv    *httptest.Server
+	srv *httptest.Server
+	// clk is the gateway's, the store's and the tokens' clock: the tests
+	// move it past a resend interval or a code's life instead of sleeping,
+	// so a loaded machine cannot stretch a window they check.
+	clk    *authtest.Clock
 	otp    *codeRecorder
 	push   *codeRecorder
 	logs   *lockedBuffer
@@ -154,7 +159,8 @@ type stepUpFixture struct {
 }
 
 // newStepUpFixture serves the Multi API with recording senders, a push
-// secret, a 100ms resend interval and a logger writing to a buffer.
+// secret, a 200ms resend interval on a clock the test moves (clk) and a
+// logger writing to a buffer.
 func newStepUpFixture(t *testing.T, cfg stepUpConfig) *stepUpFixture {
 	t.Helper()
 	hash, _ := bcrypt.GenerateFromPassword([]byte(stepUpPassword), bcrypt.MinCost)
@@ -170,7 +176,7 @@ func newStepUpFixture(t *testing.T, cfg stepUpConfig) *stepUpFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &stepUpFixture{otp: &codeRecorder{}, push: &codeRecorder{}, logs: &lockedBuffer{}}
+	f := &stepUpFixture{clk: authtest.NewClock(time.Now()), otp: &codeRecorder{}, push: &codeRecorder{}, logs: &lockedBuffer{}}
 	if len(cfg.apiKeys) > 0 {
 		f.apiKey = cfg.apiKeys[0]
 	}
@@ -181,7 +187,7 @@ func newStepUpFixture(t *testing.T, cfg stepUpConfig) *stepUpFixture {
 		EncodeLevel: zapcore.LowercaseLevelEncoder, EncodeDuration: zapcore.StringDurationEncoder})
 	logger := zap.New(zapcore.NewCore(enc, f.logs, zap.DebugLevel))
 
-	mem := memory.New(nil)
+	mem := memory.New(f.clk.Now)
 	t.Cleanup(func() { mem.Close() })
 	var store authcore.Store = mem
 	if cfg.accountReadLatency > 0 {
@@ -206,7 +212,7 @@ func newStepUpFixture(t *testing.T, cfg stepUpConfig) *stepUpFixture {
 		pushSecret = nil
 	}
 	gw, err := authcore.New(authcore.Options{Store: store, Users: users,
-		Tokens: authcore.NewTokens("test", key, time.Now), PasswordHash: testHashParams, Logger: logger,
+		Tokens: authcore.NewTokens("test", key, f.clk.Now), Now: f.clk.Now, PasswordHash: testHashParams, Logger: logger,
 		Sandbox: cfg.sandbox, OTPSender: otpSender, PushSender: pushSender, PushSecret: pushSecret,
 		CodeKey: key.Derive("codes"), CodeTTL: cfg.codeTTL, ResendInterval: testResendEvery,
 		RateLimits: rateLimits})
@@ -560,9 +566,9 @@ func TestStepUpOTPResendOncePerRoundAndNotTooSoon(t *testing.T) {
 	tok := f.login(t, aliceEmail)
 	first := f.issueCode(t, tok)
 	wantErrorCode(t, f.post(t, "/stepup/challenges/otp/SMS", tok, ""), http.StatusConflict, authcore.CodeRetryIn15Sec)
-	time.Sleep(pastResend)
+	f.clk.Advance(pastResend)
 	second := f.issueCode(t, tok) // the one resend
-	time.Sleep(pastResend)
+	f.clk.Advance(pastResend)
 	wantErrorCode(t, f.post(t, "/stepup/challenges/otp/SMS", tok, ""), http.StatusConflict, authcore.CodeChallengeLimitExceeded)
 	if n := f.otp.count(); n != 2 {
 		t.Fatalf("%d codes sent, want 2", n)
@@ -576,7 +582,7 @@ func TestStepUpOTPResendOncePerRoundAndNotTooSoon(t *testing.T) {
 	}
 	wantNoContent(t, f.verifyCode(t, tok, second))
 	// A successful verify starts a new round.
-	time.Sleep(pastResend)
+	f.clk.Advance(pastResend)
 	f.issueCode(t, tok)
 }
 
@@ -717,7 +723,7 @@ func TestStepUpOTPCodeExpires(t *testing.T) {
 	f := newStepUpFixture(t, stepUpConfig{codeTTL: 200 * time.Millisecond})
 	tok := f.login(t, aliceEmail)
 	code := f.issueCode(t, tok)
-	time.Sleep(300 * time.Millisecond)
+	f.clk.Advance(300 * time.Millisecond)
 	wantErrorCode(t, f.verifyCode(t, tok, code), http.StatusConflict, authcore.CodeVerificationCodeExpired)
 	f.wantStatus(t, tok, "STANDARD")
 }
@@ -875,7 +881,7 @@ func TestPushResolveOfAnExpiredPushIsStateInvalid(t *testing.T) {
 	f := newStepUpFixture(t, stepUpConfig{codeTTL: 200 * time.Millisecond})
 	tok := f.login(t, aliceEmail)
 	id := f.issuePush(t, tok)
-	time.Sleep(300 * time.Millisecond)
+	f.clk.Advance(300 * time.Millisecond)
 	if got := f.pushStatus(t, tok, id); got != authcore.PushExpired {
 		t.Fatalf("push status %s, want EXPIRED", got)
 	}

@@ -511,7 +511,7 @@ func TestExampleRedactsQueryTokensAndDropsSlowHeaders(t *testing.T) {
 			t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
 		}
 	}
-	for deadline := time.Now().Add(5 * time.Second); strings.Count(logs.String(), "access_token=REDACTED") < 3; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(hangBound); strings.Count(logs.String(), "access_token=REDACTED") < 3; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the access log has no redacted line for each request:\n%s", logs)
 		}

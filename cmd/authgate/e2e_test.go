@@ -131,6 +131,21 @@ func startGatewayOn(t *testing.T, config, adapter string, port, admin int) *gate
 	}
 }
 
+// hangBound bounds each wait for a condition in these tests. It only stops
+// a hang: a loaded machine that is slow to get there still passes.
+const hangBound = 30 * time.Second
+
+// waitUntil polls cond until it holds, and fails the test, naming what it
+// waited for, when it still does not after hangBound.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(hangBound); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", hangBound, what)
+		}
+	}
+}
+
 func decodeJWTHeader(t *testing.T, tok string) string {
 	t.Helper()
 	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])

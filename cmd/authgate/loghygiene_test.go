@@ -157,7 +157,7 @@ func lhConfig(users, backend, sms, push string) string {
 // lhNextCode waits for webhook body number n+1 of rcv and returns its code.
 func lhNextCode(t *testing.T, rcv *webhookReceiver, n int) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangBound)
 	for {
 		rcv.mu.Lock()
 		var msg map[string]any

@@ -33,6 +33,7 @@ func TestKeyRotationUnderLoadLogsNobodyOut(t *testing.T) {
 
 	// A client that never stops while the key rotates.
 	var stop atomic.Bool
+	defer stop.Store(true) // also when a wait below fails the test
 	var ok, failed atomic.Int64
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -56,11 +57,15 @@ func TestKeyRotationUnderLoadLogsNobodyOut(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Counted, not timed: requests answered before the reload, and as
+	// many answered after it (a refusal ends the wait; it fails below).
+	const each = 20
+	waitUntil(t, "requests answered before the rotation", func() bool { return ok.Load() >= each || failed.Load() > 0 })
 	rotated := config("previous_key " + testSigningKey)
 	rotated = strings.Replace(rotated, "signing_key "+testSigningKey, "signing_key "+otherSigningKey, 1)
 	g.reload(t, admin, rotated)
-	time.Sleep(300 * time.Millisecond)
+	reloaded := ok.Load()
+	waitUntil(t, "requests answered after the rotation", func() bool { return ok.Load() >= reloaded+each || failed.Load() > 0 })
 	stop.Store(true)
 	wg.Wait()
 	if failed.Load() != 0 || ok.Load() == 0 {

@@ -39,6 +39,20 @@ func TestStalledNodeRefusesRevokedToken(t *testing.T) {
 		wg      sync.WaitGroup
 	)
 	done := make(chan struct{})
+	stopped := sync.OnceFunc(func() { close(done); wg.Wait() })
+	defer stopped() // also when a wait below fails the test
+	// counted returns how many requests have been answered, and how many
+	// of those sent RevocationWindow or more after since answered 503.
+	counted := func(since time.Time) (all, late503 int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range results {
+			if r.start.Sub(since) >= redisstore.RevocationWindow && r.status == 503 {
+				late503++
+			}
+		}
+		return len(results), late503
+	}
 	for range 4 {
 		wg.Add(1)
 		go func() {
@@ -58,16 +72,17 @@ func TestStalledNodeRefusesRevokedToken(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(30 * time.Millisecond)
+	// Counted, not timed: d serves the token before the freeze, and the
+	// stall is tested once d has refused some requests sent after the
+	// logout answered as unavailable (its read timeout ran out).
+	waitUntil(t, "requests answered by d before the freeze", func() bool { all, _ := counted(time.Now()); return all >= 10 })
 	link.Freeze()
-	time.Sleep(30 * time.Millisecond)
 	if r := request(t, "POST", a.URL+"/multi/logout", "", "Authorization", "Bearer "+auth); r.Status != 204 {
 		t.Fatalf("logout on a: %d", r.Status)
 	}
 	answered := time.Now()
-	time.Sleep(1500 * time.Millisecond)
-	close(done)
-	wg.Wait()
+	waitUntil(t, "503s from d for requests sent after the logout", func() bool { _, late503 := counted(answered); return late503 >= 3 })
+	stopped()
 	link.Thaw()
 
 	late, unavailable := 0, 0
@@ -91,7 +106,7 @@ func TestStalledNodeRefusesRevokedToken(t *testing.T) {
 	}
 	t.Logf("%d requests on the stalled node, %d after the logout: %d answered 503, none admitted", len(results), late, unavailable)
 
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(hangBound)
 	for {
 		r := request(t, "GET", d.URL+"/api/x", "", "Authorization", "Bearer "+access)
 		if r.Status == 401 {

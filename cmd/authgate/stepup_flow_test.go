@@ -57,7 +57,7 @@ func newWebhookReceiver(t *testing.T, secret string) *webhookReceiver {
 
 func (r *webhookReceiver) last(t *testing.T) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangBound)
 	for {
 		r.mu.Lock()
 		n, bad := len(r.bodies), r.badSig

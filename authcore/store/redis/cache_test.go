@@ -25,7 +25,8 @@ import (
 // invalidation (tracking.go).
 
 // openNode opens a store the way a gateway node does (Parse, then Open),
-// dialling through dial when it is not nil.
+// dialling through dial when it is not nil, and returns it once its
+// tracking connection is up.
 func openNode(t testing.TB, url, prefix string, dial func(context.Context, string, string) (net.Conn, error)) *redis.Store {
 	t.Helper()
 	o, err := redis.Parse(url)
@@ -38,7 +39,20 @@ func openNode(t testing.TB, url, prefix string, dial func(context.Context, strin
 	if !s.Cached() {
 		t.Fatalf("a store opened from %q has no session cache", url)
 	}
+	redis.AwaitTracking(t, s)
 	return s
+}
+
+// waitFor polls cond until it holds, and fails the test, naming what it
+// waited for, when it still does not after 30s: a bound that only stops a
+// hang, so a loaded machine that is slow to get there still passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for %s", what)
+		}
+	}
 }
 
 // newNode opens a cached node on a single server.
@@ -291,16 +305,25 @@ func TestSessionCacheStaleProofSharesAHeartbeat(t *testing.T) {
 	resetStats(t, srv.Addr())
 	for range waves {
 		time.Sleep(2 * redis.RevocationWindow) // the proof is stale now
-		var wg sync.WaitGroup
+		// The touches start together once every goroutine is up: starting
+		// goroutines one by one on a loaded machine would spread a wave
+		// over more than a proof's life.
+		var ready, wg sync.WaitGroup
+		start := make(chan struct{})
 		for range concurrent {
+			ready.Add(1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				ready.Done()
+				<-start
 				if _, err := s.TouchSession(context.Background(), sessionID, time.Minute); err != nil {
 					t.Error(err)
 				}
 			}()
 		}
+		ready.Wait()
+		close(start)
 		wg.Wait()
 	}
 	calls := commandCalls(t, srv.Addr())
@@ -345,26 +368,51 @@ func TestSessionCacheSlidesThrottled(t *testing.T) {
 	s := newNode(t, srv.Addr(), "slide:")
 	ctx := t.Context()
 	const ttl = 400 * time.Millisecond // slid at most every 50ms
-	if err := s.CreateSession(ctx, testSession(sessionID), ttl); err != nil {
-		t.Fatal(err)
-	}
-	resetStats(t, srv.Addr())
-	start, touches := time.Now(), 0
-	for time.Since(start) < 3*ttl {
-		if _, err := s.TouchSession(ctx, sessionID, ttl); err != nil {
-			t.Fatalf("touch %d after %v: %v: the idle window was not slid", touches, time.Since(start), err)
+	var (
+		id       string
+		touches  int
+		elapsed  time.Duration
+		calls    map[string]int
+		deadline = time.Now().Add(30 * time.Second) // bounds the attempts only
+	)
+	// A touch that misses the session shows that the window was not slid
+	// only when it started less than a TTL, less the slide granularity,
+	// after the touch before it (the last slide was at most that much
+	// earlier): a machine stalled for longer lets the window run out
+	// through no fault of the node, and the run starts over.
+	for attempt := 1; ; attempt++ {
+		id = sessionID + strconv.Itoa(attempt)
+		prev := time.Now()
+		if err := s.CreateSession(ctx, testSession(id), ttl); err != nil {
+			t.Fatal(err)
 		}
-		touches++
-		time.Sleep(5 * time.Millisecond)
+		resetStats(t, srv.Addr())
+		start, stalled := time.Now(), false
+		for touches = 0; time.Since(start) < 3*ttl; touches++ {
+			touchStart := time.Now()
+			if _, err := s.TouchSession(ctx, id, ttl); err != nil {
+				if errors.Is(err, authcore.ErrNotFound) && time.Since(prev) >= ttl-ttl/8 && time.Now().Before(deadline) {
+					t.Logf("touch %d answered %v after the one before it started: stalled, again", touches, time.Since(prev).Round(time.Millisecond))
+					stalled = true
+					break
+				}
+				t.Fatalf("touch %d after %v: %v: the idle window was not slid", touches, time.Since(start), err)
+			}
+			prev = touchStart
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !stalled {
+			elapsed = time.Since(start)
+			calls = commandCalls(t, srv.Addr())
+			break
+		}
 	}
-	elapsed := time.Since(start)
-	calls := commandCalls(t, srv.Addr())
 	if most := int(elapsed/(ttl/8)) + 1; calls["pexpire"] > most || calls["pexpire"] < 3 {
 		t.Errorf("%d touches in %v slid %d times, want between 3 and %d", touches, elapsed.Round(time.Millisecond), calls["pexpire"], most)
 	}
 	t.Logf("%d touches in %v: PEXPIRE %d, GET %d", touches, elapsed.Round(time.Millisecond), calls["pexpire"], calls["get"])
 	time.Sleep(ttl + 150*time.Millisecond)
-	if _, err := s.TouchSession(ctx, sessionID, ttl); !errors.Is(err, authcore.ErrNotFound) {
+	if _, err := s.TouchSession(ctx, id, ttl); !errors.Is(err, authcore.ErrNotFound) {
 		t.Fatalf("touch one idle window after the last use: %v, want ErrNotFound", err)
 	}
 }
@@ -436,7 +484,9 @@ func TestSessionCacheIdleSendsNothing(t *testing.T) {
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
-	time.Sleep(500 * time.Millisecond) // well past the heartbeat's idle cut-off
+	// The last touches may have sent a heartbeat without waiting for it:
+	// count from when Redis has answered everything sent.
+	redis.AwaitAnswered(t, s)
 	if err := stats.ConfigResetStat(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -526,40 +576,74 @@ type touch struct {
 	err      error
 }
 
-// hammer touches id on node from several goroutines, a touch every
-// millisecond each, until the returned stop is called; stop returns every
-// touch made.
-func hammer(node *redis.Store, id string) (stop func() []touch) {
+// hammering is touches of one session from several goroutines, a touch
+// every millisecond each, until stop.
+type hammering struct {
+	mu      sync.Mutex
+	touches []touch
+	wg      sync.WaitGroup
+	done    chan struct{}
+	once    sync.Once
+}
+
+// hammer starts hammering id on node; the test's end stops it if the test
+// did not.
+func hammer(t *testing.T, node *redis.Store, id string) *hammering {
 	const workers = 8
-	var (
-		mu      sync.Mutex
-		touches []touch
-		wg      sync.WaitGroup
-	)
-	done := make(chan struct{})
+	h := &hammering{done: make(chan struct{})}
 	for range workers {
-		wg.Add(1)
+		h.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer h.wg.Done()
 			for {
 				select {
-				case <-done:
+				case <-h.done:
 					return
 				default:
 				}
 				start := time.Now()
 				_, err := node.TouchSession(context.Background(), id, time.Minute)
-				mu.Lock()
-				touches = append(touches, touch{start, err == nil, err})
-				mu.Unlock()
+				h.mu.Lock()
+				h.touches = append(h.touches, touch{start, err == nil, err})
+				h.mu.Unlock()
 				time.Sleep(time.Millisecond)
 			}
 		}()
 	}
-	return func() []touch {
-		close(done)
-		wg.Wait()
-		return touches
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+// count returns how many touches so far match.
+func (h *hammering) count(match func(touch) bool) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, tc := range h.touches {
+		if match(tc) {
+			n++
+		}
+	}
+	return n
+}
+
+// stop ends the touches and returns every one made.
+func (h *hammering) stop() []touch {
+	h.once.Do(func() { close(h.done) })
+	h.wg.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.touches
+}
+
+// admitted matches a touch that found the session.
+func admitted(tc touch) bool { return tc.admitted }
+
+// refusedLate returns a match for touches that started RevocationWindow or
+// more after cutoff and failed with want.
+func refusedLate(cutoff time.Time, want error) func(touch) bool {
+	return func(tc touch) bool {
+		return tc.start.Sub(cutoff) >= redis.RevocationWindow && errors.Is(tc.err, want)
 	}
 }
 
@@ -616,16 +700,22 @@ func revokeWhileLinkFails(t *testing.T, f linkFault, link *storetest.Link, a, d 
 	ctx := t.Context()
 	sess := testSession(id)
 	createCached(t, a, d, sess)
-	stop := hammer(d, id)
-	time.Sleep(20 * time.Millisecond) // d serves the hot session
+	h := hammer(t, d, id)
+	// Counted, not timed: d serves the hot session, and the test goes on
+	// until d has refused late touches as the fault makes it (after its
+	// read timeout, when the link does not answer).
+	waitFor(t, "touches admitted on d", func() bool { return h.count(admitted) >= 10 })
 	f.start(link)
-	time.Sleep(20 * time.Millisecond)
 	if err := a.DeleteSession(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	answered := time.Now()
-	time.Sleep(1200 * time.Millisecond) // past d's read timeout and a reconnect
-	touches := stop()
+	refusal := authcore.ErrNotFound
+	if f.unavailable {
+		refusal = authcore.ErrUnavailable
+	}
+	waitFor(t, "late touches refused on d", func() bool { return h.count(refusedLate(answered, refusal)) >= 3 })
+	touches := h.stop()
 	f.stop(link)
 	late, unavailable := refusedAfter(t, touches, answered)
 	before := 0
@@ -640,7 +730,7 @@ func revokeWhileLinkFails(t *testing.T, f linkFault, link *storetest.Link, a, d 
 		t.Errorf("%s: no late touch was refused as unavailable", f.name)
 	}
 	// Recovery by itself.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // bounds a hang only
 	for {
 		_, err := d.TouchSession(ctx, id, time.Minute)
 		if errors.Is(err, authcore.ErrNotFound) {
@@ -668,22 +758,26 @@ func TestRevokedWhileLinkFails(t *testing.T) {
 // frozenStore: the store itself stops answering (SIGSTOP) while node n
 // holds a session hot; no touch that starts RevocationWindow after the
 // freeze is admitted, they are refused as unavailable, and when the store
-// thaws n serves the session again by itself.
-func frozenStore(t *testing.T, freeze time.Duration, pause, resume func(), writer, n *redis.Store, id string) {
+// thaws n serves the session again by itself. The freeze lasts until n
+// has refused late touches as unavailable (after its read timeout), or
+// maxFreeze, past which the topology would fail the server over.
+func frozenStore(t *testing.T, maxFreeze time.Duration, pause, resume func(), writer, n *redis.Store, id string) {
 	createCached(t, writer, n, testSession(id))
-	stop := hammer(n, id)
-	time.Sleep(20 * time.Millisecond)
+	h := hammer(t, n, id)
+	waitFor(t, "touches admitted on the node", func() bool { return h.count(admitted) >= 10 })
 	pause()
 	paused := time.Now()
-	time.Sleep(freeze)
-	touches := stop()
+	for h.count(refusedLate(paused, authcore.ErrUnavailable)) < 3 && time.Since(paused) < maxFreeze {
+		time.Sleep(5 * time.Millisecond)
+	}
+	touches := h.stop()
 	resume()
 	late, unavailable := refusedAfter(t, touches, paused)
 	if unavailable != late {
 		t.Errorf("%d of %d touches after the freeze were refused as unavailable, want all", unavailable, late)
 	}
 	t.Logf("store frozen: %d touches, %d late ones all refused as unavailable", len(touches), late)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // bounds a hang only
 	for {
 		_, err := n.TouchSession(t.Context(), id, time.Minute)
 		if err == nil {
@@ -699,5 +793,5 @@ func frozenStore(t *testing.T, freeze time.Duration, pause, resume func(), write
 func TestFrozenStoreAdmitsNothing(t *testing.T) {
 	srv := storetest.StartRedis(t)
 	n := newNode(t, srv.Addr(), "frozen:")
-	frozenStore(t, 1500*time.Millisecond, srv.Pause, srv.Resume, n, n, sessionID)
+	frozenStore(t, 30*time.Second, srv.Pause, srv.Resume, n, n, sessionID) // nothing fails a lone server over
 }

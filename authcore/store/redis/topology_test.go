@@ -255,7 +255,7 @@ func TestTopologySentinelFailover(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "traffic before the kill", func() bool { return ok.Load() >= 50 })
 	killed := time.Now()
 	set.KillPrimary()
 	newPrimary := set.WaitFailover(30 * time.Second)
@@ -294,11 +294,14 @@ func TestTopologySentinelFailover(t *testing.T) {
 		t.Errorf("CreateSession after the failover: %v", err)
 	}
 	okBefore := ok.Load()
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "traffic after the failover", func() bool { return ok.Load() > okBefore })
 	stop.Store(true)
 	wg.Wait()
 	// The fast path is back on the new primary: hot sessions are served
-	// from memory again, not read from Redis on every touch.
+	// from memory again, not read from Redis on every touch. The tracking
+	// connection reconnects with a back-off of up to a second, after the
+	// pool: touches made before it is up read Redis, as they should.
+	redis.AwaitTracking(t, s)
 	resetStats(t, newPrimary)
 	for range 50 {
 		for _, id := range ids {

@@ -26,11 +26,15 @@ import (
 // Timing of the TTL tests. The TTL is short so the suite stays fast, and
 // the slack absorbs scheduling delays (-race, a loaded CI machine) without
 // making the checks meaningless: sliding touches come every ttl/3, and
-// expiry is checked ttlSlack after the TTL ran out.
+// expiry is checked ttlSlack after the TTL ran out, counted from when the
+// write answered (the store applied it by then, however long it took).
 const (
 	shortTTL = 300 * time.Millisecond
 	ttlSlack = 150 * time.Millisecond
 	longTTL  = time.Minute
+	// stallBound bounds the retries of a TTL test that a stalled machine
+	// spoiled (unstalled): it only stops a hang.
+	stallBound = 30 * time.Second
 )
 
 // Run runs the conformance suite against the stores newStore returns. It
@@ -110,27 +114,41 @@ func Run(t *testing.T, newStore func(t *testing.T) authcore.Store) {
 	t.Run("ExpiresAfterTTL", func(t *testing.T) {
 		s := open(t)
 		sess := fullSession(newID())
-		start := time.Now()
 		mustCreate(t, s, sess, shortTTL)
-		expectGone(t, s, sess.ID, start.Add(shortTTL+ttlSlack))
+		expectGone(t, s, sess.ID, time.Now().Add(shortTTL+ttlSlack))
 	})
 
 	t.Run("TouchSlidesTTL", func(t *testing.T) {
 		s := open(t)
-		sess := fullSession(newID())
-		mustCreate(t, s, sess, shortTTL)
-		// Keep touching for more than twice the TTL: without sliding the
-		// session would have expired twice over.
-		start := time.Now()
-		touches := 0
-		for time.Since(start) < 2*shortTTL+shortTTL/3 {
-			time.Sleep(shortTTL / 3)
-			if _, err := s.TouchSession(t.Context(), sess.ID, shortTTL); err != nil {
-				t.Fatalf("touch %d, %v after create: %v (the TTL did not slide)",
-					touches+1, time.Since(start).Round(time.Millisecond), err)
+		var sess *authcore.Session
+		unstalled(t, func() bool {
+			sess = fullSession(newID())
+			// sent is when the newest write of the session was sent: the
+			// store applied it no earlier, so a touch that answers less
+			// than a TTL later must find the session.
+			sent := time.Now()
+			mustCreate(t, s, sess, shortTTL)
+			// Keep touching for more than twice the TTL: without sliding
+			// the session would have expired twice over.
+			start := time.Now()
+			touches := 0
+			for time.Since(start) < 2*shortTTL+shortTTL/3 {
+				time.Sleep(shortTTL / 3)
+				touchSent := time.Now()
+				if _, err := s.TouchSession(t.Context(), sess.ID, shortTTL); err != nil {
+					if errors.Is(err, authcore.ErrNotFound) && time.Since(sent) >= shortTTL {
+						t.Logf("touch %d answered %v after the previous write was sent: stalled",
+							touches+1, time.Since(sent).Round(time.Millisecond))
+						return false
+					}
+					t.Fatalf("touch %d, %v after create: %v (the TTL did not slide)",
+						touches+1, time.Since(start).Round(time.Millisecond), err)
+				}
+				sent = touchSent
+				touches++
 			}
-			touches++
-		}
+			return true
+		})
 		// Then stop touching: it expires one TTL after the last touch.
 		expectGone(t, s, sess.ID, time.Now().Add(shortTTL+ttlSlack))
 	})
@@ -414,12 +432,10 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 
 	t.Run("SetReplacesValueAndTTL", func(t *testing.T) {
 		s := open(t)
-		key := newKey()
-		mustSet(t, s, key, []byte("first"), longTTL)
-		start := time.Now()
-		mustSet(t, s, key, []byte("second"), shortTTL)
-		expectValue(t, s, key, []byte("second"))
-		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+		key, written := shortKeyUnstalled(t, s, []byte("second"),
+			func(key string) { mustSet(t, s, key, []byte("first"), longTTL) },
+			func(key string, sent time.Time) bool { return valueUnlessStalled(t, s, key, []byte("second"), sent) })
+		expectKeyGone(t, s, key, written.Add(shortTTL+ttlSlack))
 	})
 
 	t.Run("ValuesAreBinarySafe", func(t *testing.T) {
@@ -474,11 +490,9 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 
 	t.Run("SetExpiresAfterTTL", func(t *testing.T) {
 		s := open(t)
-		key := newKey()
-		start := time.Now()
-		mustSet(t, s, key, []byte("v"), shortTTL)
-		expectValue(t, s, key, []byte("v"))
-		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+		key, written := shortKeyUnstalled(t, s, []byte("v"), nil,
+			func(key string, sent time.Time) bool { return valueUnlessStalled(t, s, key, []byte("v"), sent) })
+		expectKeyGone(t, s, key, written.Add(shortTTL+ttlSlack))
 		if got, err := s.TakeOnce(t.Context(), key); !errors.Is(err, authcore.ErrNotFound) {
 			t.Fatalf("TakeOnce of an expired key = (%q, %v), want ErrNotFound", got, err)
 		}
@@ -498,16 +512,27 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 		setNX("b", longTTL, false)
 		expectValue(t, s, key, []byte("a")) // the loser changed nothing
 
-		if err := s.Delete(t.Context(), key); err != nil {
-			t.Fatalf("Delete: %v", err)
-		}
-		start := time.Now()
-		setNX("c", shortTTL, true) // absent again after a delete
-		// A losing SetNX with a long TTL neither replaces the value nor
-		// extends its TTL.
-		setNX("d", longTTL, false)
-		expectValue(t, s, key, []byte("c"))
-		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+		var written time.Time
+		unstalled(t, func() bool {
+			if err := s.Delete(t.Context(), key); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+			sent := time.Now()
+			setNX("c", shortTTL, true) // absent again after a delete
+			written = time.Now()
+			// A losing SetNX with a long TTL neither replaces the value
+			// nor extends its TTL.
+			ok, err := s.SetNX(t.Context(), key, []byte("d"), longTTL)
+			if err == nil && ok && time.Since(sent) >= shortTTL {
+				t.Logf("SetNX(\"d\") won %v after \"c\" was sent: stalled", time.Since(sent).Round(time.Millisecond))
+				return false
+			}
+			if err != nil || ok {
+				t.Fatalf("SetNX(\"d\") = (%v, %v), want false", ok, err)
+			}
+			return valueUnlessStalled(t, s, key, []byte("c"), sent)
+		})
+		expectKeyGone(t, s, key, written.Add(shortTTL+ttlSlack))
 		setNX("e", longTTL, true) // and absent again after expiry
 		expectValue(t, s, key, []byte("e"))
 	})
@@ -517,14 +542,13 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 		// that might clear the record on the way.
 		s := open(t)
 		getKey, nxKey, incrKey, takeKey := newKey(), newKey(), newKey(), newKey()
-		start := time.Now()
 		for _, key := range []string{getKey, nxKey, takeKey} {
 			mustSet(t, s, key, []byte("old"), shortTTL)
 		}
 		if _, err := s.Incr(t.Context(), incrKey, shortTTL); err != nil {
 			t.Fatalf("Incr: %v", err)
 		}
-		time.Sleep(time.Until(start.Add(shortTTL + ttlSlack)))
+		time.Sleep(shortTTL + ttlSlack) // from the last write's answer
 		if got, err := s.Get(t.Context(), getKey); !errors.Is(err, authcore.ErrNotFound) {
 			t.Errorf("Get of an expired key = (%q, %v), want ErrNotFound", got, err)
 		}
@@ -557,11 +581,10 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 	t.Run("IncrExpiresAfterTTL", func(t *testing.T) {
 		s := open(t)
 		key := newKey()
-		start := time.Now()
 		if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 1 {
 			t.Fatalf("Incr = (%d, %v), want 1", n, err)
 		}
-		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+		expectKeyGone(t, s, key, time.Now().Add(shortTTL+ttlSlack))
 		if n, err := s.Incr(t.Context(), key, longTTL); err != nil || n != 1 {
 			t.Fatalf("Incr after expiry = (%d, %v), want a new counter at 1", n, err)
 		}
@@ -571,29 +594,47 @@ func runKV(t *testing.T, open func(t *testing.T) authcore.Store) {
 		// A counter lives for the ttl of the Incr that created it: a rate
 		// limit window is fixed, not slid forward by every attempt.
 		s := open(t)
-		key := newKey()
-		start := time.Now()
-		if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 1 {
-			t.Fatalf("Incr = (%d, %v), want 1", n, err)
-		}
-		time.Sleep(time.Until(start.Add(shortTTL * 2 / 3)))
-		if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 2 {
-			t.Fatalf("Incr %v after the first = (%d, %v), want 2", time.Since(start).Round(time.Millisecond), n, err)
-		}
+		var (
+			key     string
+			written time.Time
+		)
+		unstalled(t, func() bool {
+			key = newKey()
+			sent := time.Now()
+			if n, err := s.Incr(t.Context(), key, shortTTL); err != nil || n != 1 {
+				t.Fatalf("Incr = (%d, %v), want 1", n, err)
+			}
+			written = time.Now()
+			time.Sleep(shortTTL * 2 / 3)
+			n, err := s.Incr(t.Context(), key, shortTTL)
+			if err == nil && n == 1 && time.Since(sent) >= shortTTL {
+				t.Logf("the second Incr answered %v after the first was sent: stalled", time.Since(sent).Round(time.Millisecond))
+				return false
+			}
+			if err != nil || n != 2 {
+				t.Fatalf("Incr %v after the first = (%d, %v), want 2", time.Since(written).Round(time.Millisecond), n, err)
+			}
+			return true
+		})
 		// Extended, it would live until 2/3 ttl + ttl.
-		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+		expectKeyGone(t, s, key, written.Add(shortTTL+ttlSlack))
 	})
 
 	t.Run("IncrKeepsExistingTTL", func(t *testing.T) {
 		// Incr of a value stored by Set counts on from it and keeps its TTL.
 		s := open(t)
-		key := newKey()
-		start := time.Now()
-		mustSet(t, s, key, []byte("41"), shortTTL)
-		if n, err := s.Incr(t.Context(), key, longTTL); err != nil || n != 42 {
-			t.Fatalf("Incr of \"41\" = (%d, %v), want 42", n, err)
-		}
-		expectKeyGone(t, s, key, start.Add(shortTTL+ttlSlack))
+		key, written := shortKeyUnstalled(t, s, []byte("41"), nil, func(key string, sent time.Time) bool {
+			n, err := s.Incr(t.Context(), key, longTTL)
+			if err == nil && n == 1 && time.Since(sent) >= shortTTL {
+				t.Logf("Incr answered %v after the Set was sent: stalled", time.Since(sent).Round(time.Millisecond))
+				return false
+			}
+			if err != nil || n != 42 {
+				t.Fatalf("Incr of \"41\" = (%d, %v), want 42", n, err)
+			}
+			return true
+		})
+		expectKeyGone(t, s, key, written.Add(shortTTL+ttlSlack))
 	})
 
 	t.Run("IncrOfNonCounterIsAnError", func(t *testing.T) {
@@ -803,6 +844,20 @@ func race(t *testing.T, n int, f func(i int)) {
 	done.Wait()
 }
 
+// unstalled runs attempt until it returns true, failing the test when none
+// has in stallBound. An attempt returns false when the machine stalled it
+// past the TTL it checks (a loaded CI machine can pause a test for longer
+// than shortTTL): a store on a real clock may then rightly have expired
+// what the attempt expected to find, and only another attempt can tell.
+func unstalled(t *testing.T, attempt func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(stallBound); !attempt(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("every attempt in %v stalled past the TTL", stallBound)
+		}
+	}
+}
+
 // newKey returns a fresh key shaped like the gateway's, hash tag included.
 func newKey() string {
 	return "t:{" + newID() + "}:k"
@@ -815,9 +870,49 @@ func mustSet(t *testing.T, s authcore.Store, key string, value []byte, ttl time.
 	}
 }
 
+// shortKeyUnstalled sets a fresh key to value with shortTTL (after
+// prepare, when set, has run on it) and runs check with when the write was
+// sent, the store applying it no earlier; it does so until check accepts
+// an attempt (unstalled), and returns that key and when its write
+// answered, the store having applied it by then.
+func shortKeyUnstalled(t *testing.T, s authcore.Store, value []byte, prepare func(key string), check func(key string, sent time.Time) bool) (key string, written time.Time) {
+	t.Helper()
+	unstalled(t, func() bool {
+		key = newKey()
+		if prepare != nil {
+			prepare(key)
+		}
+		sent := time.Now()
+		mustSet(t, s, key, value, shortTTL)
+		written = time.Now()
+		return check(key, sent)
+	})
+	return key, written
+}
+
 func expectValue(t *testing.T, s authcore.Store, key string, want []byte) {
 	t.Helper()
 	got, err := s.Get(t.Context(), key)
+	checkValue(t, key, got, err, want)
+}
+
+// valueUnlessStalled is expectValue for a key written with shortTTL, the
+// write sent at sent; it returns false instead of failing when the key is
+// gone and the read answered shortTTL or more after sent (unstalled).
+func valueUnlessStalled(t *testing.T, s authcore.Store, key string, want []byte, sent time.Time) bool {
+	t.Helper()
+	got, err := s.Get(t.Context(), key)
+	if errors.Is(err, authcore.ErrNotFound) && time.Since(sent) >= shortTTL {
+		t.Logf("Get(%q) answered %v after the write was sent: stalled", key, time.Since(sent).Round(time.Millisecond))
+		return false
+	}
+	checkValue(t, key, got, err, want)
+	return true
+}
+
+// checkValue checks the answer of a Get of key.
+func checkValue(t *testing.T, key string, got []byte, err error, want []byte) {
+	t.Helper()
 	if err != nil {
 		t.Fatalf("Get(%q): %v, want %q", key, err, want)
 	}
@@ -1025,19 +1120,33 @@ func runSets(t *testing.T, open func(t *testing.T) authcore.Store) {
 	})
 	t.Run("AddExtendsTheSetTTL", func(t *testing.T) {
 		s := open(t)
-		key := "set:{" + newID() + "}"
-		if err := s.AddMember(t.Context(), key, "a", shortTTL); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(shortTTL / 2)
-		if err := s.AddMember(t.Context(), key, "b", shortTTL); err != nil {
-			t.Fatal(err)
-		}
-		// Past the first TTL, before the extended one.
-		time.Sleep(shortTTL/2 + ttlSlack/2)
-		if got, _ := s.Members(t.Context(), key); len(got) != 2 {
-			t.Fatalf("after the extension, Members = %v, want both", got)
-		}
+		var key string
+		unstalled(t, func() bool {
+			key = "set:{" + newID() + "}"
+			first := time.Now() // the store starts the first TTL no earlier
+			if err := s.AddMember(t.Context(), key, "a", shortTTL); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(shortTTL / 2)
+			extended := time.Now() // nor extends it any earlier
+			if err := s.AddMember(t.Context(), key, "b", shortTTL); err != nil {
+				t.Fatal(err)
+			}
+			// The set may have expired before the extension reached it,
+			// or the extended one before Members did.
+			late := time.Since(first) >= shortTTL
+			// Past the first TTL, before the extended one.
+			time.Sleep(shortTTL/2 + ttlSlack/2)
+			got, _ := s.Members(t.Context(), key)
+			if len(got) != 2 && (late || time.Since(extended) >= shortTTL) {
+				t.Logf("Members = %v, answered %v after the first add was sent: stalled", got, time.Since(first).Round(time.Millisecond))
+				return false
+			}
+			if len(got) != 2 {
+				t.Fatalf("after the extension, Members = %v, want both", got)
+			}
+			return true
+		})
 		time.Sleep(shortTTL)
 		if got, _ := s.Members(t.Context(), key); len(got) != 0 {
 			t.Fatalf("after the TTL, Members = %v, want none", got)
