@@ -39,6 +39,16 @@ type Session struct {
 	PasswordUpdateOnly bool
 }
 
+// AuthMethods are the session's authentication methods (RFC 8176 amr:
+// "pwd", then the step-up's method) and the time of the last
+// authentication: the step-up, or the login.
+func (s *Session) AuthMethods() (amr []string, authTime time.Time) {
+	if s.SteppedUp.IsZero() {
+		return []string{"pwd"}, s.Created
+	}
+	return []string{"pwd", s.StepUpMethod}, s.SteppedUp
+}
+
 // IsSteppedUp reports whether the session stepped up no longer than maxAge
 // ago (any time, when maxAge is 0).
 func (s *Session) IsSteppedUp(now time.Time, maxAge time.Duration) bool {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Defaults of the session windows.
@@ -154,12 +156,7 @@ func endAll(ctx context.Context, store Store, credentialsID string) error {
 // absolute lifetime; the session in the store is what keeps it alive.
 func (s *Sessions) IssueToken(sess *Session, tokenType string, identity IdentityRef) (string, error) {
 	now := s.now()
-	amr := []string{"pwd"}
-	authTime := sess.Created
-	if !sess.SteppedUp.IsZero() {
-		amr = append(amr, sess.StepUpMethod)
-		authTime = sess.SteppedUp
-	}
+	amr, authTime := sess.AuthMethods()
 	c := &Claims{
 		SessionID: sess.ID, TokenType: tokenType, CredentialsType: sess.CredentialsType,
 		Identity: identity, AMR: amr, AuthTime: authTime.Unix(),
@@ -232,6 +229,22 @@ func (s *Sessions) AccessToken(ctx context.Context, sess *Session, identity Iden
 
 // SteppedUp reports whether the session has stepped up, at any time.
 func (s *Sessions) SteppedUp(sess *Session) bool { return sess.IsSteppedUp(s.now(), 0) }
+
+// Revoke ends the session of token, whatever its kind, for a backend that
+// asks (RFC 7009): every token of the session stops working on every node.
+// A token that does not verify, or whose session is already gone, is no
+// error: there is nothing to end.
+func (s *Sessions) Revoke(ctx context.Context, token string) error {
+	c, err := s.tokens.Verify(token)
+	if err != nil {
+		return nil
+	}
+	if err := s.store.DeleteSession(ctx, c.SessionID); err != nil {
+		return storeError(err)
+	}
+	s.log.Info("revoke", append(auditFields(ctx), zap.String("credentials_id", c.Subject))...)
+	return nil
+}
 
 // Logout ends the session: every token of it stops working on every node.
 func (s *Sessions) Logout(ctx context.Context, sess *Session) error {

@@ -175,7 +175,8 @@ type ServiceClientConfig struct {
 	// Placeholders such as {env.MANAGE_CLIENT_HASH} are expanded.
 	Hash string `json:"hash"`
 	// Scopes are the routes the client may call: manage.user.read,
-	// manage.user.write, manage.otp.verify, manage.otp.send.
+	// manage.user.write, manage.otp.verify, manage.otp.send, token.introspect,
+	// token.revoke.
 	Scopes []string `json:"scopes"`
 }
 

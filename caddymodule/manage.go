@@ -39,6 +39,7 @@ func (m *Manage) Provision(ctx caddy.Context) error {
 	}
 	m.handler, err = manageapi.New(manageapi.Options{
 		ManageMFA:  app.Services().ManageMFA,
+		Sessions:   app.Services().Sessions,
 		Clients:    app.serviceClients(caddy.NewReplacer()),
 		ClientIP:   clientIP,
 		RequestRef: requestRef,

@@ -33,10 +33,14 @@ const (
 	ScopeOTPVerify = "manage.otp.verify"
 	// ScopeOTPSend: POST /v2/user/send/otp.
 	ScopeOTPSend = "manage.otp.send"
+	// ScopeTokenIntrospect: POST /introspect (RFC 7662).
+	ScopeTokenIntrospect = "token.introspect"
+	// ScopeTokenRevoke: POST /revoke (RFC 7009).
+	ScopeTokenRevoke = "token.revoke"
 )
 
 // Scopes lists every scope, for config validation.
-var Scopes = []string{ScopeUserRead, ScopeUserWrite, ScopeOTPVerify, ScopeOTPSend}
+var Scopes = []string{ScopeUserRead, ScopeUserWrite, ScopeOTPVerify, ScopeOTPSend, ScopeTokenIntrospect, ScopeTokenRevoke}
 
 // ServiceClient is a backend allowed to call the Manage API.
 type ServiceClient struct {
@@ -77,8 +81,11 @@ func ValidateClients(clients []ServiceClient) error {
 
 // Options configure a Handler.
 type Options struct {
-	// ManageMFA is the service the routes call. Required.
+	// ManageMFA is the service the user routes call. Required.
 	ManageMFA *authcore.ManageMFA
+	// Sessions checks and ends tokens for /introspect and /revoke.
+	// Without it those routes are not served.
+	Sessions *authcore.Sessions
 	// Clients are the service clients; with none, every call answers 401.
 	Clients []ServiceClient
 	// ClientIP returns the connection's client address, used when the
@@ -103,6 +110,7 @@ type Options struct {
 // Handler serves the Manage API routes relative to the path it receives.
 type Handler struct {
 	mfa        *authcore.ManageMFA
+	sessions   *authcore.Sessions
 	clients    []serviceClient
 	secrets    *authcore.PasswordHashes
 	verified   sync.Map // credentialsDigest -> struct{}: secrets already checked
@@ -127,7 +135,7 @@ func New(opts Options) (*Handler, error) {
 	if err := ValidateClients(opts.Clients); err != nil {
 		return nil, err
 	}
-	h := &Handler{mfa: opts.ManageMFA, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger,
+	h := &Handler{mfa: opts.ManageMFA, sessions: opts.Sessions, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger,
 		count: func(string, string) {}, outage: opts.Outage}
 	if opts.Metrics != nil {
 		h.count = opts.Metrics.ManageRequest
@@ -171,6 +179,10 @@ func New(opts Options) (*Handler, error) {
 	h.route("remembered_devices", "DELETE /v2/user/{UserName}/rememberedDevices", ScopeUserWrite, h.forgetDevices)
 	h.route("validate_otp", "POST /v2/user/validate/otp", ScopeOTPVerify, h.validateOTP)
 	h.route("send_otp", "POST /v2/user/send/otp", ScopeOTPSend, h.sendOTP)
+	if h.sessions != nil {
+		h.route("introspect", "POST /introspect", ScopeTokenIntrospect, h.introspect)
+		h.route("revoke", "POST /revoke", ScopeTokenRevoke, h.revoke)
+	}
 	return h, nil
 }
 
