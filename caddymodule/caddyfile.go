@@ -20,12 +20,14 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("authgate_api", parseAPI)
 	httpcaddyfile.RegisterHandlerDirective("authgate_manage", parseManage)
 	httpcaddyfile.RegisterHandlerDirective("authgate_protect", parseProtect)
+	httpcaddyfile.RegisterHandlerDirective("authgate_verify", parseVerify)
 	// Registered orders mean users never need an `order` line: the guard
 	// runs with the other auth handlers, ahead of anything that proxies or
 	// responds; the API handlers respond, so they sit with respond.
 	httpcaddyfile.RegisterDirectiveOrder("authgate_protect", httpcaddyfile.After, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("authgate_api", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("authgate_manage", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterDirectiveOrder("authgate_verify", httpcaddyfile.Before, "respond")
 }
 
 // parseGlobal sets up the authgate app from the global options block:
@@ -328,21 +330,44 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	if err := parseBlock(h.Dispenser, "authgate_protect", protectDirectives, p, (*Guard).Validate); err != nil {
+	if err := parseBlock(h.Dispenser, "authgate_protect", protectDirectives, &p.GuardConfig, (*GuardConfig).check); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
+// parseVerify sets up forward auth for another proxy; its block is
+// authgate_protect's:
+//
+//	authgate_verify {
+//		token access | auth | any
+//		stepup [<max_age>]
+//		identity_type CONSUMER | CORPORATE
+//		credentials_type ROOT | USER
+//		header_prefix <prefix>
+//		raw_paths allow | refuse
+//	}
+func parseVerify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	v := new(Verify)
+	h.Next() // consume directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	if err := parseBlock(h.Dispenser, "authgate_verify", protectDirectives, &v.GuardConfig, (*GuardConfig).check); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // protectDirectives is authgate_protect's block: the parser reads it, and
 // docs/configuration.md is checked against it (docs_test.go).
-var protectDirectives = map[string]directive[Guard]{
-	"token": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+var protectDirectives = map[string]directive[GuardConfig]{
+	"token": {parse: func(d *caddyfile.Dispenser, p *GuardConfig) error {
 		err := oneArg(d, &p.Token)
 		p.Token = strings.ToLower(p.Token)
 		return err
 	}},
-	"stepup": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+	"stepup": {parse: func(d *caddyfile.Dispenser, p *GuardConfig) error {
 		p.StepUp = true
 		if d.NextArg() {
 			v, err := caddy.ParseDuration(d.Val())
@@ -353,16 +378,16 @@ var protectDirectives = map[string]directive[Guard]{
 		}
 		return nil
 	}},
-	"identity_type": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+	"identity_type": {parse: func(d *caddyfile.Dispenser, p *GuardConfig) error {
 		return oneArg(d, &p.IdentityType)
 	}},
-	"credentials_type": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+	"credentials_type": {parse: func(d *caddyfile.Dispenser, p *GuardConfig) error {
 		return oneArg(d, &p.CredentialsType)
 	}},
-	"header_prefix": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+	"header_prefix": {parse: func(d *caddyfile.Dispenser, p *GuardConfig) error {
 		return oneArg(d, &p.HeaderPrefix)
 	}},
-	"raw_paths": {parse: func(d *caddyfile.Dispenser, p *Guard) error {
+	"raw_paths": {parse: func(d *caddyfile.Dispenser, p *GuardConfig) error {
 		err := oneArg(d, &p.RawPaths)
 		p.RawPaths = strings.ToLower(p.RawPaths)
 		return err

@@ -62,6 +62,7 @@ func TestConfigurationDocMatchesTheParser(t *testing.T) {
 	parser := map[string][]docDirective{
 		"authgate":         tableDirectives(globalDirectives),
 		"authgate_protect": tableDirectives(protectDirectives),
+		"authgate_verify":  tableDirectives(protectDirectives),
 		// The API handlers take no subdirectives (their parsers refuse any:
 		// TestCaddyfileErrorsNameTheDirective).
 		"authgate_api":    {},

@@ -83,6 +83,9 @@ func (p *Guard) Provision(ctx caddy.Context) error {
 // Validate implements caddy.Validator.
 func (p *Guard) Validate() error { return p.GuardConfig.validate() }
 
+// check is validate for the Caddyfile parser, which holds a pointer.
+func (c *GuardConfig) check() error { return c.validate() }
+
 func (c GuardConfig) validate() error {
 	switch c.Token {
 	case "", authcore.GuardAccess, authcore.GuardAuth, authcore.GuardAny:
@@ -169,25 +172,7 @@ func (g *routeGuard) decide(r *http.Request) (d authcore.Decision, ambiguous str
 	if ambiguous = g.checkPath(r); ambiguous != "" {
 		return d, ambiguous
 	}
-	token, _ := httpapi.BearerToken(r.Header.Get("Authorization"))
-	d = g.app.Services().Guard.Decide(r.Context(), token, &g.policy)
-	switch d.Refusal {
-	case authcore.NotRefused:
-	case authcore.RefusedUnavailable:
-		// The core's outage log speaks for all of them, a few lines in all.
-		if c := g.logger.Check(zapcore.DebugLevel, "guard: store unavailable"); c != nil {
-			c.Write(zap.Error(d.Cause))
-		}
-		return d, ""
-	case authcore.RefusedInternal:
-		if c := g.logger.Check(zapcore.ErrorLevel, "guard: internal error"); c != nil {
-			c.Write(zap.Error(d.Cause))
-		}
-		return d, ""
-	default:
-		if c := g.logger.Check(zapcore.DebugLevel, "guard: rejected"); c != nil {
-			c.Write(zap.Int("status", httpapi.GuardStatus(d.Refusal)), zap.Stringer("reason", d.Refusal))
-		}
+	if d = g.decideToken(r); !d.Admitted() {
 		return d, ""
 	}
 	g.headers.Prepare(r, &d)
@@ -209,17 +194,46 @@ func (g *routeGuard) decide(r *http.Request) (d authcore.Decision, ambiguous str
 	return d, ""
 }
 
+// decideToken asks the core about the request's bearer token and logs a
+// refusal as its kind deserves: nothing above DEBUG but a bug.
+func (g *routeGuard) decideToken(r *http.Request) authcore.Decision {
+	token, _ := httpapi.BearerToken(r.Header.Get("Authorization"))
+	d := g.app.Services().Guard.Decide(r.Context(), token, &g.policy)
+	switch d.Refusal {
+	case authcore.NotRefused:
+	case authcore.RefusedUnavailable:
+		// The core's outage log speaks for all of them, a few lines in all.
+		if c := g.logger.Check(zapcore.DebugLevel, "guard: store unavailable"); c != nil {
+			c.Write(zap.Error(d.Cause))
+		}
+	case authcore.RefusedInternal:
+		if c := g.logger.Check(zapcore.ErrorLevel, "guard: internal error"); c != nil {
+			c.Write(zap.Error(d.Cause))
+		}
+	default:
+		if c := g.logger.Check(zapcore.DebugLevel, "guard: rejected"); c != nil {
+			c.Write(zap.Int("status", httpapi.GuardStatus(d.Refusal)), zap.Stringer("reason", d.Refusal))
+		}
+	}
+	return d
+}
+
 // checkPath refuses a raw path that a backend could read as another route
 // than the one matched (authcore.AmbiguousPath), unless raw_paths allow,
 // and says why. RequestURI is the target as the client sent it; a request
 // made inside the server has none, and its URL is checked instead.
 func (g *routeGuard) checkPath(r *http.Request) string {
-	if g.allowRawPaths {
-		return ""
-	}
 	target := r.RequestURI
 	if target == "" {
 		target = r.URL.EscapedPath()
+	}
+	return g.checkTarget(target)
+}
+
+// checkTarget is checkPath for a request target given as text.
+func (g *routeGuard) checkTarget(target string) string {
+	if g.allowRawPaths {
+		return ""
 	}
 	reason := authcore.AmbiguousPath(target)
 	if reason == "" {
