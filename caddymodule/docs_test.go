@@ -66,6 +66,7 @@ func TestConfigurationDocMatchesTheParser(t *testing.T) {
 		// TestCaddyfileErrorsNameTheDirective).
 		"authgate_api":    {},
 		"authgate_manage": {},
+		"authgate_portal": {},
 	}
 	byName := func(a, b docDirective) int { return strings.Compare(a.name, b.name) }
 	for block, want := range parser {
