@@ -115,7 +115,7 @@ func TestGuardSendsBrowsersToThePortal(t *testing.T) {
 		"no session":              {navigation("GET", "/app/pay/x?a=1&b=2"), 302, "/auth/login?return=%2Fapp%2Fpay%2Fx%3Fa%3D1%26b%3D2", ""},
 		"HEAD":                    {navigation("HEAD", "/app/pay/"), 302, "/auth/login?return=%2Fapp%2Fpay%2F", ""},
 		"a dead cookie":           {withCookie(navigation("GET", "/app/pay/"), strings.Repeat("a", 22)+"."+strings.Repeat("b", 22)), 302, "/auth/login?return=%2Fapp%2Fpay%2F", ""},
-		"not stepped up":          {withCookie(navigation("GET", "/app/pay/"), fresh), 302, "/auth/stepup?max_age=300&return=%2Fapp%2Fpay%2F", ""},
+		"not stepped up":          {withCookie(navigation("GET", "/app/pay/"), fresh), 302, "/auth/stepup?return=%2Fapp%2Fpay%2F&max_age=300", ""},
 		"expired password":        {withCookie(navigation("GET", "/app/pay/"), expired), 302, "/auth/password?return=%2Fapp%2Fpay%2F", ""},
 		"XHR without session":     {json(httptest.NewRequest("GET", "/app/pay/", nil)), 401, "", `"message"`},
 		"XHR not stepped up":      {json(withCookie(httptest.NewRequest("GET", "/app/pay/", nil), fresh)), 403, "", `"STEP_UP_REQUIRED"`},

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -318,17 +317,18 @@ func (p *Guard) portalPage(r *http.Request, d *authcore.Decision, browser bool) 
 	if !browser || !isNavigation(r) {
 		return ""
 	}
-	ret := url.Values{"return": {originalURI(r)}}
+	ret := originalURI(r)
 	switch d.Refusal {
 	case authcore.RefusedNoToken, authcore.RefusedInvalidToken:
-		return p.portal + "/login?" + ret.Encode()
+		return portal.PageURL(p.portal, portal.PageLogin, ret, "")
 	case authcore.RefusedPasswordUpdateToken:
-		return p.portal + "/password?" + ret.Encode()
+		return portal.PageURL(p.portal, portal.PagePassword, ret, "")
 	case authcore.RefusedStepUpRequired:
+		maxAge := ""
 		if d.MaxAge > 0 {
-			ret.Set("max_age", strconv.FormatInt(int64(d.MaxAge/time.Second), 10))
+			maxAge = strconv.FormatInt(int64(d.MaxAge/time.Second), 10)
 		}
-		return p.portal + "/stepup?" + ret.Encode()
+		return portal.PageURL(p.portal, portal.PageStepUp, ret, maxAge)
 	}
 	return ""
 }

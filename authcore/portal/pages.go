@@ -47,9 +47,9 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request,
 	case err == nil:
 		return sess, true
 	case errors.Is(err, authcore.ErrPasswordUpdateSession):
-		seeOther(w, r, withReturn("password", ret, ""))
+		seeOther(w, r, withReturn(PagePassword, ret, ""))
 	case errors.Is(err, authcore.ErrInvalidToken):
-		seeOther(w, r, withReturn("login", ret, ""))
+		seeOther(w, r, withReturn(PageLogin, ret, ""))
 	default:
 		h.fail(w, r, err)
 	}
@@ -98,7 +98,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.audit(r, "login", "password_expired", res.Session.CredentialsID)
 		setCookie(w, h.cookies.Session, res.Cookie)
 		expireCookie(w, h.cookies.PreSession)
-		seeOther(w, r, withReturn("password", ret, ""))
+		seeOther(w, r, withReturn(PagePassword, ret, ""))
 	case err == nil:
 		h.audit(r, "login", "success", res.Session.CredentialsID)
 		setCookie(w, h.cookies.Session, res.Cookie)
@@ -220,7 +220,7 @@ func (h *Handler) stepUpRefused(w http.ResponseWriter, r *http.Request, p *page,
 		h.render(w, r, http.StatusTooManyRequests, "stepup", p)
 	case errors.Is(err, authcore.ErrInvalidToken):
 		// The session ended meanwhile.
-		seeOther(w, r, withReturn("login", p.Return, ""))
+		seeOther(w, r, withReturn(PageLogin, p.Return, ""))
 	default:
 		h.fail(w, r, err)
 	}
@@ -228,11 +228,7 @@ func (h *Handler) stepUpRefused(w http.ResponseWriter, r *http.Request, p *page,
 
 // pushPath is the waiting page of push id.
 func pushPath(id, ret, maxAge string) string {
-	q := url.Values{"id": {id}, "return": {ret}}
-	if maxAge != "" {
-		q.Set("max_age", maxAge)
-	}
-	return "stepup/push?" + q.Encode()
+	return pagePush + "?id=" + url.QueryEscape(id) + "&" + returnQuery(ret, maxAge)
 }
 
 // pushOutcome answers the waiting page's continue button: back to the
@@ -377,7 +373,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		p.Error = msgLocked
 		h.render(w, r, http.StatusLocked, "password", p)
 	case errors.Is(err, authcore.ErrInvalidToken):
-		seeOther(w, r, withReturn("login", ret, ""))
+		seeOther(w, r, withReturn(PageLogin, ret, ""))
 	default:
 		h.fail(w, r, err)
 	}
@@ -406,5 +402,5 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expireCookie(w, h.cookies.Session)
-	seeOther(w, r, "login?signed_out=1")
+	seeOther(w, r, PageLogin+"?signed_out=1")
 }

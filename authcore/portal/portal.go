@@ -143,7 +143,7 @@ func crossSite(r *http.Request) bool {
 
 // index sends a browser that opens the portal's root to the sign-in page.
 func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
-	seeOther(w, r, "login")
+	seeOther(w, r, PageLogin)
 }
 
 // seeOther answers 303 to target: a path of the portal (relative to its
@@ -167,12 +167,33 @@ func base(r *http.Request) string {
 	return strings.Repeat("../", max(strings.Count(r.URL.Path, "/")-1, 0))
 }
 
-// withReturn appends the return path (and max_age, when set) to a portal
-// path as its query.
-func withReturn(path, ret, maxAge string) string {
-	q := url.Values{"return": {ret}}
+// The pages other handlers send browsers to (PageURL).
+const (
+	PageLogin    = "login"
+	PageStepUp   = "stepup"
+	PagePassword = "password"
+	pagePush     = "stepup/push"
+)
+
+// PageURL is the address of a page of the portal mounted at mount (such
+// as "/auth"), coming back to ret, with max_age (seconds) when it is not
+// empty: where the guard sends a browser.
+func PageURL(mount, page, ret, maxAge string) string {
+	return mount + "/" + withReturn(page, ret, maxAge)
+}
+
+// withReturn is a portal page (relative to the portal's root) with the
+// return path, and max_age when set, as its query.
+func withReturn(page, ret, maxAge string) string {
+	return page + "?" + returnQuery(ret, maxAge)
+}
+
+// returnQuery carries the return path and max_age from page to page, in
+// the order the pages' addresses are written: return first.
+func returnQuery(ret, maxAge string) string {
+	q := "return=" + url.QueryEscape(ret)
 	if maxAge != "" {
-		q.Set("max_age", maxAge)
+		q += "&max_age=" + url.QueryEscape(maxAge)
 	}
-	return path + "?" + q.Encode()
+	return q
 }

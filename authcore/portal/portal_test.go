@@ -344,7 +344,7 @@ func TestStepUpByPush(t *testing.T) {
 	ret := "/app/pay/"
 	b.signIn("alice@example.com", ret)
 	started := b.stepUp(ret, "push", "channel", "AUTHY")
-	if started.status != http.StatusSeeOther || !strings.HasPrefix(started.header.Get("Location"), "stepup/push?") {
+	if started.status != http.StatusSeeOther || !strings.HasPrefix(started.header.Get("Location"), "stepup/push?id=") {
 		t.Fatalf("push start: %d Location %q", started.status, started.header.Get("Location"))
 	}
 	loc, _ := url.Parse(started.header.Get("Location"))
