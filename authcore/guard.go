@@ -43,13 +43,14 @@ type Refusal uint8
 const (
 	// NotRefused: the request is admitted.
 	NotRefused Refusal = iota
-	// RefusedNoToken: no bearer token.
+	// RefusedNoToken: no bearer token (or, deciding from the portal's
+	// cookie, no cookie).
 	RefusedNoToken
-	// RefusedInvalidToken: a token that does not verify, or whose session
-	// has ended.
+	// RefusedInvalidToken: a token (or portal cookie) that does not
+	// verify, or whose session has ended.
 	RefusedInvalidToken
-	// RefusedPasswordUpdateToken: a PASSWORD_UPDATE token, good only for
-	// changing the password.
+	// RefusedPasswordUpdateToken: a PASSWORD_UPDATE token, or the browser
+	// session of an expired password, good only for changing it.
 	RefusedPasswordUpdateToken
 	// RefusedAccessTokenRequired: an AUTH token where ACCESS is required.
 	RefusedAccessTokenRequired
@@ -136,11 +137,25 @@ type Guard struct {
 // and counts the decision in the metrics.
 func (g *Guard) Decide(ctx context.Context, token string, p *GuardPolicy) Decision {
 	d := g.decide(ctx, token, p)
+	g.count(&d)
+	return d
+}
+
+// DecideBrowser decides a guarded request from the portal's session
+// cookie ("" for none): a browser session is admitted as an ACCESS token
+// of its login identity would be. A password-update-only session is
+// RefusedPasswordUpdateToken. It counts the decision as Decide does.
+func (g *Guard) DecideBrowser(ctx context.Context, cookie string, p *GuardPolicy) Decision {
+	d := g.decideBrowser(ctx, cookie, p)
+	g.count(&d)
+	return d
+}
+
+func (g *Guard) count(d *Decision) {
 	g.metrics.GuardDecision(d.Refusal.String())
 	if d.Refusal == RefusedUnavailable {
 		g.outage.Refused()
 	}
-	return d
 }
 
 func (g *Guard) decide(ctx context.Context, token string, p *GuardPolicy) Decision {
@@ -148,6 +163,27 @@ func (g *Guard) decide(ctx context.Context, token string, p *GuardPolicy) Decisi
 		return Decision{Refusal: RefusedNoToken}
 	}
 	c, s, err := g.sessions.Authenticate(ctx, token)
+	if err != nil {
+		return refusedFor(err)
+	}
+	return g.check(c, s, p)
+}
+
+func (g *Guard) decideBrowser(ctx context.Context, cookie string, p *GuardPolicy) Decision {
+	if cookie == "" {
+		return Decision{Refusal: RefusedNoToken}
+	}
+	s, err := g.sessions.AuthenticateBrowser(ctx, cookie)
+	if err != nil {
+		return refusedFor(err)
+	}
+	c := &Claims{SessionID: s.ID, TokenType: TokenAccess, CredentialsType: s.CredentialsType, Identity: s.Identity}
+	c.Subject = s.CredentialsID
+	return g.check(c, s, p)
+}
+
+// refusedFor is the refusal of a credential that did not authenticate.
+func refusedFor(err error) Decision {
 	switch {
 	case errors.Is(err, ErrPasswordUpdateToken):
 		return Decision{Refusal: RefusedPasswordUpdateToken, Cause: err}
@@ -157,9 +193,12 @@ func (g *Guard) decide(ctx context.Context, token string, p *GuardPolicy) Decisi
 		return Decision{Refusal: RefusedClientGone, Cause: err}
 	case errors.Is(err, ErrUnavailable):
 		return Decision{Refusal: RefusedUnavailable, Cause: err}
-	case err != nil:
-		return Decision{Refusal: RefusedInternal, Cause: err}
 	}
+	return Decision{Refusal: RefusedInternal, Cause: err}
+}
+
+// check holds an authenticated caller to the route's demands.
+func (g *Guard) check(c *Claims, s *Session, p *GuardPolicy) Decision {
 	switch {
 	case p.Token != GuardAny && p.Token != GuardAuth && c.TokenType != TokenAccess:
 		return Decision{Refusal: RefusedAccessTokenRequired}

@@ -31,7 +31,7 @@ type KeySpec struct {
 // of Keys are the only code that spells a key.
 var StoreKeys = compileKeys([]KeySpec{
 	{Name: "session", Pattern: "s:{<session id>}", HashTag: "session id",
-		TTL: "session_idle, slid by every use; never past session_max", Owner: "Sessions (through the Store's session methods)"},
+		TTL: "session_idle, slid by every use; never past session_max", Owner: "Sessions (through the Store's session methods): API and browser sessions alike"},
 	{Name: "user_sessions", Pattern: "us:{<credentials id>}", HashTag: "credentials id",
 		TTL: "session_max from the last login", Owner: "Sessions: the user's session ids, so a password change ends them all"},
 

@@ -141,21 +141,21 @@ type ManageMFA struct {
 // Every call counts against the Manage API's login limits of the end-user
 // address in ctx and req.UserName, a sent code against its code_issue
 // limits and a checked one against code_verify (*RateLimited); the
-// password check counts in the login metrics as a Multi API login does.
+// password check counts in the login metrics under LoginAPIManage.
 func (m *ManageMFA) ValidatePassword(ctx context.Context, req ValidatePasswordRequest) (*ValidatePasswordResult, error) {
 	if err := m.limits.allowManage(ctx, LimitLogin, req.UserName); err != nil {
-		m.metrics.Login(loginResult(err))
+		m.metrics.Login(LoginAPIManage, loginResult(err))
 		return nil, err
 	}
 	user, err := m.accounts.UserByName(ctx, req.UserName)
 	if errors.Is(err, ErrUserNotFound) {
 		user = nil
 	} else if err != nil {
-		m.metrics.Login(loginResult(err))
+		m.metrics.Login(LoginAPIManage, loginResult(err))
 		return nil, err
 	}
 	err = m.passwords.Check(ctx, user, req.UserName, req.Password)
-	m.metrics.Login(loginResult(err))
+	m.metrics.Login(LoginAPIManage, loginResult(err))
 	if err != nil {
 		return nil, err
 	}

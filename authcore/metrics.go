@@ -11,9 +11,11 @@ import (
 // secrets. Implementations must be cheap and safe for concurrent use: the
 // guard calls them on every request.
 type Metrics interface {
-	// Login counts a login attempt, on either API, by result: success,
-	// invalid_credentials, password_expired, locked, error.
-	Login(result string)
+	// Login counts a login attempt by the API it came through
+	// (LoginAPIMulti, LoginAPIManage, LoginAPIPortal) and result: success,
+	// invalid_credentials, password_expired, locked, rate_limited,
+	// unavailable, error.
+	Login(api, result string)
 	// StepUp counts a step-up attempt by method (otp, push) and result
 	// (success or the refusal's error code).
 	StepUp(method, result string)
@@ -29,9 +31,16 @@ type Metrics interface {
 	ManageRequest(route, result string)
 }
 
+// The APIs a login comes through, as the login metrics label them.
+const (
+	LoginAPIMulti  = "multi"
+	LoginAPIManage = "manage"
+	LoginAPIPortal = "portal"
+)
+
 type noMetrics struct{}
 
-func (noMetrics) Login(string)                        {}
+func (noMetrics) Login(string, string)                {}
 func (noMetrics) StepUp(string, string)               {}
 func (noMetrics) GuardDecision(string)                {}
 func (noMetrics) StoreDuration(string, time.Duration) {}

@@ -26,7 +26,7 @@ func (m *recordingMetrics) add(k string) {
 	}
 	m.counts[k]++
 }
-func (m *recordingMetrics) Login(r string)                { m.add("login:" + r) }
+func (m *recordingMetrics) Login(api, r string)           { m.add("login:" + api + ":" + r) }
 func (m *recordingMetrics) StepUp(meth, r string)         { m.add("stepup:" + meth + ":" + r) }
 func (m *recordingMetrics) GuardDecision(r string)        { m.add("guard:" + r) }
 func (m *recordingMetrics) ManageRequest(route, r string) { m.add("manage:" + route + ":" + r) }
@@ -63,7 +63,7 @@ func TestMetricsCountLoginsGuardDecisionsStepUpsAndStoreCalls(t *testing.T) {
 	admit(gw, ctx, "Bearer "+access, &authcore.GuardPolicy{Token: "access", StepUp: true})
 
 	for k, want := range map[string]int{
-		"login:invalid_credentials": 2, "login:success": 1,
+		"login:multi:invalid_credentials": 2, "login:multi:success": 1,
 		"guard:no_token": 1, "guard:invalid_token": 1, "guard:access_token_required": 1,
 		"guard:step_up_required": 1, "guard:admitted": 1,
 		"stepup:otp:VERIFICATION_CODE_INVALID": 1, "stepup:otp:success": 1,
@@ -95,7 +95,7 @@ func TestMetricsCountManageLogins(t *testing.T) {
 	for _, pw := range []string{testPassword, "wrong", "wrong", testPassword} {
 		_, _ = gw.ManageMFA.ValidatePassword(ctx, authcore.ValidatePasswordRequest{UserName: "bob", Password: pw})
 	}
-	for k, want := range map[string]int{"login:success": 1, "login:invalid_credentials": 2, "login:locked": 1} {
+	for k, want := range map[string]int{"login:manage:success": 1, "login:manage:invalid_credentials": 2, "login:manage:locked": 1} {
 		if got := m.counts[k]; got != want {
 			t.Errorf("%s = %d, want %d (all: %v)", k, got, want, m.counts)
 		}

@@ -162,16 +162,21 @@ func (p *Passwords) rehash(ctx context.Context, u *User, password string) error 
 
 // PasswordChange is a completed password change.
 type PasswordChange struct {
-	// Token is an AUTH token of the fresh session that replaces the old ones.
+	// Token is an AUTH token of the fresh session that replaces the old
+	// ones, when the change came through an API session.
 	Token string
-	// Session is the fresh session.
+	// Cookie is the portal cookie value of the fresh session, when the
+	// change came through a browser session.
+	Cookie string
+	// Session is the fresh session, of the kind of the one that asked.
 	Session *Session
 }
 
 // Change replaces the user's password after checking the old one
 // (through the lockout, like a login), the policy and the history. Nothing
 // changes unless every check passes. Then every session of the user ends,
-// on every node, and a fresh session is opened for the caller.
+// on every node, and a fresh session of the same kind is opened for the
+// caller.
 func (p *Passwords) Change(ctx context.Context, s *Session, oldPassword, newPassword string) (*PasswordChange, error) {
 	u, rec, err := p.accounts.userAndAccount(ctx, s.CredentialsID)
 	if err != nil {
@@ -216,16 +221,22 @@ func (p *Passwords) Change(ctx context.Context, s *Session, oldPassword, newPass
 	if err := endAll(ctx, p.store, u.ID); err != nil {
 		return nil, err
 	}
-	fresh, err := p.sessions.open(ctx, u)
+	kind := KindAPI
+	if s.Kind == KindBrowser {
+		kind = KindBrowser
+	}
+	fresh, cookie, err := p.sessions.open(ctx, u, kind)
 	if err != nil {
 		return nil, err
 	}
-	token, err := p.sessions.IssueToken(fresh, TokenAuth, s.Identity)
-	if err != nil {
-		return nil, err
+	change := &PasswordChange{Cookie: cookie, Session: fresh}
+	if kind == KindAPI {
+		if change.Token, err = p.sessions.IssueToken(fresh, TokenAuth, s.Identity); err != nil {
+			return nil, err
+		}
 	}
 	p.log.Info("password changed", append(auditFields(ctx), zap.String("credentials_id", u.ID))...)
-	return &PasswordChange{Token: token, Session: fresh}, nil
+	return change, nil
 }
 
 // Defaults of the account lockout.

@@ -47,6 +47,9 @@ type Options struct {
 	// CodeKey keys the stored hashes of one-time codes; all nodes must
 	// share it. Default: random per process (single node only).
 	CodeKey []byte
+	// CSRFKey keys the portal's CSRF tokens; all nodes must share it.
+	// Default: random per process (single node only).
+	CSRFKey []byte
 	// CodeTTL is how long a one-time code or push is good. Default 5m.
 	CodeTTL time.Duration
 	// ResendInterval is the least time between two codes. Default 15s.
@@ -81,6 +84,8 @@ type Services struct {
 	ManageMFA *ManageMFA
 	// Guard decides guarded requests.
 	Guard *Guard
+	// CSRF makes and checks the portal's CSRF tokens.
+	CSRF *CSRF
 	// Limits are the per-client rate limits.
 	Limits *Limits
 	// Tokens issues and verifies the tokens, and publishes the JWKS.
@@ -140,11 +145,7 @@ func New(opts Options) (*Services, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := opts.CodeKey
-	if len(key) == 0 {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-	}
+	key, csrfKey := orRandomKey(opts.CodeKey), orRandomKey(opts.CSRFKey)
 	codes := &CodeChallenges{Store: d.store, Key: key, TTL: opts.CodeTTL, ResendInterval: opts.ResendInterval, Now: d.now}
 	lockout := &Lockout{Store: d.store, Attempts: opts.LockoutAttempts, Duration: opts.LockoutDuration}
 	if lockout.Attempts <= 0 {
@@ -171,8 +172,19 @@ func New(opts Options) (*Services, error) {
 		ManageMFA: &ManageMFA{deps: d, accounts: accounts, passwords: passwords, limits: limits, delivery: delivery,
 			otpSender: opts.OTPSender, emailSender: opts.EmailSender},
 		Guard:  &Guard{sessions: sessions, now: d.now, metrics: d.metrics, outage: outage},
+		CSRF:   NewCSRF(csrfKey),
 		Tokens: opts.Tokens, Logger: d.log, Outage: outage, Health: &Health{store: d.store},
 	}, nil
+}
+
+// orRandomKey is key, or when it is empty a random one: good for one
+// process only.
+func orRandomKey(key []byte) []byte {
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	return key
 }
 
 // Health checks whether the store answers.

@@ -76,14 +76,22 @@ func (c *countingHasher) count() int {
 
 func newTestServices(t *testing.T) (*authcore.Services, *clock, authcore.Store) {
 	t.Helper()
+	return newTestServicesWith(t, func(*authcore.Options) {})
+}
+
+// newTestServicesWith is newTestServices with the options adjusted by tune.
+func newTestServicesWith(t *testing.T, tune func(*authcore.Options)) (*authcore.Services, *clock, authcore.Store) {
+	t.Helper()
 	clk := authtest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	store := memory.New(clk.Now)
 	t.Cleanup(func() { store.Close() })
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
-	gw, err := authcore.New(authcore.Options{
+	opts := authcore.Options{
 		Store: store, Users: testUsers(t), Tokens: authcore.NewTokens("test", key, clk.Now),
 		SessionIdle: 5 * time.Minute, SessionMax: time.Hour, Now: clk.Now, PasswordHash: testHashParams,
-	})
+	}
+	tune(&opts)
+	gw, err := authcore.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,21 @@ type Session struct {
 	SteppedUp    time.Time
 	StepUpMethod string
 	// PasswordUpdateOnly marks the session of an expired password: its
-	// token is good only for /passwords/update.
+	// token (or, for a browser session, its cookie) is good only for
+	// changing the password.
 	PasswordUpdateOnly bool
+	// Kind is how the session is used: KindAPI (bearer tokens) or
+	// KindBrowser (the portal's cookie). Empty on sessions stored before
+	// kinds were recorded, which are all API sessions.
+	Kind string
+	// SecretHash is the digest of a browser session's cookie secret
+	// (Sessions.LoginBrowser); empty for API sessions.
+	SecretHash string
+	// ClientIP and UserAgent are the client's at login (UserAgent
+	// shortened to MaxUserAgentLen printable ASCII bytes), for listings of
+	// a user's sessions.
+	ClientIP  string
+	UserAgent string
 }
 
 // AuthMethods are the session's authentication methods (RFC 8176 amr:
@@ -49,6 +62,12 @@ func (s *Session) AuthMethods() (amr []string, authTime time.Time) {
 	return []string{"pwd", s.StepUpMethod}, s.SteppedUp
 }
 
+// Session kinds (Session.Kind).
+const (
+	KindAPI     = "api"
+	KindBrowser = "browser"
+)
+
 // IsSteppedUp reports whether the session stepped up no longer than maxAge
 // ago (any time, when maxAge is 0).
 func (s *Session) IsSteppedUp(now time.Time, maxAge time.Duration) bool {
@@ -59,22 +78,30 @@ func (s *Session) IsSteppedUp(now time.Time, maxAge time.Duration) bool {
 }
 
 // The stored form of a session is one line of fields separated by '|',
-// led by a format version: compact (a typical session is under 100 bytes,
-// well inside the 512-byte budget in Redis) and decoded without
-// reflection, since the guard decodes a session on every request. Times
-// are Unix milliseconds. No field may contain '|': ids are digits and the
-// rest are fixed words, which MarshalSession checks.
-const sessionFormat = "s1"
+// led by a format version: compact (a typical session is under 100 bytes
+// plus the client's address and user agent, well inside the 512-byte
+// budget in Redis) and decoded without reflection, since the guard decodes
+// a session on every request. Times are Unix milliseconds. No field may
+// contain '|' but the user agent, which comes last and takes the rest of
+// the line: ids are digits or base64url, the address is a parsed IP and
+// the rest are fixed words, which MarshalSession checks. Format s1 (before
+// kinds, addresses and user agents were recorded) is still read, so that
+// sessions in the store survive an upgrade.
+const (
+	sessionFormat   = "s2"
+	sessionFormatV1 = "s1"
+)
 
 // MarshalSession encodes s for a store. The id is the record's key and is
 // not part of the value.
 func MarshalSession(s *Session) ([]byte, error) {
-	for _, f := range []string{s.CredentialsID, s.CredentialsType, s.Identity.Type, s.Identity.ID, s.StepUpMethod} {
+	for _, f := range []string{s.CredentialsID, s.CredentialsType, s.Identity.Type, s.Identity.ID, s.StepUpMethod,
+		s.Kind, s.SecretHash, s.ClientIP} {
 		if strings.IndexByte(f, '|') >= 0 {
 			return nil, errors.New("encoding session: a field contains '|'")
 		}
 	}
-	b := make([]byte, 0, 96)
+	b := make([]byte, 0, 128+len(s.UserAgent))
 	b = append(b, sessionFormat...)
 	for _, f := range []string{s.CredentialsID, s.CredentialsType, s.Identity.Type, s.Identity.ID} {
 		b = append(b, '|')
@@ -90,6 +117,10 @@ func MarshalSession(s *Session) ([]byte, error) {
 	b = append(b, s.StepUpMethod...)
 	b = append(b, '|')
 	b = strconv.AppendBool(b, s.PasswordUpdateOnly)
+	for _, f := range []string{s.Kind, s.SecretHash, s.ClientIP, s.UserAgent} {
+		b = append(b, '|')
+		b = append(b, f...)
+	}
 	return b, nil
 }
 
@@ -102,7 +133,8 @@ func UnmarshalSession(id string, data []byte) (*Session, error) {
 		return f
 	}
 	millis := func() (int64, error) { return strconv.ParseInt(next(), 10, 64) }
-	if next() != sessionFormat {
+	version := next()
+	if version != sessionFormat && version != sessionFormatV1 {
 		return nil, errors.New("decoding session: unknown format")
 	}
 	s := &Session{ID: id, CredentialsID: next(), CredentialsType: next()}
@@ -121,10 +153,24 @@ func UnmarshalSession(id string, data []byte) (*Session, error) {
 	}
 	s.StepUpMethod = next()
 	pu, err := strconv.ParseBool(next())
-	if err != nil || rest != "" {
+	if err != nil {
 		return nil, errors.New("decoding session: malformed")
 	}
 	s.PasswordUpdateOnly = pu
+	if version == sessionFormatV1 {
+		if rest != "" {
+			return nil, errors.New("decoding session: malformed")
+		}
+		return s, nil
+	}
+	if strings.Count(rest, "|") < 3 {
+		return nil, errors.New("decoding session: malformed")
+	}
+	s.Kind, s.SecretHash, s.ClientIP = next(), next(), next()
+	s.UserAgent = rest
+	if s.Kind != "" && s.Kind != KindAPI && s.Kind != KindBrowser {
+		return nil, errors.New("decoding session: unknown kind")
+	}
 	return s, nil
 }
 

@@ -62,27 +62,19 @@ type LoginResult struct {
 	User *User
 }
 
-// Login checks an email and password and opens a session. It counts
+// Login checks an email and password and opens an API session. It counts
 // against the login rate limit of the client address in ctx
 // (WithRequestInfo; *RateLimited). Unknown users, wrong passwords and
 // disabled accounts all return ErrInvalidCredentials after the same
 // password-hash work. An expired password opens a password-update-only
 // session and returns *PasswordExpiredError.
 func (s *Sessions) Login(ctx context.Context, email, password string) (res *LoginResult, err error) {
-	defer func() { s.metrics.Login(loginResult(err)) }()
-	if err := s.limits.allowClient(ctx, LimitLogin); err != nil {
+	defer func() { s.metrics.Login(LoginAPIMulti, loginResult(err)) }()
+	user, err := s.checkLogin(ctx, email, password)
+	if err != nil {
 		return nil, err
 	}
-	user, err := s.accounts.UserByEmail(ctx, email)
-	if errors.Is(err, ErrUserNotFound) {
-		user = nil
-	} else if err != nil {
-		return nil, err
-	}
-	if err := s.passwords.Check(ctx, user, email, password); err != nil {
-		return nil, err
-	}
-	sess, err := s.open(ctx, user)
+	sess, _, err := s.open(ctx, user, KindAPI)
 	if err != nil {
 		return nil, err
 	}
@@ -100,14 +92,39 @@ func (s *Sessions) Login(ctx context.Context, email, password string) (res *Logi
 	return &LoginResult{Token: token, Session: sess, User: user}, nil
 }
 
-// loginResult is the metrics label of a login's outcome, on either API.
+// checkLogin is what every login that opens a session checks: the login
+// rate limit of the client address, then the password through the
+// lockout, at the same hash work for every user and none.
+func (s *Sessions) checkLogin(ctx context.Context, email, password string) (*User, error) {
+	if err := s.limits.allowClient(ctx, LimitLogin); err != nil {
+		return nil, err
+	}
+	user, err := s.accounts.UserByEmail(ctx, email)
+	if errors.Is(err, ErrUserNotFound) {
+		user = nil
+	} else if err != nil {
+		return nil, err
+	}
+	if err := s.passwords.Check(ctx, user, email, password); err != nil {
+		return nil, err
+	}
+	return user, nil
+}
+
+// Results of a login in the metrics that are not errors.
+const (
+	loginSuccess         = "success"
+	loginPasswordExpired = "password_expired"
+)
+
+// loginResult is the metrics label of a login's outcome, on any API.
 func loginResult(err error) string {
 	var expired *PasswordExpiredError
 	switch {
 	case err == nil:
-		return "success"
+		return loginSuccess
 	case errors.As(err, &expired):
-		return "password_expired"
+		return loginPasswordExpired
 	case errors.Is(err, ErrInvalidCredentials):
 		return "invalid_credentials"
 	case errors.Is(err, ErrLocked):
@@ -120,22 +137,31 @@ func loginResult(err error) string {
 	return "error"
 }
 
-// open creates a session for user and records it in the user's session
-// index, so that a password change can end them all.
-func (s *Sessions) open(ctx context.Context, user *User) (*Session, error) {
+// open creates a session of kind for user and records it in the user's
+// session index, so that a password change can end them all. A browser
+// session also gets the value of its cookie, returned here and never
+// stored: the session keeps only a digest of its secret part.
+func (s *Sessions) open(ctx context.Context, user *User, kind string) (*Session, string, error) {
 	now := s.now()
 	sess := &Session{
 		ID: newID(), CredentialsID: user.ID, CredentialsType: user.CredentialsType,
 		Identity: user.Identities[0].Ref(), Created: now, LastUsed: now, Expires: now.Add(s.max),
-		PasswordUpdateOnly: user.PasswordExpired(now),
+		PasswordUpdateOnly: user.PasswordExpired(now), Kind: kind,
+		ClientIP: loginAddress(ctx), UserAgent: loginUserAgent(ctx),
+	}
+	cookie := ""
+	if kind == KindBrowser {
+		secret := newID()
+		sess.SecretHash = secretDigest(secret)
+		cookie = sess.ID + cookieSeparator + secret
 	}
 	if err := s.store.AddMember(ctx, Keys.UserSessions(user.ID), sess.ID, s.max); err != nil {
-		return nil, storeError(err)
+		return nil, "", storeError(err)
 	}
 	if err := s.store.CreateSession(ctx, sess, s.idle); err != nil {
-		return nil, storeError(err)
+		return nil, "", storeError(err)
 	}
-	return sess, nil
+	return sess, cookie, nil
 }
 
 // endAll ends every session of the user, on every node.
@@ -188,18 +214,12 @@ func (s *Sessions) AuthenticatePasswordUpdate(ctx context.Context, token string)
 	if err != nil {
 		return nil, nil, err
 	}
-	sess, err := s.store.TouchSession(ctx, c.SessionID, s.idle)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, nil, fmt.Errorf("%w: session gone", ErrInvalidToken)
-	case err != nil:
-		return nil, nil, storeError(err)
+	sess, err := s.live(ctx, c.SessionID)
+	if err != nil {
+		return nil, nil, err
 	}
-	if !s.now().Before(sess.Expires) {
-		_ = s.store.DeleteSession(ctx, sess.ID)
-		return nil, nil, fmt.Errorf("%w: session past session_max", ErrInvalidToken)
-	}
-	if sess.CredentialsID != c.Subject {
+	// A browser session has no tokens: one naming it is not authgate's.
+	if sess.CredentialsID != c.Subject || sess.Kind == KindBrowser {
 		return nil, nil, fmt.Errorf("%w: token does not match its session", ErrInvalidToken)
 	}
 	// A password-update session and its token serve /passwords/update only.
@@ -207,6 +227,24 @@ func (s *Sessions) AuthenticatePasswordUpdate(ctx context.Context, token string)
 		return nil, nil, fmt.Errorf("%w: token kind does not match its session", ErrInvalidToken)
 	}
 	return c, sess, nil
+}
+
+// live loads a session by id and slides its idle window, in one store
+// round trip: ErrInvalidToken when it has ended (expired, logged out, or
+// past session_max), ErrUnavailable when the store cannot answer.
+func (s *Sessions) live(ctx context.Context, id string) (*Session, error) {
+	sess, err := s.store.TouchSession(ctx, id, s.idle)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("%w: session gone", ErrInvalidToken)
+	case err != nil:
+		return nil, storeError(err)
+	}
+	if !s.now().Before(sess.Expires) {
+		_ = s.store.DeleteSession(ctx, sess.ID)
+		return nil, fmt.Errorf("%w: session past session_max", ErrInvalidToken)
+	}
+	return sess, nil
 }
 
 // AccessToken issues an ACCESS token of the session for one of the user's

@@ -307,13 +307,13 @@ func (st *StepUp) pushStatus(ctx context.Context, rec *pushRecord) (string, erro
 }
 
 // PushStatus reports a push challenge of the session; ErrNotFound when it
-// is not this session's.
+// is not this session's (or not on channel, when channel is not empty).
 func (st *StepUp) PushStatus(ctx context.Context, s *Session, channel, id string) (string, error) {
 	rec, err := st.loadPush(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	if !rec.owner(s) || !rec.channelIs(channel) {
+	if !rec.owner(s) || (channel != "" && !rec.channelIs(channel)) {
 		return "", ErrNotFound
 	}
 	return st.pushStatus(ctx, rec)

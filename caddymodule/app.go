@@ -129,6 +129,10 @@ type App struct {
 	// RateLimits per client IP, by action: login (default 10 per 1m),
 	// code_issue (10 per 1m), code_verify (30 per 1m).
 	RateLimits map[string]RateLimitConfig `json:"rate_limits,omitempty"`
+	// CookieName is the part after "__Host-" of the browser portal's
+	// session cookie (authgate_portal); its pre-session cookie adds
+	// "-pre". Letters, digits, "-", "_" and "." only. Default "authgate".
+	CookieName string `json:"cookie_name,omitempty"`
 
 	services *authcore.Services
 	metrics  authcore.Metrics
@@ -257,6 +261,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		SessionIdle: time.Duration(a.SessionIdle), SessionMax: time.Duration(a.SessionMax),
 		Logger: a.logger, Sandbox: a.Sandbox,
 		CodeKey: key.Derive("one-time code hashes"),
+		CSRFKey: key.Derive("portal csrf tokens"),
 	}
 	if a.Lockout != nil {
 		opts.LockoutAttempts, opts.LockoutDuration = a.Lockout.Attempts, time.Duration(a.Lockout.Duration)
@@ -427,6 +432,10 @@ func expandRequired(repl *caddy.Replacer, directive, v string) (string, error) {
 	return "", fmt.Errorf("%s: the value is empty: %s", directive, strings.Join(unset, ", "))
 }
 
+// cookieName is what cookie_name may be: a cookie name that needs no
+// quoting anywhere.
+var cookieName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
 // envPlaceholder matches {env.NAME}, Caddy's run-time environment
 // placeholder.
 var envPlaceholder = regexp.MustCompile(`\{env\.([^{}]+)\}`)
@@ -459,6 +468,9 @@ func (a *App) Validate() error {
 		if k == "" {
 			return errors.New("api_key: empty key")
 		}
+	}
+	if a.CookieName != "" && !cookieName.MatchString(a.CookieName) {
+		return fmt.Errorf("cookie_name: %q: want letters, digits, '-', '_' or '.' only", a.CookieName)
 	}
 	if a.Lockout != nil && (a.Lockout.Attempts < 0 || a.Lockout.Duration < 0) {
 		return errors.New("lockout: attempts and duration must be positive")

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("authgate_manage", parseManage)
 	httpcaddyfile.RegisterHandlerDirective("authgate_protect", parseProtect)
 	httpcaddyfile.RegisterHandlerDirective("authgate_verify", parseVerify)
+	httpcaddyfile.RegisterHandlerDirective("authgate_portal", parsePortal)
 	// Registered orders mean users never need an `order` line: the guard
 	// runs with the other auth handlers, ahead of anything that proxies or
 	// responds; the API handlers respond, so they sit with respond.
@@ -28,6 +30,7 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("authgate_api", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("authgate_manage", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("authgate_verify", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterDirectiveOrder("authgate_portal", httpcaddyfile.Before, "respond")
 }
 
 // parseGlobal sets up the authgate app from the global options block:
@@ -52,6 +55,7 @@ func init() {
 //		lockout <attempts> <duration>
 //		rate_limit login | code_issue | code_verify <requests> <window>   (once per action)
 //		service_client <name> <hash> <scope>...                          (repeatable)
+//		cookie_name <name>
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -127,6 +131,15 @@ var globalDirectives = map[string]directive[App]{
 	}},
 	"lockout":    {parse: parseLockout},
 	"rate_limit": {repeatable: true, parse: parseRateLimit},
+	"cookie_name": {parse: func(d *caddyfile.Dispenser, a *App) error {
+		if err := oneArg(d, &a.CookieName); err != nil {
+			return err
+		}
+		if !cookieName.MatchString(a.CookieName) {
+			return d.Errf("cookie_name: %q: want letters, digits, '-', '_' or '.' only", a.CookieName)
+		}
+		return nil
+	}},
 }
 
 // parseBlock reads a block's subdirectives with table. check, when set,
@@ -314,6 +327,21 @@ func parseManage(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	return new(Manage), nil
 }
 
+// parsePortal sets up the browser portal; it is configured by the global
+// authgate block (cookie_name):
+//
+//	authgate_portal
+func parsePortal(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		return nil, h.Errf("authgate_portal: unknown subdirective %q (the portal is configured in the global authgate block)", h.Val())
+	}
+	return new(Portal), nil
+}
+
 // parseProtect sets up the guard:
 //
 //	authgate_protect {
@@ -323,6 +351,7 @@ func parseManage(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		credentials_type ROOT | USER
 //		header_prefix <prefix>
 //		raw_paths allow | refuse
+//		portal <path>
 //	}
 func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	p := new(Guard)
@@ -353,11 +382,19 @@ func parseVerify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	if err := parseBlock(h.Dispenser, "authgate_verify", protectDirectives, &v.GuardConfig, (*GuardConfig).check); err != nil {
+	if err := parseBlock(h.Dispenser, "authgate_verify", verifyDirectives, &v.GuardConfig, (*GuardConfig).checkVerify); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
+
+// verifyDirectives is authgate_verify's block: authgate_protect's but
+// portal, since a forward-auth answer cannot send a browser anywhere.
+var verifyDirectives = func() map[string]directive[GuardConfig] {
+	m := maps.Clone(protectDirectives)
+	delete(m, "portal")
+	return m
+}()
 
 // protectDirectives is authgate_protect's block: the parser reads it, and
 // docs/configuration.md is checked against it (docs_test.go).
@@ -391,5 +428,14 @@ var protectDirectives = map[string]directive[GuardConfig]{
 		err := oneArg(d, &p.RawPaths)
 		p.RawPaths = strings.ToLower(p.RawPaths)
 		return err
+	}},
+	"portal": {parse: func(d *caddyfile.Dispenser, p *GuardConfig) error {
+		if err := oneArg(d, &p.Portal); err != nil {
+			return err
+		}
+		if p.Portal = strings.TrimSuffix(p.Portal, "/"); p.Portal == "" {
+			return d.Errf("portal: want the path authgate_portal is mounted at, such as /auth")
+		}
+		return nil
 	}},
 }

@@ -163,6 +163,12 @@ func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 		"two otp senders":            {"{\n authgate {\n  otp_sender sandbox\n  otp_sender sandbox\n }\n}\n:80 {\n respond ok\n}", "authgate: otp_sender is given twice"},
 		"rate_limit action twice":    {"{\n authgate {\n  rate_limit login 5 1m\n  rate_limit login 9 1m\n }\n}\n:80 {\n respond ok\n}", "rate_limit login is given twice"},
 		"two token lines":            {":80 {\n authgate_protect {\n  token any\n  token auth\n }\n respond ok\n}", "authgate_protect: token is given twice"},
+		"portal without path":        {":80 {\n authgate_protect {\n  portal\n }\n respond ok\n}", "portal: missing value"},
+		"portal at the root":         {":80 {\n authgate_protect {\n  portal /\n }\n respond ok\n}", "portal: want the path authgate_portal is mounted at"},
+		"portal relative":            {":80 {\n authgate_protect {\n  portal auth\n }\n respond ok\n}", `portal: "auth": want the path`},
+		"portal with options":        {":80 {\n authgate_portal {\n  cookie_name x\n }\n}", `authgate_portal: unknown subdirective "cookie_name"`},
+		"portal with argument":       {":80 {\n authgate_portal login\n}", "wrong argument count"},
+		"bad cookie_name":            {"{\n authgate {\n  cookie_name a;b\n }\n}\n:80 {\n respond ok\n}", `cookie_name: "a;b"`},
 		"otp_sender smtp":            {"{\n authgate {\n  otp_sender smtp mail.example.com:587 a@example.com\n }\n}\n:80 {\n respond ok\n}", `otp_sender: unknown sender "smtp"`},
 	}
 	for name, tc := range cases {

@@ -62,11 +62,12 @@ func TestConfigurationDocMatchesTheParser(t *testing.T) {
 	parser := map[string][]docDirective{
 		"authgate":         tableDirectives(globalDirectives),
 		"authgate_protect": tableDirectives(protectDirectives),
-		"authgate_verify":  tableDirectives(protectDirectives),
+		"authgate_verify":  tableDirectives(verifyDirectives),
 		// The API handlers take no subdirectives (their parsers refuse any:
 		// TestCaddyfileErrorsNameTheDirective).
 		"authgate_api":    {},
 		"authgate_manage": {},
+		"authgate_portal": {},
 	}
 	byName := func(a, b docDirective) int { return strings.Compare(a.name, b.name) }
 	for block, want := range parser {

@@ -26,8 +26,8 @@ var metrics = sync.OnceValue(func() *promMetrics {
 	const ns = "authgate"
 	return &promMetrics{
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "logins_total", Help: "Login attempts by result.",
-		}, []string{"result"}),
+			Namespace: ns, Name: "logins_total", Help: "Login attempts by API (multi, manage, portal) and result.",
+		}, []string{"api", "result"}),
 		stepup: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "stepup_total", Help: "Step-up attempts by method and result.",
 		}, []string{"method", "result"}),
@@ -66,7 +66,7 @@ func (m *promMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.logins, m.stepup, m.guard, m.store, m.manage}
 }
 
-func (m *promMetrics) Login(result string)          { m.logins.WithLabelValues(result).Inc() }
+func (m *promMetrics) Login(api, result string)     { m.logins.WithLabelValues(api, result).Inc() }
 func (m *promMetrics) StepUp(method, result string) { m.stepup.WithLabelValues(method, result).Inc() }
 func (m *promMetrics) GuardDecision(result string)  { m.guard.WithLabelValues(result).Inc() }
 func (m *promMetrics) StoreDuration(op string, d time.Duration) {

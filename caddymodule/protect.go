@@ -15,6 +15,7 @@ import (
 
 	"github.com/authgate/authgate/authcore"
 	"github.com/authgate/authgate/authcore/httpapi"
+	"github.com/authgate/authgate/authcore/portal"
 )
 
 func init() {
@@ -46,6 +47,14 @@ type GuardConfig struct {
 	// a NUL, a "#", or a segment that is "." or ".." or ends in ".". Set
 	// "allow" for a backend that needs such paths.
 	RawPaths string `json:"raw_paths,omitempty"`
+	// Portal is the path authgate_portal is mounted at (such as "/auth").
+	// When set, the route also accepts the portal's session cookie (a
+	// bearer token, when sent, is checked instead), and a browser
+	// navigation (GET or HEAD accepting text/html) that cannot pass is
+	// redirected (302) to the portal's sign-in, step-up or password page
+	// rather than refused. Default none: bearer tokens only. Not for the
+	// authentication provider, which cannot redirect.
+	Portal string `json:"portal,omitempty"`
 }
 
 // Guard is the authgate_protect handler: it guards the routes after it.
@@ -63,6 +72,8 @@ type routeGuard struct {
 	policy        authcore.GuardPolicy
 	headers       *authcore.IdentityHeaders
 	allowRawPaths bool
+	portal        string
+	cookies       portal.Cookies
 	app           *App
 	logger        *zap.Logger
 }
@@ -85,6 +96,15 @@ func (p *Guard) Validate() error { return p.GuardConfig.validate() }
 
 // check is validate for the Caddyfile parser, which holds a pointer.
 func (c *GuardConfig) check() error { return c.validate() }
+
+// checkVerify is validate for authgate_verify, which has no portal to send
+// a browser to.
+func (c *GuardConfig) checkVerify() error {
+	if c.Portal != "" {
+		return fmt.Errorf("portal: authgate_verify answers another proxy and cannot redirect; configure the redirect in that proxy")
+	}
+	return c.validate()
+}
 
 func (c GuardConfig) validate() error {
 	switch c.Token {
@@ -122,6 +142,10 @@ func (c GuardConfig) validate() error {
 	}
 	if c.StepUpMaxAge > 0 && !c.StepUp {
 		return fmt.Errorf("stepup_max_age is set but stepup is not")
+	}
+	if c.Portal != "" && (!strings.HasPrefix(c.Portal, "/") || strings.HasSuffix(c.Portal, "/") ||
+		strings.ContainsAny(c.Portal, "?#\\ \t\r\n")) {
+		return fmt.Errorf("portal: %q: want the path authgate_portal is mounted at, such as /auth", c.Portal)
 	}
 	return nil
 }
@@ -161,21 +185,26 @@ func (g *routeGuard) provision(ctx caddy.Context, c GuardConfig) error {
 	}
 	g.headers = authcore.NewIdentityHeaders(prefix)
 	g.allowRawPaths = c.RawPaths == rawPathsAllow
+	g.portal, g.cookies = c.Portal, portal.NewCookies(app.CookieName)
 	return nil
 }
 
 // decide decides the request. ambiguous, when not "", is why its raw
-// path was refused before any token work (see checkPath). On admission it
-// has replaced the identity headers (and the trailers and Connection names
-// that could undo them) and set the {http.auth.user.*} placeholders.
-func (g *routeGuard) decide(r *http.Request) (d authcore.Decision, ambiguous string) {
+// path was refused before any token work (see checkPath). browser says
+// that the decision was made from the portal's cookie, which the guard
+// reads only on a route that names a portal and only when no bearer token
+// was sent. On admission it has replaced the identity headers (and the
+// trailers and Connection names that could undo them), removed the
+// portal's cookies, and set the {http.auth.user.*} placeholders.
+func (g *routeGuard) decide(r *http.Request) (d authcore.Decision, browser bool, ambiguous string) {
 	if ambiguous = g.checkPath(r); ambiguous != "" {
-		return d, ambiguous
+		return d, false, ambiguous
 	}
-	if d = g.decideToken(r); !d.Admitted() {
-		return d, ""
+	if d, browser = g.decideCaller(r, g.portal != ""); !d.Admitted() {
+		return d, browser, ""
 	}
 	g.headers.Prepare(r, &d)
+	g.cookies.Strip(r.Header)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// Resolved only if a later handler asks: most routes never do, and
 		// eager writes cost a map and six replacer entries per request.
@@ -191,14 +220,21 @@ func (g *routeGuard) decide(r *http.Request) (d authcore.Decision, ambiguous str
 			return userPlaceholder(&authcore.Decision{Claims: claims, Session: session}, name)
 		})
 	}
-	return d, ""
+	return d, browser, ""
 }
 
-// decideToken asks the core about the request's bearer token and logs a
-// refusal as its kind deserves: nothing above DEBUG but a bug.
-func (g *routeGuard) decideToken(r *http.Request) authcore.Decision {
+// decideCaller asks the core about the request's bearer token or, when
+// cookie is set and no bearer token was sent, about the portal's session
+// cookie (browser), and logs a refusal as its kind deserves: nothing above
+// DEBUG but a bug.
+func (g *routeGuard) decideCaller(r *http.Request, cookie bool) (d authcore.Decision, browser bool) {
 	token, _ := httpapi.BearerToken(r.Header.Get("Authorization"))
-	d := g.app.Services().Guard.Decide(r.Context(), token, &g.policy)
+	if token == "" && cookie {
+		browser = true
+		d = g.app.Services().Guard.DecideBrowser(r.Context(), g.cookies.SessionValue(r), &g.policy)
+	} else {
+		d = g.app.Services().Guard.Decide(r.Context(), token, &g.policy)
+	}
 	switch d.Refusal {
 	case authcore.NotRefused:
 	case authcore.RefusedUnavailable:
@@ -215,7 +251,7 @@ func (g *routeGuard) decideToken(r *http.Request) authcore.Decision {
 			c.Write(zap.Int("status", httpapi.GuardStatus(d.Refusal)), zap.Stringer("reason", d.Refusal))
 		}
 	}
-	return d
+	return d, browser
 }
 
 // checkPath refuses a raw path that a backend could read as another route
@@ -276,16 +312,67 @@ var userPlaceholderNames = []string{"credentials_type", "identity_id", "identity
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (p *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	d, ambiguous := p.decide(r)
+	d, browser, ambiguous := p.decide(r)
 	switch {
 	case ambiguous != "":
 		httpapi.WriteMessage(w, http.StatusBadRequest, "ambiguous request path: it has "+ambiguous)
 		return nil
 	case !d.Admitted():
+		if page := p.portalPage(r, &d, browser); page != "" {
+			w.Header().Set("Location", page)
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusFound)
+			return nil
+		}
 		httpapi.WriteGuardRefusal(w, &d)
 		return nil
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// portalPage is where a browser goes instead of a refusal on a route that
+// names a portal: the sign-in page without a live session, the step-up
+// page (with the route's max_age) for a session that has not stepped up
+// recently enough, and the password page for the session of an expired
+// password; each comes back to the request's path and query. It is ""
+// for every other refusal, for a request decided by a bearer token, and
+// for any request that is not a navigation, which get the answers of an
+// API client.
+func (p *Guard) portalPage(r *http.Request, d *authcore.Decision, browser bool) string {
+	if !browser || !isNavigation(r) {
+		return ""
+	}
+	ret := originalURI(r)
+	switch d.Refusal {
+	case authcore.RefusedNoToken, authcore.RefusedInvalidToken:
+		return portal.PageURL(p.portal, portal.PageLogin, ret, "")
+	case authcore.RefusedPasswordUpdateToken:
+		return portal.PageURL(p.portal, portal.PagePassword, ret, "")
+	case authcore.RefusedStepUpRequired:
+		maxAge := ""
+		if d.MaxAge > 0 {
+			maxAge = strconv.FormatInt(int64(d.MaxAge/time.Second), 10)
+		}
+		return portal.PageURL(p.portal, portal.PageStepUp, ret, maxAge)
+	}
+	return ""
+}
+
+// isNavigation reports whether a browser is loading a page: a GET or HEAD
+// whose Accept names text/html. Scripts (Accept: application/json) and
+// form posts get the API answers.
+func isNavigation(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		strings.Contains(strings.ToLower(r.Header.Get("Accept")), "text/html")
+}
+
+// originalURI is the path and query the client asked for, before any
+// handle_path or rewrite changed them.
+func originalURI(r *http.Request) string {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		return orig.URL.RequestURI()
+	}
+	return r.URL.RequestURI()
 }
 
 var (

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -38,11 +39,16 @@ func (p *Provider) Provision(ctx caddy.Context) error {
 }
 
 // Validate implements caddy.Validator.
-func (p *Provider) Validate() error { return p.GuardConfig.validate() }
+func (p *Provider) Validate() error {
+	if p.Portal != "" {
+		return errors.New("portal: the authentication provider cannot send browsers to a portal; use authgate_protect")
+	}
+	return p.GuardConfig.validate()
+}
 
 // Authenticate implements caddyauth.Authenticator.
 func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
-	d, ambiguous := p.decide(r)
+	d, _, ambiguous := p.decide(r)
 	if ambiguous != "" || !d.Admitted() {
 		if ch := httpapi.GuardChallenge(&d); ambiguous == "" && ch != "" {
 			w.Header().Set("WWW-Authenticate", ch)

@@ -46,15 +46,18 @@ func (v *Verify) Provision(ctx caddy.Context) error {
 }
 
 // Validate implements caddy.Validator.
-func (v *Verify) Validate() error { return v.GuardConfig.validate() }
+func (v *Verify) Validate() error { return v.GuardConfig.checkVerify() }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	if reason := v.checkTarget(originalURI(r)); reason != "" {
+	if reason := v.checkTarget(forwardedURI(r)); reason != "" {
 		httpapi.WriteMessage(w, http.StatusBadRequest, "ambiguous request path: it has "+reason)
 		return nil
 	}
-	d := v.decideToken(r)
+	// A browser's portal cookie counts too, when no bearer token is sent
+	// (SPEC §13); there is no page to send it to here, so it gets the
+	// guard's answer like any client.
+	d, _ := v.decideCaller(r, true)
 	if !d.Admitted() {
 		httpapi.WriteGuardRefusal(w, &d)
 		return nil
@@ -65,10 +68,10 @@ func (v *Verify) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	return nil
 }
 
-// originalURI is the target of the request the proxy asks about: its
+// forwardedURI is the target of the request the proxy asks about: its
 // X-Forwarded-Uri or X-Original-URI when the subrequest comes from a
 // trusted proxy, else the subrequest's own.
-func originalURI(r *http.Request) string {
+func forwardedURI(r *http.Request) string {
 	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
 		for _, name := range []string{"X-Forwarded-Uri", "X-Original-URI"} {
 			if u := r.Header.Get(name); u != "" {

@@ -9,11 +9,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/authcore"
 )
 
 // WriteJSON sends v as a JSON response that no cache keeps.
@@ -78,4 +83,21 @@ func SetRateLimitHeaders(h http.Header, limit int, reset time.Duration) string {
 	h.Set("x-ratelimit-reset", secs)
 	h.Set("Retry-After", secs)
 	return secs
+}
+
+// WriteFailure answers an error no route expects, in the {"message"}
+// shape: 503 with Retry-After while the store does not answer (told to
+// outage, which logs an outage a few lines at a time, unless the client
+// went away), else 500, logged with the request's id.
+func WriteFailure(w http.ResponseWriter, r *http.Request, err error, outage *authcore.Outage, log *zap.Logger) {
+	if errors.Is(err, authcore.ErrUnavailable) {
+		if !authcore.ClientGone(err) {
+			outage.Refused()
+		}
+		w.Header().Set("Retry-After", "1")
+		WriteMessage(w, http.StatusServiceUnavailable, "service temporarily unavailable")
+		return
+	}
+	log.Error("internal error", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
+	WriteMessage(w, http.StatusInternalServerError, "internal error")
 }

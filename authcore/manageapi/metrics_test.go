@@ -23,10 +23,10 @@ func (m *countingMetrics) ManageRequest(route, result string) {
 	m.manage[route+"/"+result]++
 }
 
-func (m *countingMetrics) Login(result string) {
+func (m *countingMetrics) Login(api, result string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.logins[result]++
+	m.logins[api+"/"+result]++
 }
 
 func (*countingMetrics) StepUp(string, string)               {}
@@ -56,7 +56,7 @@ func TestManageRequestsAreCounted(t *testing.T) {
 	if !maps.Equal(m.manage, want) {
 		t.Errorf("manage requests counted %v, want %v", m.manage, want)
 	}
-	if m.logins["success"] != 1 || m.logins["invalid_credentials"] != 1 {
+	if m.logins["manage/success"] != 1 || m.logins["manage/invalid_credentials"] != 1 {
 		t.Errorf("logins counted %v, want one success and one invalid_credentials", m.logins)
 	}
 
@@ -65,7 +65,7 @@ func TestManageRequestsAreCounted(t *testing.T) {
 	failing := storeKind{name: "failing", open: func(t testing.TB, clk *clock) authcore.Store { return failingStore{mem.open(t, clk)} }}
 	e = newEnv(t, failing, func(o *authcore.Options) { o.Metrics = down })
 	e.validate(t, "bob", map[string]any{}).wantError(t, manageapi.ServiceUnavailable)
-	if down.manage["validate_password/unavailable"] != 1 || down.logins["unavailable"] != 1 {
+	if down.manage["validate_password/unavailable"] != 1 || down.logins["manage/unavailable"] != 1 {
 		t.Errorf("an outage counted manage %v and logins %v, want validate_password/unavailable and a login unavailable", down.manage, down.logins)
 	}
 }

@@ -62,16 +62,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		httpapi.WriteMessage(w, http.StatusLocked, "the account is temporarily locked after repeated failed logins")
 	case errors.As(err, new(*authcore.RateLimited)):
 		writeRateLimited(w, err)
-	case errors.Is(err, authcore.ErrUnavailable):
-		// Logged by the outage, a few lines for all of it, not one a request.
-		if !authcore.ClientGone(err) {
-			h.outage.Refused()
-		}
-		w.Header().Set("Retry-After", "1")
-		httpapi.WriteMessage(w, http.StatusServiceUnavailable, "service temporarily unavailable")
 	default:
-		h.log.Error("internal error", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
-		httpapi.WriteMessage(w, http.StatusInternalServerError, "internal error")
+		httpapi.WriteFailure(w, r, err, h.outage, h.log)
 	}
 }
 
@@ -122,7 +114,8 @@ func (h *Handler) loginWithPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, ip := authcore.RequestRef(r.Context()), h.clientIP(r)
-	res, err := h.sessions.Login(r.Context(), *req.Email, *req.Password.Value)
+	ctx := authcore.WithUserAgent(r.Context(), r.UserAgent())
+	res, err := h.sessions.Login(ctx, *req.Email, *req.Password.Value)
 	var expired *authcore.PasswordExpiredError
 	switch {
 	case err == nil:

@@ -41,10 +41,10 @@ func TestMetricsInCaddysRegistrySurviveReloads(t *testing.T) {
 	request(t, "GET", g.URL+"/api/x", "", bearerH(auth)...) // AUTH token: access_token_required
 	request(t, "GET", g.URL+"/api/x", "")                   // no token
 	want := map[string]float64{
-		`authgate_logins_total{result="success"}`:                        1,
-		`authgate_logins_total{result="invalid_credentials"}`:            1,
-		`authgate_guard_decisions_total{result="access_token_required"}`: 1,
-		`authgate_guard_decisions_total{result="no_token"}`:              1,
+		`authgate_logins_total{api="multi",result="success"}`:             1,
+		`authgate_logins_total{api="multi",result="invalid_credentials"}`: 1,
+		`authgate_guard_decisions_total{result="access_token_required"}`:  1,
+		`authgate_guard_decisions_total{result="no_token"}`:               1,
 	}
 	for series, v := range want {
 		if got := scrape(t, admin, series); got != v {
@@ -57,7 +57,7 @@ func TestMetricsInCaddysRegistrySurviveReloads(t *testing.T) {
 	// A reload registers the collectors again without error; counts go on.
 	g.reload(t, admin, config("6m"))
 	loginAs(t, g, "alice@example.com")
-	if got := scrape(t, admin, `authgate_logins_total{result="success"}`); got != 2 {
+	if got := scrape(t, admin, `authgate_logins_total{api="multi",result="success"}`); got != 2 {
 		t.Errorf("after reload, logins success = %v, want 2", got)
 	}
 }

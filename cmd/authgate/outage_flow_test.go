@@ -77,7 +77,8 @@ func TestStoreOutageThroughTheBinary(t *testing.T) {
 		t.Errorf("%d refused requests wrote %d log lines, want a few for the whole outage:\n%s", 4*rounds, n, during)
 	}
 	for series, want := range map[string]float64{
-		`authgate_logins_total{result="unavailable"}`:                                    2 * rounds, // Multi and Manage
+		`authgate_logins_total{api="multi",result="unavailable"}`:                        rounds,
+		`authgate_logins_total{api="manage",result="unavailable"}`:                       rounds,
 		`authgate_manage_requests_total{result="unavailable",route="validate_password"}`: rounds,
 		`authgate_guard_decisions_total{result="unavailable"}`:                           rounds,
 	} {

@@ -62,7 +62,7 @@ func TestListModulesShowsAuthgateModules(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"authgate", "http.handlers.authgate_api", "http.handlers.authgate_protect",
-		"http.authentication.providers.authgate"} {
+		"http.handlers.authgate_portal", "http.authentication.providers.authgate"} {
 		found := false
 		for _, line := range strings.Split(string(out), "\n") {
 			if strings.TrimSpace(line) == id {

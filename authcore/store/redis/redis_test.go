@@ -328,14 +328,20 @@ func TestTTLMustBePositive(t *testing.T) {
 
 func TestSessionMemoryUsage(t *testing.T) {
 	// SPEC §11: at most 512 bytes of Redis memory per live session,
-	// key included.
+	// key included, for the largest session there is: a browser session
+	// (with its secret's digest) from the longest IPv6 address, with a
+	// user agent as long as a session keeps.
 	srv := storetest.StartRedis(t)
 	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = raw.Close() })
 	s := redis.New(newClient(t, srv.Addr()), "authgate:")
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
-	if err := s.CreateSession(ctx, testSession(sessionID), 5*time.Minute); err != nil {
+	largest := testSession(sessionID)
+	largest.Kind, largest.SecretHash = authcore.KindBrowser, strings.Repeat("h", 43)
+	largest.ClientIP = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+	largest.UserAgent = strings.Repeat("u", authcore.MaxUserAgentLen)
+	if err := s.CreateSession(ctx, largest, 5*time.Minute); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
 	used, err := raw.MemoryUsage(ctx, "authgate:s:{"+sessionID+"}").Result()

@@ -981,6 +981,11 @@ func fullSession(id string) *authcore.Session {
 		SteppedUp:          created.Add(30*time.Second + 1),
 		StepUpMethod:       authcore.StepUpOTP,
 		PasswordUpdateOnly: true,
+		Kind:               authcore.KindBrowser,
+		SecretHash:         "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg",
+		ClientIP:           "2001:db8::7",
+		// The user agent comes last in the stored form and may hold '|'.
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Test|Browser/1.0",
 	}
 }
 
