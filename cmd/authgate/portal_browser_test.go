@@ -337,7 +337,9 @@ func TestPortalInABrowser(t *testing.T) {
 		}
 
 		b.open("/app/pay/")
-		b.at("/auth/stepup", 200)
+		if q := b.at("/auth/stepup", 200); q.Get("return") != "/app/pay/" || q.Get("max_age") != "300" {
+			t.Fatalf("the guard sent the browser to step up with return %q and max_age %q, want /app/pay/ and 300", q.Get("return"), q.Get("max_age"))
+		}
 		b.wantText("#signed-in-as", "Signed in as alice@example.com")
 		b.submit("#sms-send")
 		b.at("/auth/stepup", 200)
