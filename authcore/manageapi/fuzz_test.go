@@ -36,6 +36,9 @@ func FuzzManageRequests(f *testing.F) {
 		{2, "", `[]`, "", ""},
 		{3, "alice", ``, "", ""},
 		{3, "alice", `{"userMFARememberMeToken":null}`, "", ""},
+		{4, "", "token=eyJhbGciOiJIUzI1NiJ9.e30.x&token_type_hint=access_token", "", ""},
+		{4, "", "token=%zz", "", ""},
+		{5, "", "token=" + strings.Repeat("a", 9000), "", ""},
 	} {
 		f.Add(seed.route, seed.user, seed.body, seed.accept, seed.ipHdr)
 	}
@@ -51,6 +54,8 @@ func FuzzManageRequests(f *testing.F) {
 		{"POST", "/v2/user/validate/otp"},
 		{"POST", "/v2/user/send/otp"},
 		{"DELETE", "/v2/user/{}/rememberedDevices"},
+		{"POST", "/introspect"},
+		{"POST", "/revoke"},
 	}
 	f.Fuzz(func(t *testing.T, route uint8, user, body, accept, ipHdr string) {
 		rt := routes[int(route)%len(routes)]
@@ -58,6 +63,9 @@ func FuzzManageRequests(f *testing.F) {
 		req.URL.Path = strings.ReplaceAll(rt.path, "{}", user)
 		req.URL.RawPath = strings.ReplaceAll(rt.path, "{}", url.PathEscape(user))
 		req.SetBasicAuth("backend", backendSecret)
+		if rt.path == "/introspect" || rt.path == "/revoke" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
 		if accept != "" {
 			req.Header["Accept"] = []string{accept}
 		}
@@ -75,6 +83,15 @@ func FuzzManageRequests(f *testing.F) {
 		if w.Header().Get("Content-Type") == "application/x-protobuf" {
 			if w.Code != http.StatusOK {
 				t.Fatalf("protobuf with %d", w.Code)
+			}
+			return
+		}
+		if rt.path == "/introspect" && w.Code == http.StatusOK {
+			var answer struct {
+				Active *bool `json:"active"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &answer); err != nil || answer.Active == nil {
+				t.Fatalf("introspect: not an RFC 7662 answer: %s", w.Body.Bytes())
 			}
 			return
 		}

@@ -30,7 +30,7 @@ const password = "Correct-Horse-1"
 // every login.
 var testHashParams = authcore.HashParams{Scheme: authcore.SchemeArgon2id, Memory: 64, Time: 1, Threads: 1, KeyLen: 32}
 
-func testUsers(t *testing.T) *authcore.StaticUsers {
+func testUsers(t testing.TB) *authcore.StaticUsers {
 	t.Helper()
 	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	past := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
