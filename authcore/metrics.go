@@ -102,6 +102,20 @@ func (s instrumentedStore) DeleteSession(ctx context.Context, id string) error {
 	return err
 }
 
+func (s instrumentedStore) GetSession(ctx context.Context, id string) (*Session, error) {
+	start := time.Now()
+	v, err := s.store.GetSession(ctx, id)
+	s.observe("get_session", start, err)
+	return v, err
+}
+
+func (s instrumentedStore) RemoveMember(ctx context.Context, key, member string) error {
+	start := time.Now()
+	err := s.store.RemoveMember(ctx, key, member)
+	s.observe("remove_member", start, err)
+	return err
+}
+
 func (s instrumentedStore) Get(ctx context.Context, key string) ([]byte, error) {
 	start := time.Now()
 	v, err := s.store.Get(ctx, key)

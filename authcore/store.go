@@ -36,6 +36,10 @@ type Store interface {
 	SaveSession(ctx context.Context, s *Session, ttl time.Duration) error
 	// DeleteSession removes the session; deleting a missing one is no error.
 	DeleteSession(ctx context.Context, id string) error
+	// GetSession returns the session as stored, without sliding its time
+	// to live and without any cache (an administrator's listing is no use
+	// of the session), or ErrNotFound.
+	GetSession(ctx context.Context, id string) (*Session, error)
 
 	// The small key-value operations below carry challenges, counters and
 	// one-time tokens. Keys are logical names such as "o:{sid}:stepup"
@@ -71,6 +75,9 @@ type Store interface {
 	AddMember(ctx context.Context, key, member string, ttl time.Duration) error
 	// Members returns the members of the set at key; none when it is missing.
 	Members(ctx context.Context, key string) ([]string, error)
+	// RemoveMember removes member from the set at key; a missing member or
+	// set is no error. The set keeps its time to live.
+	RemoveMember(ctx context.Context, key, member string) error
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

@@ -128,6 +128,17 @@ func (s *Store) TouchSession(_ context.Context, id string, ttl time.Duration) (*
 	return authcore.UnmarshalSession(id, e.data)
 }
 
+// GetSession implements authcore.Store.
+func (s *Store) GetSession(_ context.Context, id string) (*authcore.Session, error) {
+	s.mu.Lock()
+	e, ok := s.live(sessionKey(id), s.now())
+	s.mu.Unlock()
+	if !ok {
+		return nil, authcore.ErrNotFound
+	}
+	return authcore.UnmarshalSession(id, e.data)
+}
+
 // SaveSession implements authcore.Store.
 func (s *Store) SaveSession(_ context.Context, sess *authcore.Session, ttl time.Duration) error {
 	if err := checkTTL(ttl); err != nil {
@@ -270,6 +281,16 @@ func (s *Store) AddMember(_ context.Context, key, member string, ttl time.Durati
 	e.set[member] = struct{}{}
 	e.expires = now.Add(ttl)
 	s.records[key] = e
+	return nil
+}
+
+// RemoveMember implements authcore.Store.
+func (s *Store) RemoveMember(_ context.Context, key, member string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.live(key, s.now()); ok && e.set != nil {
+		delete(e.set, member)
+	}
 	return nil
 }
 

@@ -269,6 +269,16 @@ func (s *Store) cached(ctx context.Context, st *stream, key string, at int64) (d
 	return data, ok, nil
 }
 
+// GetSession implements authcore.Store with a plain GET through the pool:
+// no slide, no cache, nothing tracked.
+func (s *Store) GetSession(ctx context.Context, id string) (*authcore.Session, error) {
+	data, err := s.client.Get(ctx, s.sessionKey(id)).Bytes()
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return authcore.UnmarshalSession(id, data)
+}
+
 // getex reads and slides a session with GETEX key PX ms.
 func (s *Store) getex(ctx context.Context, id, key string, ms int64) (*authcore.Session, error) {
 	cmd := goredis.NewStringCmd(ctx, "getex", key, "px", ms)
@@ -452,6 +462,11 @@ func (s *Store) Members(ctx context.Context, key string) ([]string, error) {
 		return nil, storeErr(err)
 	}
 	return members, nil
+}
+
+// RemoveMember implements authcore.Store with SREM.
+func (s *Store) RemoveMember(ctx context.Context, key, member string) error {
+	return storeErr(s.client.SRem(ctx, s.kvKey(key), member).Err())
 }
 
 // Ping implements authcore.Store; a failure satisfies

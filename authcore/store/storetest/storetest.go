@@ -118,6 +118,34 @@ func Run(t *testing.T, newStore func(t *testing.T) authcore.Store) {
 		expectGone(t, s, sess.ID, time.Now().Add(shortTTL+ttlSlack))
 	})
 
+	t.Run("GetSessionReadsWithoutSliding", func(t *testing.T) {
+		s := open(t)
+		sess := fullSession(newID())
+		want := *sess
+		mustCreate(t, s, sess, shortTTL)
+		created := time.Now()
+		got, err := s.GetSession(t.Context(), sess.ID)
+		if err != nil {
+			t.Fatalf("GetSession after CreateSession: %v", err)
+		}
+		checkSame(t, got, &want)
+		// Reading again and again keeps nothing alive: the session ends
+		// one TTL after it was written.
+		for time.Since(created) < shortTTL/2 {
+			if _, err := s.GetSession(t.Context(), sess.ID); err != nil && !errors.Is(err, authcore.ErrNotFound) {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(time.Until(created.Add(shortTTL + ttlSlack)))
+		if got, err := s.GetSession(t.Context(), sess.ID); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("GetSession one TTL after the write, reads in between = (%v, %v), want ErrNotFound", got, err)
+		}
+		if _, err := s.GetSession(t.Context(), newID()); !errors.Is(err, authcore.ErrNotFound) {
+			t.Fatalf("GetSession of a missing session: %v, want ErrNotFound", err)
+		}
+	})
+
 	t.Run("TouchSlidesTTL", func(t *testing.T) {
 		s := open(t)
 		var sess *authcore.Session
@@ -1121,6 +1149,28 @@ func runSets(t *testing.T, open func(t *testing.T) authcore.Store) {
 		sort.Strings(got)
 		if strings.Join(got, ",") != "a,b,c" {
 			t.Fatalf("Members = %v, want a,b,c", got)
+		}
+	})
+	t.Run("RemoveMember", func(t *testing.T) {
+		s := open(t)
+		key := "set:{" + newID() + "}"
+		for _, m := range []string{"a", "b", "c"} {
+			if err := s.AddMember(t.Context(), key, m, longTTL); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, m := range []string{"b", "b", "zzz"} { // twice, and one never added: no error
+			if err := s.RemoveMember(t.Context(), key, m); err != nil {
+				t.Fatalf("RemoveMember(%q): %v", m, err)
+			}
+		}
+		got, _ := s.Members(t.Context(), key)
+		sort.Strings(got)
+		if strings.Join(got, ",") != "a,c" {
+			t.Fatalf("Members after removing b = %v, want a,c", got)
+		}
+		if err := s.RemoveMember(t.Context(), "set:{"+newID()+"}", "a"); err != nil {
+			t.Fatalf("RemoveMember from a missing set: %v", err)
 		}
 	})
 	t.Run("AddExtendsTheSetTTL", func(t *testing.T) {
