@@ -325,3 +325,16 @@ func (l *Lockout) checkLock(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Unlock lifts the user's lockout and clears the count of consecutive
+// password failures, on every node.
+func (p *Passwords) Unlock(ctx context.Context, user *User) error {
+	account := Keys.LockoutAccount(user, "")
+	for _, key := range []string{Keys.Lockout(account), Keys.LockoutFailures(account)} {
+		if err := p.store.Delete(ctx, key); err != nil {
+			return storeError(err)
+		}
+	}
+	p.log.Info("unlock", append(auditFields(ctx), zap.String("credentials_id", user.ID))...)
+	return nil
+}

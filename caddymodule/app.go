@@ -180,7 +180,7 @@ type ServiceClientConfig struct {
 	Hash string `json:"hash"`
 	// Scopes are the routes the client may call: manage.user.read,
 	// manage.user.write, manage.otp.verify, manage.otp.send, token.introspect,
-	// token.revoke.
+	// token.revoke, manage.session.admin.
 	Scopes []string `json:"scopes"`
 }
 

@@ -40,6 +40,8 @@ func (m *Manage) Provision(ctx caddy.Context) error {
 	m.handler, err = manageapi.New(manageapi.Options{
 		ManageMFA:  app.Services().ManageMFA,
 		Sessions:   app.Services().Sessions,
+		Accounts:   app.Services().Accounts,
+		Passwords:  app.Services().Passwords,
 		Clients:    app.serviceClients(caddy.NewReplacer()),
 		ClientIP:   clientIP,
 		RequestRef: requestRef,

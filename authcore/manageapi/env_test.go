@@ -97,6 +97,7 @@ type env struct {
 	handler       *manageapi.Handler
 	manage, multi *httptest.Server
 	gw            *authcore.Services
+	store         authcore.Store
 	clk           *clock
 	sms, mail     *recordingSender
 	realTime      bool
@@ -156,8 +157,9 @@ func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env 
 	e := &env{clk: authtest.NewClock(time.Now()), sms: &recordingSender{}, mail: &recordingSender{}, realTime: kind.realTime}
 	users := testUsers(t)
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
+	e.store = kind.open(t, e.clk)
 	opts := authcore.Options{
-		Store: kind.open(t, e.clk), Users: users, Tokens: authcore.NewTokens("test", key, e.clk.Now), Now: e.clk.Now,
+		Store: e.store, Users: users, Tokens: authcore.NewTokens("test", key, e.clk.Now), Now: e.clk.Now,
 		OTPSender: e.sms, EmailSender: e.mail, CodeKey: key.Derive("codes"), CodeTTL: codeTTL, ResendInterval: resend,
 		PasswordHash: testHashParams, RateLimits: map[string]authcore.RateLimit{},
 		Hasher: countingHasher{&e.userChecks},
@@ -171,10 +173,10 @@ func newEnv(t testing.TB, kind storeKind, tune ...func(*authcore.Options)) *env 
 	}
 	e.gw = gw
 	e.handler, err = manageapi.New(manageapi.Options{
-		ManageMFA: gw.ManageMFA, Sessions: gw.Sessions, Logger: gw.Logger, Metrics: opts.Metrics, Outage: gw.Outage,
+		ManageMFA: gw.ManageMFA, Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords, Logger: gw.Logger, Metrics: opts.Metrics, Outage: gw.Outage,
 		Clients: []manageapi.ServiceClient{
 			{Name: "backend", Hash: hash(t, backendSecret), Scopes: []string{"manage.user.read", "manage.user.write", "manage.otp.verify", "manage.otp.send",
-				"token.introspect", "token.revoke"}},
+				"token.introspect", "token.revoke", "manage.session.admin"}},
 			{Name: "reader", Hash: hash(t, "reader-secret"), Scopes: []string{"manage.user.read"}},
 		},
 		// Tests may pin the id to compare whole bodies.

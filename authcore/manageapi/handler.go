@@ -37,10 +37,14 @@ const (
 	ScopeTokenIntrospect = "token.introspect"
 	// ScopeTokenRevoke: POST /revoke (RFC 7009).
 	ScopeTokenRevoke = "token.revoke"
+	// ScopeSessionAdmin: a user's sessions (list, end one or all) and
+	// POST /v2/user/{UserName}/unlock.
+	ScopeSessionAdmin = "manage.session.admin"
 )
 
 // Scopes lists every scope, for config validation.
-var Scopes = []string{ScopeUserRead, ScopeUserWrite, ScopeOTPVerify, ScopeOTPSend, ScopeTokenIntrospect, ScopeTokenRevoke}
+var Scopes = []string{ScopeUserRead, ScopeUserWrite, ScopeOTPVerify, ScopeOTPSend, ScopeTokenIntrospect, ScopeTokenRevoke,
+	ScopeSessionAdmin}
 
 // ServiceClient is a backend allowed to call the Manage API.
 type ServiceClient struct {
@@ -83,9 +87,13 @@ func ValidateClients(clients []ServiceClient) error {
 type Options struct {
 	// ManageMFA is the service the user routes call. Required.
 	ManageMFA *authcore.ManageMFA
-	// Sessions checks and ends tokens for /introspect and /revoke.
-	// Without it those routes are not served.
-	Sessions *authcore.Sessions
+	// Sessions checks and ends tokens for /introspect and /revoke, and
+	// sessions for the session routes; Accounts and Passwords find users
+	// and lift lockouts for the session routes. Without all three those
+	// routes are not served.
+	Sessions  *authcore.Sessions
+	Accounts  *authcore.Accounts
+	Passwords *authcore.Passwords
 	// Clients are the service clients; with none, every call answers 401.
 	Clients []ServiceClient
 	// ClientIP returns the connection's client address, used when the
@@ -111,6 +119,8 @@ type Options struct {
 type Handler struct {
 	mfa        *authcore.ManageMFA
 	sessions   *authcore.Sessions
+	accounts   *authcore.Accounts
+	passwords  *authcore.Passwords
 	clients    []serviceClient
 	secrets    *authcore.PasswordHashes
 	verified   sync.Map // credentialsDigest -> struct{}: secrets already checked
@@ -135,7 +145,8 @@ func New(opts Options) (*Handler, error) {
 	if err := ValidateClients(opts.Clients); err != nil {
 		return nil, err
 	}
-	h := &Handler{mfa: opts.ManageMFA, sessions: opts.Sessions, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger,
+	h := &Handler{mfa: opts.ManageMFA, sessions: opts.Sessions, accounts: opts.Accounts,
+		passwords: opts.Passwords, clientIP: opts.ClientIP, requestRef: opts.RequestRef, log: opts.Logger,
 		count: func(string, string) {}, outage: opts.Outage}
 	if opts.Metrics != nil {
 		h.count = opts.Metrics.ManageRequest
@@ -182,6 +193,12 @@ func New(opts Options) (*Handler, error) {
 	if h.sessions != nil {
 		h.route("introspect", "POST /introspect", ScopeTokenIntrospect, h.introspect)
 		h.route("revoke", "POST /revoke", ScopeTokenRevoke, h.revoke)
+	}
+	if h.sessions != nil && h.accounts != nil && h.passwords != nil {
+		h.route("list_sessions", "GET /v2/user/{UserName}/sessions", ScopeSessionAdmin, h.listSessions)
+		h.route("end_session", "DELETE /v2/user/{UserName}/sessions/{id}", ScopeSessionAdmin, h.endSession)
+		h.route("end_all_sessions", "DELETE /v2/user/{UserName}/sessions", ScopeSessionAdmin, h.endAllSessions)
+		h.route("unlock", "POST /v2/user/{UserName}/unlock", ScopeSessionAdmin, h.unlock)
 	}
 	return h, nil
 }
