@@ -19,12 +19,14 @@ func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "authgate",
 		Usage: "<command> [args]",
-		Short: "Manages authgate's users and hashes their passwords (user, hash-password)",
+		Short: "Manages authgate's users and sessions and hashes passwords (user, session, hash-password)",
 		Long: `
 authgate's own commands. Each has its help: caddy authgate help <command>.
 
   user           adds, changes, lists and deletes the users of "users store"
-                 (in Redis) or of a users file; reads passwords without echo
+                 (in Redis) or of a users file; reads passwords without echo;
+                 user unlock lifts a lockout
+  session        lists and ends a user's sessions on the gateway's Redis
   hash-password  reads a password and prints its argon2id hash for a users
                  file or a service_client
 
@@ -32,7 +34,7 @@ Secrets never go on the command line: passwords are typed when asked, or
 given as one line on standard input.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(cobraCommand(UserCommand()), cobraCommand(hashPasswordCommand))
+			cmd.AddCommand(cobraCommand(UserCommand()), cobraCommand(SessionCommand()), cobraCommand(hashPasswordCommand))
 			cmd.RunE = func(cmd *cobra.Command, args []string) error {
 				if len(args) == 0 {
 					return cmd.Help()

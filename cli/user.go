@@ -42,6 +42,8 @@ commands:
   del     --id ID                       removes the user and ends its sessions
   enrol   --id ID [--otp SMS] [--push AUTHY|BIOMETRIC]... [--remove]
           adds (or with --remove removes) step-up factors
+  unlock  <user> --redis URL [--users-file PATH]
+          lifts the user's lockout (see: session help)
 
 field flags:
   --email EMAIL  --user-name NAME  --credentials-type ROOT|USER
@@ -108,6 +110,9 @@ func runUser(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return 0
+	}
+	if args[0] == "unlock" {
+		return runAdmin("user unlock", args[1:], stdout, stderr)
 	}
 	c := &userCmd{name: args[0], stdin: stdin, stdout: stdout, stderr: stderr}
 	run, fs := c.flags()

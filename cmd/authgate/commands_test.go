@@ -12,7 +12,8 @@ import (
 // as Caddy ships it.
 func TestCLIIsRegisteredAsCaddyCommands(t *testing.T) {
 	help := runCLI(t, "", "help")
-	help.want(t, 0, "authgate       Manages authgate's users and hashes their passwords (user, hash-password)")
+	help.want(t, 0, "authgate       Manages authgate's users and sessions and hashes passwords (user, session, hash-password)")
+	help.want(t, 0, "session        Lists and ends a user's sessions on a gateway's Redis")
 	help.want(t, 0, "user           Manages the users of users store (Redis) or of a users file")
 	help.want(t, 0, "hash-password  Hashes a password and writes base64")
 

@@ -3,9 +3,10 @@
 //
 //	authgate run --config Caddyfile.example
 //	authgate authgate hash-password < password.txt
-//	authgate authgate user add|set|passwd|list|del|enrol --redis URL | --file PATH ...
+//	authgate authgate user add|set|passwd|list|del|enrol|unlock --redis URL | --file PATH ...
+//	authgate authgate session list|revoke <user> [<id> | --all] --redis URL
 //
-// plus `authgate user ...` as a short form of the last. `authgate
+// plus `authgate user ...` and `authgate session ...` as short forms. `authgate
 // hash-password` is Caddy's own, as Caddy ships it.
 package main
 
@@ -20,6 +21,7 @@ import (
 
 func init() {
 	cli.Register(cli.UserCommand())
+	cli.Register(cli.SessionCommand())
 }
 
 func main() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/authgate/authgate/authcore/store/storetest"
@@ -79,5 +80,64 @@ func TestSessionRevokedByAdminOnOneNodeIsRefusedOnAnother(t *testing.T) {
 	if r := request(t, "POST", a.URL+"/manage/introspect", "token="+access, "Authorization", basicAuth("crm"),
 		"Content-Type", "application/x-www-form-urlencoded"); r.Status != 200 || r.JSON["active"] != false {
 		t.Fatalf("introspect a revoked token: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestSessionCLI: `authgate session list|revoke` and `authgate user unlock`
+// do what the Manage API's session routes do, on the gateway's Redis, and
+// a gateway on that Redis sees it at once (SPEC §13).
+func TestSessionCLI(t *testing.T) {
+	redis := storetest.StartRedis(t)
+	be := newBackend(t)
+	users := manageUsersFile(t)
+	g := startGateway(t, adminConfig(redis.Addr(), users, be.Addr))
+	url := "redis://" + redis.Addr() + "/0"
+	first := accessToken(t, g, loginAs(t, g, "bob@example.com"), "CORPORATE", "3001")
+	second := accessToken(t, g, loginAs(t, g, "bob@example.com"), "CORPORATE", "3001")
+
+	// bob lives in the users file: without it the CLI cannot find him.
+	runCLI(t, "", "session", "list", "bob", "--redis", url).want(t, 1, `no user "bob"`)
+	list := runCLI(t, "", "authgate", "session", "list", "bob", "--redis", url, "--users-file", users)
+	list.want(t, 0, "ID")
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(list.stdout), "\n")[1:] {
+		ids = append(ids, strings.Fields(line)[0])
+		if !strings.Contains(line, "api") || !strings.Contains(line, "127.0.0.1") {
+			t.Errorf("listing line %q lacks the kind or the client address", line)
+		}
+	}
+	if len(ids) != 2 {
+		t.Fatalf("bob's sessions listed: %q", list.stdout)
+	}
+
+	runCLI(t, "", "session", "revoke", "1002", ids[0], "--redis", url, "--users-file", users).want(t, 0, "ended session "+ids[0])
+	codes := []int{
+		request(t, "GET", g.URL+"/api/x", "", bearerH(first)...).Status,
+		request(t, "GET", g.URL+"/api/x", "", bearerH(second)...).Status,
+	}
+	if codes[0]+codes[1] != 200+401 {
+		t.Fatalf("after revoking one session of two: %v, want one 401 and one 200", codes)
+	}
+	runCLI(t, "", "session", "revoke", "1002", "--all", "--redis", url, "--users-file", users).want(t, 0, "ended every session of user 1002")
+	for _, tok := range []string{first, second} {
+		if r := request(t, "GET", g.URL+"/api/x", "", bearerH(tok)...); r.Status != 401 {
+			t.Fatalf("after --all: %d", r.Status)
+		}
+	}
+	runCLI(t, "", "session", "revoke", "1002", "--redis", url, "--users-file", users).want(t, 2, "give a session id or --all")
+
+	// Lock bob out, then unlock him from the CLI.
+	for range 5 {
+		request(t, "POST", g.URL+"/multi/login_with_password", `{"email":"bob@example.com","password":{"value":"wrong"}}`)
+	}
+	login := func() int {
+		return request(t, "POST", g.URL+"/multi/login_with_password", `{"email":"bob@example.com","password":{"value":"`+demoPassword+`"}}`).Status
+	}
+	if code := login(); code != 423 {
+		t.Fatalf("after five wrong passwords: %d, want 423", code)
+	}
+	runCLI(t, "", "user", "unlock", "bob@example.com", "--redis", url, "--users-file", users).want(t, 0, "unlocked user 1002")
+	if code := login(); code != 200 {
+		t.Fatalf("after unlock: %d, want 200", code)
 	}
 }
