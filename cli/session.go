@@ -12,10 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/authgate/authgate/authcore"
-	redisstore "github.com/authgate/authgate/authcore/store/redis"
 )
 
 const sessionUsage = `usage: caddy authgate session list <user> (--redis URL) [--prefix P] [--users-file PATH]
@@ -137,17 +134,13 @@ func (c *adminCmd) failed(err error) int {
 // run opens the gateway's store with the core's services over it, so that
 // the command applies the very rules of the Manage API's session routes.
 func (c *adminCmd) run() int {
-	opts, err := redisstore.ParseURL(c.redisURL)
+	store, err := openStore(c.redisURL, c.prefix)
 	if err != nil {
 		return c.failed(err)
 	}
-	store := redisstore.New(goredis.NewUniversalClient(opts), c.prefix)
 	defer store.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := store.Ping(ctx); err != nil {
-		return c.failed(fmt.Errorf("reaching redis: %w", err))
-	}
 	var users authcore.UserDirectory = authcore.NewStoreUsers(store, nil)
 	if c.usersFile != "" {
 		static, err := authcore.LoadUsersFile(c.usersFile)

@@ -309,18 +309,27 @@ func (c *userCmd) target() (t userTarget, done func(), err error) {
 	if c.file != "" {
 		return &fileUsers{path: c.file}, func() {}, nil
 	}
-	opts, err := redisstore.ParseURL(c.redisURL)
+	store, err := openStore(c.redisURL, c.prefix)
 	if err != nil {
 		return nil, nil, err
 	}
-	store := redisstore.New(goredis.NewUniversalClient(opts), c.prefix)
+	return authcore.NewStoreUsers(store, nil), func() { store.Close() }, nil
+}
+
+// openStore connects to the gateway's Redis and checks that it answers.
+func openStore(url, prefix string) (*redisstore.Store, error) {
+	opts, err := redisstore.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	store := redisstore.New(goredis.NewUniversalClient(opts), prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := store.Ping(ctx); err != nil {
 		store.Close()
-		return nil, nil, fmt.Errorf("reaching redis: %w", err)
+		return nil, fmt.Errorf("reaching redis: %w", err)
 	}
-	return authcore.NewStoreUsers(store, nil), func() { store.Close() }, nil
+	return store, nil
 }
 
 // operate runs op against the target with a time limit.
