@@ -88,3 +88,30 @@ func TestHealthAndQuietOutageOnRedis(t *testing.T) {
 		t.Errorf("end of outage lines %v, want one counting at least %d refused requests", ended, logins+1)
 	}
 }
+
+// A password change through /passwords/update is one audit line (SPEC
+// §10), with the request's id and the user, never the passwords.
+func TestPasswordChangeWritesOneAuditLine(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	srv := newServerWith(t, func(o *authcore.Options) {
+		o.Logger = zap.New(core)
+		o.RateLimits = map[string]authcore.RateLimit{}
+	})
+	_, body, raw := do(t, srv, call{method: "POST", path: "/login_with_password",
+		body: `{"email": "alice@example.com", "password": {"value": "` + password + `"}}`})
+	token, _ := body["token"].(string)
+	if token == "" {
+		t.Fatalf("login: %s", raw)
+	}
+	before := logs.Len()
+	resp, _, raw := do(t, srv, call{method: "POST", path: "/passwords/update", headers: map[string]string{"Authorization": "Bearer " + token},
+		body: `{"oldPassword": {"value": "` + password + `"}, "newPassword": {"value": "Brand-New-Pass-9"}}`})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("passwords/update = %d %s", resp.StatusCode, raw)
+	}
+	lines := logs.All()[before:]
+	if len(lines) != 1 || lines[0].Message != "password changed" || lines[0].ContextMap()["credentials_id"] != "1001" ||
+		lines[0].ContextMap()["request_ref"] == "" {
+		t.Fatalf("a password change wrote %d lines: %v, want one \"password changed\" line for 1001", len(lines), lines)
+	}
+}

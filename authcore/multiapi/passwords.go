@@ -3,8 +3,6 @@ package multiapi
 import (
 	"net/http"
 
-	"go.uber.org/zap"
-
 	"github.com/authgate/authgate/authcore"
 	"github.com/authgate/authgate/authcore/httpapi"
 )
@@ -49,8 +47,6 @@ func (h *Handler) passwordsUpdate(w http.ResponseWriter, r *http.Request) {
 		h.writeChallengeError(w, r, err)
 		return
 	}
-	h.log.Info("password change", zap.String("request_ref", authcore.RequestRef(r.Context())),
-		zap.String("credentials_id", c.session.CredentialsID), zap.String("client_ip", h.clientIP(r)))
 	httpapi.WriteJSON(w, http.StatusOK, struct {
 		PasswordInfo passwordInfo `json:"passwordInfo"`
 		Token        string       `json:"token"`
