@@ -101,3 +101,21 @@ func WriteFailure(w http.ResponseWriter, r *http.Request, err error, outage *aut
 	log.Error("internal error", zap.String("request_ref", authcore.RequestRef(r.Context())), zap.Error(err))
 	WriteMessage(w, http.StatusInternalServerError, "internal error")
 }
+
+// Defaults fills in what an API handler's options may leave out: the
+// caller's address (the connection's host), request ids (random), the
+// audit log (none) and the outage log (one of the handler's own).
+func Defaults(clientIP, requestRef *func(*http.Request) string, log **zap.Logger, outage **authcore.Outage) {
+	if *clientIP == nil {
+		*clientIP = RemoteHost
+	}
+	if *requestRef == nil {
+		*requestRef = func(*http.Request) string { return NewRequestRef() }
+	}
+	if *log == nil {
+		*log = zap.NewNop()
+	}
+	if *outage == nil {
+		*outage = authcore.NewOutage(*log, nil)
+	}
+}

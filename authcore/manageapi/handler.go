@@ -169,18 +169,7 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h.secrets = secrets
-	if h.clientIP == nil {
-		h.clientIP = httpapi.RemoteHost
-	}
-	if h.requestRef == nil {
-		h.requestRef = func(*http.Request) string { return httpapi.NewRequestRef() }
-	}
-	if h.log == nil {
-		h.log = zap.NewNop()
-	}
-	if h.outage == nil {
-		h.outage = authcore.NewOutage(h.log, nil)
-	}
+	httpapi.Defaults(&h.clientIP, &h.requestRef, &h.log, &h.outage)
 	h.routes = httpapi.NewRoutes(
 		func(w http.ResponseWriter, r *http.Request) { writeFailure(w, r, notFound, "no such route") },
 		func(w http.ResponseWriter, r *http.Request) {

@@ -66,18 +66,7 @@ func New(opts Options) *Handler {
 	for _, k := range opts.APIKeys {
 		h.apiKeys = append(h.apiKeys, sha256.Sum256([]byte(k)))
 	}
-	if h.clientIP == nil {
-		h.clientIP = httpapi.RemoteHost
-	}
-	if h.requestRef == nil {
-		h.requestRef = func(*http.Request) string { return httpapi.NewRequestRef() }
-	}
-	if h.log == nil {
-		h.log = zap.NewNop()
-	}
-	if h.outage == nil {
-		h.outage = authcore.NewOutage(h.log, nil)
-	}
+	httpapi.Defaults(&h.clientIP, &h.requestRef, &h.log, &h.outage)
 	h.routes = httpapi.NewRoutes(
 		func(w http.ResponseWriter, _ *http.Request) {
 			httpapi.WriteMessage(w, http.StatusNotFound, "no such route")

@@ -68,18 +68,7 @@ func New(opts Options) *Handler {
 	if h.cookies.Session == "" {
 		h.cookies = NewCookies("")
 	}
-	if h.clientIP == nil {
-		h.clientIP = httpapi.RemoteHost
-	}
-	if h.requestRef == nil {
-		h.requestRef = func(*http.Request) string { return httpapi.NewRequestRef() }
-	}
-	if h.log == nil {
-		h.log = zap.NewNop()
-	}
-	if h.outage == nil {
-		h.outage = authcore.NewOutage(h.log, nil)
-	}
+	httpapi.Defaults(&h.clientIP, &h.requestRef, &h.log, &h.outage)
 	h.routes = httpapi.NewRoutes(
 		func(w http.ResponseWriter, r *http.Request) {
 			h.renderError(w, r, http.StatusNotFound, msgNotFound)
