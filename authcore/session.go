@@ -12,8 +12,9 @@ import (
 
 // Step-up methods recorded on a session.
 const (
-	StepUpOTP  = "otp"
-	StepUpPush = "push"
+	StepUpOTP     = "otp"
+	StepUpPush    = "push"
+	StepUpPasskey = "passkey"
 )
 
 // Session is a login: every token of it is valid exactly as long as the
