@@ -58,11 +58,13 @@ var fzGlobalLines = []string{
 // malformed variants of it.
 var fzProtectLines = []string{
 	"", "token access", "token auth", "token any", "token ACCESS", "stepup", "stepup 10m", "stepup 1h30m",
+	"stepup 5m passkey", "stepup passkey", "stepup otp push passkey", "stepup 1m OTP",
 	"identity_type CONSUMER", "identity_type CORPORATE", "credentials_type ROOT", "credentials_type USER",
 	"header_prefix X-Authgate-", "header_prefix X-Auth-", "raw_paths allow", "raw_paths refuse", "raw_paths ALLOW",
 	"token access\nstepup 10m\nidentity_type CONSUMER\ncredentials_type ROOT\nheader_prefix X-Auth-\nraw_paths allow",
 	// malformed
 	"token", "token bearer", "token access any", "stepup never", "stepup 0", "stepup -1m", "stepup 10m 20m",
+	"stepup passkey 5m", "stepup sms", "stepup passkey passkey",
 	"identity_type", "identity_type ADMIN", "identity_type consumer", "credentials_type", "credentials_type ADMIN",
 	"header_prefix", "header_prefix \"\"", "header_prefix Authorization",
 	"raw_paths", "raw_paths \"\"", "raw_paths sometimes", "raw_paths allow refuse", "raw_paths {env.RAW}",
