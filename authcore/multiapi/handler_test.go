@@ -2,6 +2,7 @@ package multiapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -425,5 +426,39 @@ func TestPasswordChangeEndsEveryOldSessionAndKeepsHistory(t *testing.T) {
 		body: `{"oldPassword":{"value":"` + pw + `"},"newPassword":{"value":"` + password + `"}}`})
 	if resp.StatusCode != 200 {
 		t.Fatalf("the password from six changes ago: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// TestAccessTokenAfterAPasskeyStepUp: a session stepped up with a passkey
+// reports STEPPED_UP and its tokens carry amr ["pwd","hwk"] (RFC 8176).
+func TestAccessTokenAfterAPasskeyStepUp(t *testing.T) {
+	var store authcore.Store
+	var tokens *authcore.Tokens
+	srv := newServerWith(t, func(o *authcore.Options) { store, tokens = o.Store, o.Tokens })
+	auth := login(t, srv, "alice@example.com")
+	c, err := tokens.Verify(auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := store.GetSession(ctx, c.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SteppedUp, s.StepUpMethod = time.Now(), authcore.StepUpPasskey
+	if err := store.SaveSession(ctx, s, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	resp, body, raw := do(t, srv, call{method: "POST", path: "/access_token", headers: bearer(auth),
+		body: `{"identity":{"type":"CONSUMER","id":"2001"}}`})
+	if resp.StatusCode != 200 || body["status"] != "STEPPED_UP" {
+		t.Fatalf("access_token: %d %s", resp.StatusCode, raw)
+	}
+	access, err := tokens.Verify(body["token"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(access.AMR, ",") != "pwd,hwk" || access.AuthTime != s.SteppedUp.Unix() {
+		t.Fatalf("amr %v auth_time %d, want pwd,hwk and %d", access.AMR, access.AuthTime, s.SteppedUp.Unix())
 	}
 }
