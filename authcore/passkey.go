@@ -135,9 +135,14 @@ func (p *Passkeys) FinishEnrol(ctx context.Context, s *Session, body []byte) err
 	return p.store(ctx, s.CredentialsID, old, append(creds, *cred))
 }
 
-// Delete removes one of the user's passkeys; ErrNotFound when the user
-// has none with that id.
-func (p *Passkeys) Delete(ctx context.Context, credentialsID, id string) error {
+// Delete removes one of the session's user's passkeys; ErrNotFound when
+// the user has none with that id. Like enrolment, it needs a stepped-up
+// session.
+func (p *Passkeys) Delete(ctx context.Context, s *Session, id string) error {
+	if !s.IsSteppedUp(p.now(), 0) {
+		return ErrStepUpRequired
+	}
+	credentialsID := s.CredentialsID
 	creds, old, err := p.load(ctx, credentialsID)
 	if err != nil {
 		return err
