@@ -103,7 +103,15 @@ var globalDirectives = map[string]directive[App]{
 	}},
 	"session_idle": {parse: func(d *caddyfile.Dispenser, a *App) error { return durationArg(d, &a.SessionIdle) }},
 	"session_max":  {parse: func(d *caddyfile.Dispenser, a *App) error { return durationArg(d, &a.SessionMax) }},
-	"sandbox":      {parse: func(_ *caddyfile.Dispenser, a *App) error { a.Sandbox = true; return nil }},
+	"passkeys": {parse: func(d *caddyfile.Dispenser, a *App) error {
+		args := d.RemainingArgs()
+		if len(args) < 2 {
+			return d.Errf("passkeys: want <rp_id> <origin>...")
+		}
+		a.Passkeys = &PasskeysConfig{RPID: args[0], Origins: args[1:]}
+		return nil
+	}},
+	"sandbox": {parse: func(_ *caddyfile.Dispenser, a *App) error { a.Sandbox = true; return nil }},
 	"otp_sender": {parse: func(d *caddyfile.Dispenser, a *App) (err error) {
 		a.OTPSender, err = parseSender(d, otpSenders...)
 		return err

@@ -29,6 +29,7 @@ var fzGlobalLines = []string{
 	"signing_key YXV0aGdhdGUtZTJlLXRlc3Qta2V5LTMyLWJ5dGVzLWxvbmctb2s=", "signing_key {env.AUTHGATE_KEY}",
 	"signing_key_file /nonexistent/key.pem", "users_file /nonexistent/users.json", "api_key k-123",
 	"api_key k-1\napi_key k-2", "api_key {env.API_KEY}", "sandbox",
+	"passkeys bank.example https://bank.example", "passkeys bank.example", "passkeys https://bank.example bank.example",
 	"otp_sender sandbox", "otp_sender webhook https://sms.example.com/hook s3cret",
 	"otp_sender twilio AC123 token +15550000000", "push_sender sandbox",
 	"push_sender webhook https://push.example.com/hook s3cret",

@@ -133,6 +133,7 @@ func TestCaddyfileErrorsNameTheDirective(t *testing.T) {
 		"stepup unknown method":       {":80 {\n authgate_protect {\n  stepup 5m sms\n }\n respond ok\n}", `stepup: unknown method "sms": want otp, push or passkey`},
 		"stepup max_age after method": {":80 {\n authgate_protect {\n  stepup passkey 5m\n }\n respond ok\n}", `stepup: unknown method "5m"`},
 		"stepup method twice":         {":80 {\n authgate_verify {\n  stepup passkey PASSKEY\n }\n}", `stepup: method "passkey" named twice`},
+		"passkeys without origin":     {"{\n authgate {\n  passkeys bank.example\n }\n}\n:80 {\n respond ok\n}", "passkeys: want <rp_id> <origin>..."},
 		"bad header_prefix":           {":80 {\n authgate_protect {\n  header_prefix X:Auth-\n }\n respond ok\n}", `header_prefix: "X:Auth-" is not a valid header name prefix`},
 		"prefix of Authorization":     {":80 {\n authgate_protect {\n  header_prefix Auth\n }\n respond ok\n}", `header_prefix: "Auth" would also strip the standard header Authorization`},
 		"prefix X-":                   {":80 {\n authgate_protect {\n  header_prefix X-\n }\n respond ok\n}", `header_prefix: "X-" would also strip the standard header X-Forwarded-For`},
@@ -218,14 +219,20 @@ func TestAppValidateChecksServiceClientsOnceExpanded(t *testing.T) {
 		app  App
 		want string
 	}{
-		"placeholder hash":  {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_CLIENT_HASH}", Scopes: []string{"manage.user.read"}}}}, ""},
-		"unset placeholder": {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, "service_client crm: hash: the value is empty: environment variable AUTHGATE_TEST_UNSET is not set"},
-		"bad placeholder":   {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "x{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, `service_client: client "crm": not a bcrypt`},
-		"unknown scope":     {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"admin"}}}}, `service_client: client "crm": unknown scope "admin"`},
-		"no scopes":         {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash}}}, `service_client: client "crm": no scopes`},
-		"duplicate":         {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.user.read"}}, {Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.otp.send"}}}}, `service_client: client "crm": duplicate name`},
-		"smtp sender":       {App{EmailSender: &SenderConfig{Type: "smtp", Addr: "mail.example.com:587", From: "a@example.com", Username: "u"}}, "email_sender smtp: needs both <user> and <pass>"},
-		"twilio for email":  {App{EmailSender: &SenderConfig{Type: "twilio", AccountSID: "a", AuthToken: "b", From: "c"}}, `email_sender: unknown sender "twilio"`},
+		"placeholder hash":     {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_CLIENT_HASH}", Scopes: []string{"manage.user.read"}}}}, ""},
+		"unset placeholder":    {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, "service_client crm: hash: the value is empty: environment variable AUTHGATE_TEST_UNSET is not set"},
+		"bad placeholder":      {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: "x{env.AUTHGATE_TEST_UNSET}", Scopes: []string{"manage.user.read"}}}}, `service_client: client "crm": not a bcrypt`},
+		"unknown scope":        {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"admin"}}}}, `service_client: client "crm": unknown scope "admin"`},
+		"no scopes":            {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash}}}, `service_client: client "crm": no scopes`},
+		"duplicate":            {App{ServiceClients: []ServiceClientConfig{{Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.user.read"}}, {Name: "crm", Hash: bcryptHash, Scopes: []string{"manage.otp.send"}}}}, `service_client: client "crm": duplicate name`},
+		"smtp sender":          {App{EmailSender: &SenderConfig{Type: "smtp", Addr: "mail.example.com:587", From: "a@example.com", Username: "u"}}, "email_sender smtp: needs both <user> and <pass>"},
+		"passkeys":             {App{Passkeys: &PasskeysConfig{RPID: "bank.example", Origins: []string{"https://bank.example", "https://app.bank.example:8443"}}}, ""},
+		"passkeys no rp_id":    {App{Passkeys: &PasskeysConfig{Origins: []string{"https://bank.example"}}}, `passkeys: rp_id "": want a domain`},
+		"passkeys rp_id a URL": {App{Passkeys: &PasskeysConfig{RPID: "https://bank.example", Origins: []string{"https://bank.example"}}}, `passkeys: rp_id "https://bank.example"`},
+		"passkeys no origin":   {App{Passkeys: &PasskeysConfig{RPID: "bank.example"}}, "passkeys: want at least one origin"},
+		"passkeys bare host":   {App{Passkeys: &PasskeysConfig{RPID: "bank.example", Origins: []string{"bank.example"}}}, `passkeys: origin "bank.example": want a scheme and host`},
+		"passkeys other site":  {App{Passkeys: &PasskeysConfig{RPID: "bank.example", Origins: []string{"https://evilbank.example"}}}, `passkeys: origin "https://evilbank.example" is not on the rp_id bank.example`},
+		"twilio for email":     {App{EmailSender: &SenderConfig{Type: "twilio", AccountSID: "a", AuthToken: "b", From: "c"}}, `email_sender: unknown sender "twilio"`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
