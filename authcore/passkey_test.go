@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/authgate/authgate/authcore"
 	"github.com/authgate/authgate/authcore/authtest"
 )
@@ -135,6 +138,11 @@ func TestPasskeyRefusals(t *testing.T) {
 			options, _ = gw.Passkeys.BeginStepUp(ctx, s)
 			return gw.Passkeys.FinishStepUp(ctx, s, k.Assert(t, options, s.CredentialsID))
 		},
+		"challenge of another session": func(t *testing.T, gw *authcore.Services, s *authcore.Session, k *authtest.SoftKey) error {
+			other, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
+			options, _ := gw.Passkeys.BeginStepUp(ctx, other.Session)
+			return gw.Passkeys.FinishStepUp(ctx, s, k.Assert(t, options, s.CredentialsID))
+		},
 		"user verification missing": func(t *testing.T, gw *authcore.Services, s *authcore.Session, k *authtest.SoftKey) error {
 			options, _ := gw.Passkeys.BeginStepUp(ctx, s)
 			k.Flags = authtest.FlagUP
@@ -143,7 +151,11 @@ func TestPasskeyRefusals(t *testing.T) {
 	}
 	for name, run := range cases {
 		t.Run(name, func(t *testing.T) {
-			gw, clk, store := newPasskeyServices(t)
+			core, logs := observer.New(zap.InfoLevel)
+			gw, clk, store := newTestServicesWith(t, func(o *authcore.Options) {
+				o.Passkeys = &authcore.PasskeyConfig{RPID: testRPID, Origins: []string{testOrigin}}
+				o.Logger = zap.New(core)
+			})
 			enrolled := steppedUpLogin(t, gw, clk, store)
 			k := authtest.NewSoftKey(t, testRPID, testOrigin)
 			enrol(t, gw, enrolled, k)
@@ -153,9 +165,15 @@ func TestPasskeyRefusals(t *testing.T) {
 			if !errors.As(err, &ce) || (ce.Code != authcore.CodeVerificationCodeInvalid && ce.Code != authcore.CodeStateInvalid) {
 				t.Fatalf("err = %v, want a refusal", err)
 			}
-			if name == "replayed assertion" && ce.Code != authcore.CodeStateInvalid ||
-				name != "replayed assertion" && ce.Code != authcore.CodeVerificationCodeInvalid {
+			stateless := name == "replayed assertion" || name == "challenge of another session"
+			if stateless && ce.Code != authcore.CodeStateInvalid || !stateless && ce.Code != authcore.CodeVerificationCodeInvalid {
 				t.Fatalf("code %s", ce.Code)
+			}
+			if _, stored, _ := gw.Sessions.Authenticate(ctx, res.Token); name != "replayed assertion" && name != "cloned credential" && !stored.SteppedUp.IsZero() {
+				t.Fatalf("refused, yet the session stepped up: %+v", stored)
+			}
+			if clone := logs.FilterMessageSnippet("cloned authenticator").Len(); (name == "cloned credential") != (clone == 1) {
+				t.Fatalf("%d clone warnings logged", clone)
 			}
 		})
 	}
