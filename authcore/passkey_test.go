@@ -18,9 +18,27 @@ const (
 	testOrigin = "https://bank.example"
 )
 
-func newPasskeyServices(t *testing.T) (*authcore.Services, *clock, authcore.Store) {
-	return newTestServicesWith(t, func(o *authcore.Options) {
+// newPasskeyServices are services with passkeys on store (nil: a memory
+// store of their own) that log to logger (nil: nowhere).
+func newPasskeyServices(t *testing.T, store authcore.Store, logger *zap.Logger) (*authcore.Services, *clock, authcore.Store) {
+	gw, clk, own := newTestServicesWith(t, func(o *authcore.Options) {
 		o.Passkeys = &authcore.PasskeyConfig{RPID: testRPID, Origins: []string{testOrigin}}
+		if store != nil {
+			o.Store = store
+		}
+		o.Logger = logger
+	})
+	if store == nil {
+		store = own
+	}
+	return gw, clk, store
+}
+
+// forEachPasskeyStore runs fn on a memory store and on Redis.
+func forEachPasskeyStore(t *testing.T, fn func(t *testing.T, store authcore.Store)) {
+	forEachStore(t, func(t *testing.T, newStores nodeStores, _ bool, _ *clock) {
+		store, _ := newStores()
+		fn(t, store)
 	})
 }
 
@@ -54,7 +72,11 @@ func enrol(t *testing.T, gw *authcore.Services, s *authcore.Session, k *authtest
 }
 
 func TestPasskeyEnrolThenStepUp(t *testing.T) {
-	gw, clk, store := newPasskeyServices(t)
+	forEachPasskeyStore(t, testPasskeyEnrolThenStepUp)
+}
+
+func testPasskeyEnrolThenStepUp(t *testing.T, store authcore.Store) {
+	gw, clk, store := newPasskeyServices(t, store, nil)
 	ctx := context.Background()
 	s := steppedUpLogin(t, gw, clk, store)
 	k := authtest.NewSoftKey(t, testRPID, testOrigin)
@@ -96,7 +118,7 @@ func TestPasskeyEnrolThenStepUp(t *testing.T) {
 }
 
 func TestPasskeyEnrolNeedsAStepUp(t *testing.T) {
-	gw, _, _ := newPasskeyServices(t)
+	gw, _, _ := newPasskeyServices(t, nil, nil)
 	ctx := context.Background()
 	res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
 	if _, err := gw.Passkeys.BeginEnrol(ctx, res.Session); !errors.Is(err, authcore.ErrStepUpRequired) {
@@ -149,32 +171,31 @@ func TestPasskeyRefusals(t *testing.T) {
 			return gw.Passkeys.FinishStepUp(ctx, s, k.Assert(t, options, s.CredentialsID))
 		},
 	}
-	for name, run := range cases {
-		t.Run(name, func(t *testing.T) {
-			core, logs := observer.New(zap.InfoLevel)
-			gw, clk, store := newTestServicesWith(t, func(o *authcore.Options) {
-				o.Passkeys = &authcore.PasskeyConfig{RPID: testRPID, Origins: []string{testOrigin}}
-				o.Logger = zap.New(core)
+	forEachPasskeyStore(t, func(t *testing.T, store authcore.Store) {
+		for name, run := range cases {
+			t.Run(name, func(t *testing.T) {
+				core, logs := observer.New(zap.InfoLevel)
+				gw, clk, store := newPasskeyServices(t, store, zap.New(core))
+				enrolled := steppedUpLogin(t, gw, clk, store)
+				k := authtest.NewSoftKey(t, testRPID, testOrigin)
+				enrol(t, gw, enrolled, k)
+				res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
+				err := run(t, gw, res.Session, k)
+				var ce *authcore.ChallengeError
+				if !errors.As(err, &ce) || (ce.Code != authcore.CodeVerificationCodeInvalid && ce.Code != authcore.CodeStateInvalid) {
+					t.Fatalf("err = %v, want a refusal", err)
+				}
+				stateless := name == "replayed assertion" || name == "challenge of another session"
+				if stateless && ce.Code != authcore.CodeStateInvalid || !stateless && ce.Code != authcore.CodeVerificationCodeInvalid {
+					t.Fatalf("code %s", ce.Code)
+				}
+				if _, stored, _ := gw.Sessions.Authenticate(ctx, res.Token); name != "replayed assertion" && name != "cloned credential" && !stored.SteppedUp.IsZero() {
+					t.Fatalf("refused, yet the session stepped up: %+v", stored)
+				}
+				if clone := logs.FilterMessageSnippet("cloned authenticator").Len(); (name == "cloned credential") != (clone == 1) {
+					t.Fatalf("%d clone warnings logged", clone)
+				}
 			})
-			enrolled := steppedUpLogin(t, gw, clk, store)
-			k := authtest.NewSoftKey(t, testRPID, testOrigin)
-			enrol(t, gw, enrolled, k)
-			res, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
-			err := run(t, gw, res.Session, k)
-			var ce *authcore.ChallengeError
-			if !errors.As(err, &ce) || (ce.Code != authcore.CodeVerificationCodeInvalid && ce.Code != authcore.CodeStateInvalid) {
-				t.Fatalf("err = %v, want a refusal", err)
-			}
-			stateless := name == "replayed assertion" || name == "challenge of another session"
-			if stateless && ce.Code != authcore.CodeStateInvalid || !stateless && ce.Code != authcore.CodeVerificationCodeInvalid {
-				t.Fatalf("code %s", ce.Code)
-			}
-			if _, stored, _ := gw.Sessions.Authenticate(ctx, res.Token); name != "replayed assertion" && name != "cloned credential" && !stored.SteppedUp.IsZero() {
-				t.Fatalf("refused, yet the session stepped up: %+v", stored)
-			}
-			if clone := logs.FilterMessageSnippet("cloned authenticator").Len(); (name == "cloned credential") != (clone == 1) {
-				t.Fatalf("%d clone warnings logged", clone)
-			}
-		})
-	}
+		}
+	})
 }
