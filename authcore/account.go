@@ -198,16 +198,18 @@ func setFactors(u *User, rec *accountRecord, f Factors) {
 const (
 	FactorOTP                 = "OTP"
 	FactorPush                = "PUSH"
+	FactorPasskey             = "PASSKEY"
 	FactorActive              = "ACTIVE"
 	FactorPendingVerification = "PENDING_VERIFICATION"
 )
 
 // FactorStatus is one enrolled (or pending) step-up channel.
 type FactorStatus struct {
-	// Type is FactorOTP or FactorPush.
+	// Type is FactorOTP, FactorPush or FactorPasskey.
 	Type string `json:"type"`
 	// Status is FactorActive or FactorPendingVerification.
 	Status string `json:"status"`
-	// Channel is the step-up channel (SMS, AUTHY, BIOMETRIC).
+	// Channel is the step-up channel (SMS, AUTHY, BIOMETRIC), or a
+	// passkey's credential id.
 	Channel string `json:"channel"`
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,9 @@ type GuardPolicy struct {
 	StepUp bool
 	// MaxAge, with StepUp, is the oldest step-up that counts; 0: any.
 	MaxAge time.Duration
+	// StepUpMethods, with StepUp, are the step-up methods that count
+	// (StepUpOTP, StepUpPush, StepUpPasskey); empty: any.
+	StepUpMethods []string
 	// IdentityType, when set, must be the token's identity type.
 	IdentityType string
 	// CredentialsType, when set, must be the token's credentials type.
@@ -105,6 +109,10 @@ type Decision struct {
 	// MaxAge is the route's step-up max age with RefusedStepUpRequired
 	// (0: any step-up would do).
 	MaxAge time.Duration
+	// PhishingResistant, with RefusedStepUpRequired, says that the route
+	// counts only a phishing-resistant step-up (a passkey), which the edge
+	// asks for (RFC 9470 acr_values="phr").
+	PhishingResistant bool
 	// Cause is the error behind the refusal, for logs only.
 	Cause error
 }
@@ -205,10 +213,17 @@ func (g *Guard) check(c *Claims, s *Session, p *GuardPolicy) Decision {
 	case (p.IdentityType != "" && c.Identity.Type != p.IdentityType) ||
 		(p.CredentialsType != "" && c.CredentialsType != p.CredentialsType):
 		return Decision{Refusal: RefusedInsufficientPermissions}
-	case p.StepUp && !s.IsSteppedUp(g.now(), p.MaxAge):
-		return Decision{Refusal: RefusedStepUpRequired, MaxAge: p.MaxAge}
+	case p.StepUp && (!s.IsSteppedUp(g.now(), p.MaxAge) ||
+		len(p.StepUpMethods) > 0 && !slices.Contains(p.StepUpMethods, s.StepUpMethod)):
+		return Decision{Refusal: RefusedStepUpRequired, MaxAge: p.MaxAge, PhishingResistant: p.phishingResistant()}
 	}
 	return Decision{Claims: c, Session: s}
+}
+
+// phishingResistant reports whether the policy counts only a passkey
+// step-up: a route that also takes a code or a push does not demand it.
+func (p *GuardPolicy) phishingResistant() bool {
+	return len(p.StepUpMethods) > 0 && !slices.ContainsFunc(p.StepUpMethods, func(m string) bool { return m != StepUpPasskey })
 }
 
 // Identity header names, after the prefix.

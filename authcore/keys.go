@@ -76,6 +76,11 @@ var StoreKeys = compileKeys([]KeySpec{
 	{Name: "push", Pattern: "p:{<push id>}", HashTag: "push id",
 		TTL: "the rest of the session plus the code TTL", Owner: "StepUp: a push challenge"},
 
+	{Name: "passkey_challenge", Pattern: "pk:{<session id>}:<purpose>", HashTag: "session id",
+		TTL: "PasskeyChallengeTTL (5m); taken once", Owner: "Passkeys: a WebAuthn challenge (enrol or stepup) of the session"},
+	{Name: "passkeys", Pattern: "pk:{<credentials id>}", HashTag: "credentials id",
+		TTL: "AccountDataTTL from the last write (enrolment, step-up, removal)", Owner: "Passkeys: the user's WebAuthn credentials and sign counts"},
+
 	{Name: "mfa_session", Pattern: "ms:{m:<credentials id>}:<sessionToken digest>", HashTag: "m:credentials id",
 		TTL: "MFASessionTTL", Owner: "ManageMFA: a sessionToken waiting for its code"},
 	{Name: "totp_tries", Pattern: "mt:{m:<credentials id>}:a", HashTag: "m:credentials id",
@@ -212,6 +217,14 @@ func (keyNames) PushResolution(id string) string { return "p:{" + id + "}:r" }
 
 // PushIssues counts the pushes a session sent in its round.
 func (keyNames) PushIssues(sessionID string) string { return "p:{" + sessionID + "}:n" }
+
+// Passkeys holds a user's WebAuthn credentials.
+func (keyNames) Passkeys(credentialsID string) string { return "pk:{" + credentialsID + "}" }
+
+// PasskeyChallenge is a session's WebAuthn challenge for purpose.
+func (keyNames) PasskeyChallenge(sessionID, purpose string) string {
+	return "pk:{" + sessionID + "}:" + purpose
+}
 
 // MFASession is a Manage API sessionToken's state.
 func (keyNames) MFASession(credentialsID, token string) string {

@@ -65,6 +65,8 @@ type Options struct {
 	RateLimits map[string]RateLimit
 	// Metrics receives counts and store timings. Default: none.
 	Metrics Metrics
+	// Passkeys is the WebAuthn relying party. Default none: no passkeys.
+	Passkeys *PasskeyConfig
 }
 
 // Services are the framework-free core: a handful of services, each with
@@ -80,6 +82,9 @@ type Services struct {
 	Sessions *Sessions
 	// StepUp issues and checks step-up codes and pushes, and enrols factors.
 	StepUp *StepUp
+	// Passkeys enrols passkeys and steps up with them; nil without
+	// Options.Passkeys.
+	Passkeys *Passkeys
 	// ManageMFA is the Manage API's password validation with MFA.
 	ManageMFA *ManageMFA
 	// Guard decides guarded requests.
@@ -165,7 +170,13 @@ func New(opts Options) (*Services, error) {
 	sessions := &Sessions{deps: d, tokens: opts.Tokens, idle: idle, max: maxAge,
 		accounts: accounts, passwords: passwords, limits: limits}
 	passwords.sessions = sessions
-	return &Services{
+	var passkeys *Passkeys
+	if opts.Passkeys != nil {
+		if passkeys, err = newPasskeys(d, sessions, limits, opts.Passkeys); err != nil {
+			return nil, err
+		}
+	}
+	return &Services{Passkeys: passkeys,
 		Accounts: accounts, Passwords: passwords, Sessions: sessions, Limits: limits,
 		StepUp: &StepUp{deps: d, sessions: sessions, accounts: accounts, limits: limits, delivery: delivery,
 			otpSender: opts.OTPSender, pushSender: opts.PushSender, pushSecret: opts.PushSecret},

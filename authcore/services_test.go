@@ -242,7 +242,15 @@ func TestGuardDecisions(t *testing.T) {
 	if err := store.SaveSession(ctx, &s, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	// A second session of Alice's steps up with a passkey.
+	alicePK, _ := gw.Sessions.Login(ctx, "alice@example.com", testPassword)
+	pk := *alicePK.Session
+	pk.SteppedUp, pk.StepUpMethod = clk.Now(), authcore.StepUpPasskey
+	if err := store.SaveSession(ctx, &pk, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	clk.Advance(2 * time.Minute)
+	passkeyOnly := []string{authcore.StepUpPasskey}
 
 	cases := []struct {
 		name      string
@@ -267,6 +275,18 @@ func TestGuardDecisions(t *testing.T) {
 		{"stepped up within max_age", "Bearer " + aliceConsumer, authcore.GuardPolicy{Token: "access", StepUp: true, MaxAge: 3 * time.Minute}, 200, "", ""},
 		{"step-up older than max_age", "Bearer " + aliceConsumer, authcore.GuardPolicy{Token: "access", StepUp: true, MaxAge: time.Minute}, 403, "STEP_UP_REQUIRED",
 			`Bearer error="insufficient_user_authentication", error_description="a step-up within the last 1m0s is required", max_age=60`},
+		{"otp step-up where only a passkey counts", "Bearer " + aliceConsumer, authcore.GuardPolicy{Token: "access", StepUp: true, MaxAge: 5 * time.Minute, StepUpMethods: passkeyOnly}, 403, "STEP_UP_REQUIRED",
+			`Bearer error="insufficient_user_authentication", error_description="a step-up within the last 5m0s is required", max_age=300, acr_values="phr"`},
+		{"not stepped up where only a passkey counts", "Bearer " + bobCorporate, authcore.GuardPolicy{Token: "access", StepUp: true, StepUpMethods: passkeyOnly}, 403, "STEP_UP_REQUIRED",
+			`Bearer error="insufficient_user_authentication", error_description="a stepped-up session is required", acr_values="phr"`},
+		{"passkey step-up where only a passkey counts", "Bearer " + alicePK.Token, authcore.GuardPolicy{Token: "any", StepUp: true, MaxAge: 5 * time.Minute, StepUpMethods: passkeyOnly}, 200, "", ""},
+		{"passkey step-up older than max_age", "Bearer " + alicePK.Token, authcore.GuardPolicy{Token: "any", StepUp: true, MaxAge: time.Minute, StepUpMethods: passkeyOnly}, 403, "STEP_UP_REQUIRED",
+			`Bearer error="insufficient_user_authentication", error_description="a step-up within the last 1m0s is required", max_age=60, acr_values="phr"`},
+		{"otp step-up among the methods", "Bearer " + aliceConsumer, authcore.GuardPolicy{Token: "access", StepUp: true, StepUpMethods: []string{authcore.StepUpOTP, authcore.StepUpPasskey}}, 200, "", ""},
+		{"passkey step-up where only push counts", "Bearer " + alicePK.Token, authcore.GuardPolicy{Token: "any", StepUp: true, StepUpMethods: []string{authcore.StepUpPush}}, 403, "STEP_UP_REQUIRED",
+			`Bearer error="insufficient_user_authentication", error_description="a stepped-up session is required"`},
+		{"passkey step-up where push or a code counts", "Bearer " + alicePK.Token, authcore.GuardPolicy{Token: "any", StepUp: true, StepUpMethods: []string{authcore.StepUpPush, authcore.StepUpOTP}}, 403, "STEP_UP_REQUIRED",
+			`Bearer error="insufficient_user_authentication", error_description="a stepped-up session is required"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,8 +12,9 @@ import (
 
 // Step-up methods recorded on a session.
 const (
-	StepUpOTP  = "otp"
-	StepUpPush = "push"
+	StepUpOTP     = "otp"
+	StepUpPush    = "push"
+	StepUpPasskey = "passkey"
 )
 
 // Session is a login: every token of it is valid exactly as long as the
@@ -53,13 +54,18 @@ type Session struct {
 }
 
 // AuthMethods are the session's authentication methods (RFC 8176 amr:
-// "pwd", then the step-up's method) and the time of the last
-// authentication: the step-up, or the login.
+// "pwd", then the step-up's method, a passkey as "hwk", proof of a
+// hardware-secured key) and the time of the last authentication: the
+// step-up, or the login.
 func (s *Session) AuthMethods() (amr []string, authTime time.Time) {
 	if s.SteppedUp.IsZero() {
 		return []string{"pwd"}, s.Created
 	}
-	return []string{"pwd", s.StepUpMethod}, s.SteppedUp
+	method := s.StepUpMethod
+	if method == StepUpPasskey {
+		method = "hwk"
+	}
+	return []string{"pwd", method}, s.SteppedUp
 }
 
 // Session kinds (Session.Kind).

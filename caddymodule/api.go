@@ -46,6 +46,7 @@ func (h *API) Provision(ctx caddy.Context) error {
 		Accounts:   app.Services().Accounts,
 		Passwords:  app.Services().Passwords,
 		StepUp:     app.Services().StepUp,
+		Passkeys:   app.Services().Passkeys,
 		Tokens:     app.Services().Tokens,
 		Health:     app.Services().Health,
 		Outage:     app.Services().Outage,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -133,6 +134,9 @@ type App struct {
 	// session cookie (authgate_portal); its pre-session cookie adds
 	// "-pre". Letters, digits, "-", "_" and "." only. Default "authgate".
 	CookieName string `json:"cookie_name,omitempty"`
+	// Passkeys enables WebAuthn passkeys as a step-up factor (the passkey
+	// routes of authgate_api). Default none.
+	Passkeys *PasskeysConfig `json:"passkeys,omitempty"`
 
 	services *authcore.Services
 	metrics  authcore.Metrics
@@ -262,6 +266,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Logger: a.logger, Sandbox: a.Sandbox,
 		CodeKey: key.Derive("one-time code hashes"),
 		CSRFKey: key.Derive("portal csrf tokens"),
+	}
+	if a.Passkeys != nil {
+		opts.Passkeys = &authcore.PasskeyConfig{RPID: a.Passkeys.RPID, Origins: a.Passkeys.Origins}
 	}
 	if a.Lockout != nil {
 		opts.LockoutAttempts, opts.LockoutDuration = a.Lockout.Attempts, time.Duration(a.Lockout.Duration)
@@ -440,8 +447,43 @@ var cookieName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // placeholder.
 var envPlaceholder = regexp.MustCompile(`\{env\.([^{}]+)\}`)
 
+// PasskeysConfig is the WebAuthn relying party.
+type PasskeysConfig struct {
+	// RPID is the relying party id: the domain the passkeys belong to
+	// (such as bank.example).
+	RPID string `json:"rp_id"`
+	// Origins are the origins of the pages that run the ceremonies (such
+	// as https://bank.example): on the RP ID's domain or under it.
+	Origins []string `json:"origins"`
+}
+
+// validate checks what a browser would otherwise refuse at run time.
+func (c *PasskeysConfig) validate() error {
+	if c.RPID == "" || strings.ContainsAny(c.RPID, ":/ ") {
+		return fmt.Errorf("passkeys: rp_id %q: want a domain such as bank.example", c.RPID)
+	}
+	if len(c.Origins) == 0 {
+		return errors.New("passkeys: want at least one origin")
+	}
+	for _, o := range c.Origins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("passkeys: origin %q: want a scheme and host such as https://bank.example", o)
+		}
+		if h := u.Hostname(); h != c.RPID && !strings.HasSuffix(h, "."+c.RPID) {
+			return fmt.Errorf("passkeys: origin %q is not on the rp_id %s", o, c.RPID)
+		}
+	}
+	return nil
+}
+
 // Validate reports configuration errors.
 func (a *App) Validate() error {
+	if a.Passkeys != nil {
+		if err := a.Passkeys.validate(); err != nil {
+			return err
+		}
+	}
 	switch a.Store {
 	case "memory", "":
 		if a.RedisURL != "" {

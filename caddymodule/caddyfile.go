@@ -103,7 +103,15 @@ var globalDirectives = map[string]directive[App]{
 	}},
 	"session_idle": {parse: func(d *caddyfile.Dispenser, a *App) error { return durationArg(d, &a.SessionIdle) }},
 	"session_max":  {parse: func(d *caddyfile.Dispenser, a *App) error { return durationArg(d, &a.SessionMax) }},
-	"sandbox":      {parse: func(_ *caddyfile.Dispenser, a *App) error { a.Sandbox = true; return nil }},
+	"passkeys": {parse: func(d *caddyfile.Dispenser, a *App) error {
+		args := d.RemainingArgs()
+		if len(args) < 2 {
+			return d.Errf("passkeys: want <rp_id> <origin>...")
+		}
+		a.Passkeys = &PasskeysConfig{RPID: args[0], Origins: args[1:]}
+		return nil
+	}},
+	"sandbox": {parse: func(_ *caddyfile.Dispenser, a *App) error { a.Sandbox = true; return nil }},
 	"otp_sender": {parse: func(d *caddyfile.Dispenser, a *App) (err error) {
 		a.OTPSender, err = parseSender(d, otpSenders...)
 		return err
@@ -346,7 +354,7 @@ func parsePortal(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //
 //	authgate_protect {
 //		token access | auth | any
-//		stepup [<max_age>]
+//		stepup [<max_age>] [otp | push | passkey ...]
 //		identity_type CONSUMER | CORPORATE
 //		credentials_type ROOT | USER
 //		header_prefix <prefix>
@@ -370,7 +378,7 @@ func parseProtect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //
 //	authgate_verify {
 //		token access | auth | any
-//		stepup [<max_age>]
+//		stepup [<max_age>] [otp | push | passkey ...]
 //		identity_type CONSUMER | CORPORATE
 //		credentials_type ROOT | USER
 //		header_prefix <prefix>
@@ -406,10 +414,16 @@ var protectDirectives = map[string]directive[GuardConfig]{
 	}},
 	"stepup": {parse: func(d *caddyfile.Dispenser, p *GuardConfig) error {
 		p.StepUp = true
-		if d.NextArg() {
+		// max_age, when given, comes first; the methods are checked by
+		// validate, which the parser runs on the block.
+		for first := true; d.NextArg(); first = false {
+			if m := strings.ToLower(d.Val()); !first || slices.Contains(stepUpMethods, m) {
+				p.StepUpMethods = append(p.StepUpMethods, m)
+				continue
+			}
 			v, err := caddy.ParseDuration(d.Val())
 			if err != nil || v <= 0 {
-				return d.Errf("stepup: bad max_age %q: want a positive duration such as 10m", d.Val())
+				return d.Errf("stepup: bad max_age %q: want a positive duration such as 10m, or a method (otp, push, passkey)", d.Val())
 			}
 			p.StepUpMaxAge = caddy.Duration(v)
 		}

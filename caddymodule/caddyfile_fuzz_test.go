@@ -29,6 +29,7 @@ var fzGlobalLines = []string{
 	"signing_key YXV0aGdhdGUtZTJlLXRlc3Qta2V5LTMyLWJ5dGVzLWxvbmctb2s=", "signing_key {env.AUTHGATE_KEY}",
 	"signing_key_file /nonexistent/key.pem", "users_file /nonexistent/users.json", "api_key k-123",
 	"api_key k-1\napi_key k-2", "api_key {env.API_KEY}", "sandbox",
+	"passkeys bank.example https://bank.example", "passkeys bank.example", "passkeys https://bank.example bank.example",
 	"otp_sender sandbox", "otp_sender webhook https://sms.example.com/hook s3cret",
 	"otp_sender twilio AC123 token +15550000000", "push_sender sandbox",
 	"push_sender webhook https://push.example.com/hook s3cret",
@@ -58,11 +59,13 @@ var fzGlobalLines = []string{
 // malformed variants of it.
 var fzProtectLines = []string{
 	"", "token access", "token auth", "token any", "token ACCESS", "stepup", "stepup 10m", "stepup 1h30m",
+	"stepup 5m passkey", "stepup passkey", "stepup otp push passkey", "stepup 1m OTP",
 	"identity_type CONSUMER", "identity_type CORPORATE", "credentials_type ROOT", "credentials_type USER",
 	"header_prefix X-Authgate-", "header_prefix X-Auth-", "raw_paths allow", "raw_paths refuse", "raw_paths ALLOW",
 	"token access\nstepup 10m\nidentity_type CONSUMER\ncredentials_type ROOT\nheader_prefix X-Auth-\nraw_paths allow",
 	// malformed
 	"token", "token bearer", "token access any", "stepup never", "stepup 0", "stepup -1m", "stepup 10m 20m",
+	"stepup passkey 5m", "stepup sms", "stepup passkey passkey",
 	"identity_type", "identity_type ADMIN", "identity_type consumer", "credentials_type", "credentials_type ADMIN",
 	"header_prefix", "header_prefix \"\"", "header_prefix Authorization",
 	"raw_paths", "raw_paths \"\"", "raw_paths sometimes", "raw_paths allow refuse", "raw_paths {env.RAW}",

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,10 @@ type GuardConfig struct {
 	// StepUpMaxAge, with StepUp, requires the step-up to be at most this
 	// old. Default 0: any step-up of the session counts.
 	StepUpMaxAge caddy.Duration `json:"stepup_max_age,omitempty"`
+	// StepUpMethods, with StepUp, are the step-up methods that count:
+	// "otp", "push", "passkey". Default none: any. A route that counts
+	// only "passkey" asks for it in its challenge (acr_values="phr").
+	StepUpMethods []string `json:"stepup_methods,omitempty"`
 	// IdentityType, when set (CONSUMER or CORPORATE), must be the token's.
 	IdentityType string `json:"identity_type,omitempty"`
 	// CredentialsType, when set (ROOT or USER), must be the token's.
@@ -143,12 +148,26 @@ func (c GuardConfig) validate() error {
 	if c.StepUpMaxAge > 0 && !c.StepUp {
 		return fmt.Errorf("stepup_max_age is set but stepup is not")
 	}
+	if len(c.StepUpMethods) > 0 && !c.StepUp {
+		return fmt.Errorf("stepup_methods is set but stepup is not")
+	}
+	for i, m := range c.StepUpMethods {
+		if !slices.Contains(stepUpMethods, m) {
+			return fmt.Errorf("stepup: unknown method %q: want otp, push or passkey", m)
+		}
+		if slices.Contains(c.StepUpMethods[:i], m) {
+			return fmt.Errorf("stepup: method %q named twice", m)
+		}
+	}
 	if c.Portal != "" && (!strings.HasPrefix(c.Portal, "/") || strings.HasSuffix(c.Portal, "/") ||
 		strings.ContainsAny(c.Portal, "?#\\ \t\r\n")) {
 		return fmt.Errorf("portal: %q: want the path authgate_portal is mounted at, such as /auth", c.Portal)
 	}
 	return nil
 }
+
+// stepUpMethods are the step-up methods a route may count.
+var stepUpMethods = []string{authcore.StepUpOTP, authcore.StepUpPush, authcore.StepUpPasskey}
 
 // Values of raw_paths.
 const (
@@ -173,7 +192,7 @@ func (g *routeGuard) provision(ctx caddy.Context, c GuardConfig) error {
 	}
 	g.app, g.logger = app, ctx.Logger()
 	g.policy = authcore.GuardPolicy{
-		Token: c.Token, StepUp: c.StepUp, MaxAge: time.Duration(c.StepUpMaxAge),
+		Token: c.Token, StepUp: c.StepUp, MaxAge: time.Duration(c.StepUpMaxAge), StepUpMethods: c.StepUpMethods,
 		IdentityType: c.IdentityType, CredentialsType: c.CredentialsType,
 	}
 	if g.policy.Token == "" {

@@ -35,11 +35,15 @@ func GuardChallenge(d *authcore.Decision) string {
 	case authcore.RefusedInvalidToken, authcore.RefusedPasswordUpdateToken:
 		return realm + `, error="invalid_token"`
 	case authcore.RefusedStepUpRequired:
+		ch := `Bearer error="insufficient_user_authentication", error_description="a stepped-up session is required"`
 		if d.MaxAge > 0 {
-			return `Bearer error="insufficient_user_authentication", error_description="a step-up within the last ` +
+			ch = `Bearer error="insufficient_user_authentication", error_description="a step-up within the last ` +
 				d.MaxAge.String() + ` is required", max_age=` + strconv.FormatInt(int64(d.MaxAge/time.Second), 10)
 		}
-		return `Bearer error="insufficient_user_authentication", error_description="a stepped-up session is required"`
+		if d.PhishingResistant {
+			ch += `, acr_values="phr"`
+		}
+		return ch
 	}
 	return ""
 }

@@ -24,6 +24,9 @@ type Options struct {
 	Passwords *authcore.Passwords
 	StepUp    *authcore.StepUp
 	Tokens    *authcore.Tokens
+	// Passkeys serves the passkey routes (SPEC §14). Without it they are
+	// not served.
+	Passkeys *authcore.Passkeys
 	// Health answers GET /health (no token, no api-key). Without it the
 	// route is not served.
 	Health *authcore.Health
@@ -48,6 +51,7 @@ type Handler struct {
 	accounts   *authcore.Accounts
 	passwords  *authcore.Passwords
 	stepUp     *authcore.StepUp
+	passkeys   *authcore.Passkeys
 	tokens     *authcore.Tokens
 	health     *authcore.Health
 	outage     *authcore.Outage
@@ -61,7 +65,7 @@ type Handler struct {
 // New returns a Handler.
 func New(opts Options) *Handler {
 	h := &Handler{sessions: opts.Sessions, accounts: opts.Accounts, passwords: opts.Passwords, stepUp: opts.StepUp,
-		tokens: opts.Tokens, health: opts.Health, outage: opts.Outage, clientIP: opts.ClientIP,
+		passkeys: opts.Passkeys, tokens: opts.Tokens, health: opts.Health, outage: opts.Outage, clientIP: opts.ClientIP,
 		requestRef: opts.RequestRef, log: opts.Logger}
 	for _, k := range opts.APIKeys {
 		h.apiKeys = append(h.apiKeys, sha256.Sum256([]byte(k)))
@@ -93,6 +97,9 @@ func New(opts Options) *Handler {
 	h.routes.Handle("POST /authentication_factors/otp/{channel}/verify", h.authenticated(h.codeVerifyRoute(h.stepUp.VerifyEnrolOTP)))
 	h.routes.Handle("POST /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.stepUp.EnrolPush)))
 	h.routes.Handle("DELETE /authentication_factors/push/{channel}", h.authenticated(h.pushFactorRoute(h.stepUp.RemovePush)))
+	if h.passkeys != nil {
+		h.passkeyRoutes()
+	}
 	for _, outcome := range []string{authcore.SimulateSuccess, authcore.SimulateInvalid, authcore.SimulateExpired} {
 		h.routes.Handle("POST /simulate/api/factors/{credentials_id}/challenges/{challenge_id}/"+outcome, h.simulate(outcome))
 	}

@@ -2,6 +2,7 @@ package multiapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -55,7 +56,7 @@ func newServerWith(t *testing.T, tune func(*authcore.Options), apiKeys ...string
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(multiapi.New(multiapi.Options{Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords,
-		StepUp: gw.StepUp, Tokens: gw.Tokens, Health: gw.Health, Outage: gw.Outage, Logger: gw.Logger, APIKeys: apiKeys}))
+		StepUp: gw.StepUp, Passkeys: gw.Passkeys, Tokens: gw.Tokens, Health: gw.Health, Outage: gw.Outage, Logger: gw.Logger, APIKeys: apiKeys}))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -425,5 +426,53 @@ func TestPasswordChangeEndsEveryOldSessionAndKeepsHistory(t *testing.T) {
 		body: `{"oldPassword":{"value":"` + pw + `"},"newPassword":{"value":"` + password + `"}}`})
 	if resp.StatusCode != 200 {
 		t.Fatalf("the password from six changes ago: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// TestAccessTokenAfterAPasskeyStepUp: a session stepped up with a passkey
+// reports STEPPED_UP and its tokens carry amr ["pwd","hwk"] (RFC 8176).
+func TestAccessTokenAfterAPasskeyStepUp(t *testing.T) {
+	var store authcore.Store
+	var tokens *authcore.Tokens
+	srv := newServerWith(t, func(o *authcore.Options) { store, tokens = o.Store, o.Tokens })
+	auth := login(t, srv, "alice@example.com")
+	steppedUp := stepUpInStore(t, store, tokens, auth, authcore.StepUpPasskey)
+	resp, body, raw := do(t, srv, call{method: "POST", path: "/access_token", headers: bearer(auth),
+		body: `{"identity":{"type":"CONSUMER","id":"2001"}}`})
+	if resp.StatusCode != 200 || body["status"] != "STEPPED_UP" {
+		t.Fatalf("access_token: %d %s", resp.StatusCode, raw)
+	}
+	wantAMR(t, tokens, body["token"].(string), "pwd,hwk", steppedUp)
+}
+
+// stepUpInStore records a step-up by method on the token's session, as
+// the step-up routes would, and returns its time.
+func stepUpInStore(t *testing.T, store authcore.Store, tokens *authcore.Tokens, token, method string) time.Time {
+	t.Helper()
+	c, err := tokens.Verify(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := store.GetSession(ctx, c.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SteppedUp, s.StepUpMethod = time.Now(), method
+	if err := store.SaveSession(ctx, s, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return s.SteppedUp
+}
+
+// wantAMR checks a token's amr and auth_time.
+func wantAMR(t *testing.T, tokens *authcore.Tokens, token, amr string, authTime time.Time) {
+	t.Helper()
+	c, err := tokens.Verify(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.AMR, ",") != amr || c.AuthTime != authTime.Unix() {
+		t.Fatalf("amr %v auth_time %d, want %s and %d", c.AMR, c.AuthTime, amr, authTime.Unix())
 	}
 }

@@ -156,6 +156,13 @@ func (h *Handler) simulate(outcome string) http.HandlerFunc {
 
 func (h *Handler) factors(w http.ResponseWriter, r *http.Request, c *caller) {
 	factors, err := h.stepUp.Factors(r.Context(), c.session)
+	if err == nil && h.passkeys != nil {
+		var ids []string
+		ids, err = h.passkeys.List(r.Context(), c.session.CredentialsID)
+		for _, id := range ids {
+			factors = append(factors, authcore.FactorStatus{Type: authcore.FactorPasskey, Status: authcore.FactorActive, Channel: id})
+		}
+	}
 	if err != nil {
 		h.writeChallengeError(w, r, err)
 		return

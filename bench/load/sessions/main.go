@@ -206,10 +206,7 @@ func writeTokens(path string, k int, key64, issuer string, ids []string, now tim
 	k = min(k, len(ids))
 	for _, j := range rand.Perm(len(ids))[:k] {
 		s := makeSession(j, ids[j], now)
-		amr, authTime := []string{"pwd"}, s.Created
-		if !s.SteppedUp.IsZero() {
-			amr, authTime = append(amr, s.StepUpMethod), s.SteppedUp
-		}
+		amr, authTime := s.AuthMethods()
 		c := &authcore.Claims{
 			SessionID: s.ID, TokenType: authcore.TokenAccess, CredentialsType: s.CredentialsType,
 			Identity: s.Identity, AMR: amr, AuthTime: authTime.Unix(),
