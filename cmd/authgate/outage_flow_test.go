@@ -18,29 +18,7 @@ func TestStoreOutageThroughTheBinary(t *testing.T) {
 	redis := storetest.StartRedis(t)
 	be := newBackend(t)
 	port, admin := freePort(t), freePort(t)
-	config := `{
-	admin 127.0.0.1:{ADMIN}
-	auto_https off
-	authgate {
-		store redis redis://` + redis.Addr() + `/0
-		signing_key ` + testSigningKey + `
-		users_file ` + manageUsersFile(t) + `
-		service_client crm ` + demoHash + ` manage.user.read
-	}
-}
-:{PORT} {
-	handle_path /multi/* {
-		authgate_api
-	}
-	handle_path /manage/* {
-		authgate_manage
-	}
-	handle /api/* {
-		authgate_protect
-		reverse_proxy ` + be.Addr + `
-	}
-}
-`
+	config := adminConfig(redis.Addr(), manageUsersFile(t), be.Addr)
 	g := startGatewayFixedPorts(t, config, port, admin)
 	health := func() response { return request(t, "GET", g.URL+"/multi/health", "") }
 	if r := health(); r.Status != 200 || r.JSON["status"] != "ok" || r.JSON["store"] != "ok" {
