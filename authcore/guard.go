@@ -113,6 +113,9 @@ type Decision struct {
 	// counts only a phishing-resistant step-up (a passkey), which the edge
 	// asks for (RFC 9470 acr_values="phr").
 	PhishingResistant bool
+	// Methods, with RefusedStepUpRequired, are the step-up methods the
+	// route counts (empty: any), for an edge that offers them (the portal).
+	Methods []string
 	// Cause is the error behind the refusal, for logs only.
 	Cause error
 }
@@ -215,7 +218,8 @@ func (g *Guard) check(c *Claims, s *Session, p *GuardPolicy) Decision {
 		return Decision{Refusal: RefusedInsufficientPermissions}
 	case p.StepUp && (!s.IsSteppedUp(g.now(), p.MaxAge) ||
 		len(p.StepUpMethods) > 0 && !slices.Contains(p.StepUpMethods, s.StepUpMethod)):
-		return Decision{Refusal: RefusedStepUpRequired, MaxAge: p.MaxAge, PhishingResistant: p.phishingResistant()}
+		return Decision{Refusal: RefusedStepUpRequired, MaxAge: p.MaxAge, PhishingResistant: p.phishingResistant(),
+			Methods: p.StepUpMethods}
 	}
 	return Decision{Claims: c, Session: s}
 }

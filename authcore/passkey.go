@@ -80,10 +80,14 @@ func (p *Passkeys) List(ctx context.Context, credentialsID string) ([]string, er
 	return ids, nil
 }
 
+// CanEnrol reports whether the session may enrol or delete a passkey: it
+// has stepped up, like for push enrolment.
+func (p *Passkeys) CanEnrol(s *Session) bool { return s.IsSteppedUp(p.now(), 0) }
+
 // BeginEnrol returns the creation options of a new passkey for the
 // session's user; the session must have stepped up.
 func (p *Passkeys) BeginEnrol(ctx context.Context, s *Session) (json.RawMessage, error) {
-	if !s.IsSteppedUp(p.now(), 0) {
+	if !p.CanEnrol(s) {
 		return nil, ErrStepUpRequired
 	}
 	creds, _, err := p.load(ctx, s.CredentialsID)
@@ -107,7 +111,7 @@ func (p *Passkeys) BeginEnrol(ctx context.Context, s *Session) (json.RawMessage,
 // FinishEnrol checks the attestation (the client's PublicKeyCredential
 // JSON) against the session's enrolment challenge and keeps the passkey.
 func (p *Passkeys) FinishEnrol(ctx context.Context, s *Session, body []byte) error {
-	if !s.IsSteppedUp(p.now(), 0) {
+	if !p.CanEnrol(s) {
 		return ErrStepUpRequired
 	}
 	if err := p.limits.allowClient(ctx, LimitCodeVerify); err != nil {
@@ -132,14 +136,16 @@ func (p *Passkeys) FinishEnrol(ctx context.Context, s *Session, body []byte) err
 	if slices.ContainsFunc(creds, func(c webauthn.Credential) bool { return bytes.Equal(c.ID, cred.ID) }) {
 		return challengeErr(CodeChannelAlreadyRegistered)
 	}
-	return p.store(ctx, s.CredentialsID, old, append(creds, *cred))
+	err = p.store(ctx, s.CredentialsID, old, append(creds, *cred))
+	p.auditFactor(ctx, s.CredentialsID, "factor enrolled", FactorPasskey, PasskeyID(cred.ID), err)
+	return err
 }
 
 // Delete removes one of the session's user's passkeys; ErrNotFound when
 // the user has none with that id. Like enrolment, it needs a stepped-up
 // session.
 func (p *Passkeys) Delete(ctx context.Context, s *Session, id string) error {
-	if !s.IsSteppedUp(p.now(), 0) {
+	if !p.CanEnrol(s) {
 		return ErrStepUpRequired
 	}
 	credentialsID := s.CredentialsID
@@ -151,7 +157,9 @@ func (p *Passkeys) Delete(ctx context.Context, s *Session, id string) error {
 	if i < 0 {
 		return ErrNotFound
 	}
-	return p.store(ctx, credentialsID, old, slices.Delete(creds, i, i+1))
+	err = p.store(ctx, credentialsID, old, slices.Delete(creds, i, i+1))
+	p.auditFactor(ctx, credentialsID, "factor removed", FactorPasskey, id, err)
+	return err
 }
 
 // BeginStepUp returns the request options of an assertion by one of the
@@ -180,6 +188,12 @@ func (p *Passkeys) FinishStepUp(ctx context.Context, s *Session, body []byte) er
 	if err := p.limits.allowClient(ctx, LimitCodeVerify); err != nil {
 		return err
 	}
+	err := p.finishStepUp(ctx, s, body)
+	p.auditStepUp(ctx, s, StepUpPasskey, err)
+	return err
+}
+
+func (p *Passkeys) finishStepUp(ctx context.Context, s *Session, body []byte) error {
 	data, err := p.takeChallenge(ctx, s, passkeyStepUp)
 	if err != nil {
 		return err

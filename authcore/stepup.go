@@ -92,7 +92,7 @@ func (st *StepUp) VerifyOTP(ctx context.Context, s *Session, channel, code strin
 		return challengeErr(CodeChannelNotRegistered)
 	}
 	err = st.verifyCode(ctx, s, PurposeStepUp, code)
-	st.audit(ctx, s, StepUpOTP, err)
+	st.auditStepUp(ctx, s, StepUpOTP, err)
 	return err
 }
 
@@ -103,7 +103,9 @@ func (st *StepUp) verifyCode(ctx context.Context, s *Session, purpose, code stri
 	return st.sessions.stepUp(ctx, s, StepUpOTP)
 }
 
-func (st *StepUp) audit(ctx context.Context, s *Session, method string, err error) {
+// auditStepUp writes the audit line and counts the result of a step-up
+// attempt by method.
+func (d deps) auditStepUp(ctx context.Context, s *Session, method string, err error) {
 	result := "success"
 	var ce *ChallengeError
 	switch {
@@ -112,8 +114,8 @@ func (st *StepUp) audit(ctx context.Context, s *Session, method string, err erro
 	case err != nil:
 		result = "error"
 	}
-	st.metrics.StepUp(method, result)
-	st.log.Info("stepup", append(auditFields(ctx), zap.String("credentials_id", s.CredentialsID),
+	d.metrics.StepUp(method, result)
+	d.log.Info("stepup", append(auditFields(ctx), zap.String("credentials_id", s.CredentialsID),
 		zap.String("method", method), zap.String("result", result))...)
 }
 
@@ -215,11 +217,13 @@ func (st *StepUp) RemovePush(ctx context.Context, s *Session, channel string) er
 	return err
 }
 
-func (st *StepUp) auditFactor(ctx context.Context, credentialsID, msg, kind, channel string, err error) {
+// auditFactor writes the audit line of a factor enrolled or removed,
+// when err is nil.
+func (d deps) auditFactor(ctx context.Context, credentialsID, msg, kind, channel string, err error) {
 	if err != nil {
 		return
 	}
-	st.log.Info(msg, append(auditFields(ctx), zap.String("credentials_id", credentialsID),
+	d.log.Info(msg, append(auditFields(ctx), zap.String("credentials_id", credentialsID),
 		zap.String("type", kind), zap.String("channel", channel))...)
 }
 
@@ -359,11 +363,11 @@ func (st *StepUp) ResolvePush(ctx context.Context, channel, id, status string) e
 		return err
 	}
 	if status != PushVerified {
-		st.audit(ctx, s, StepUpPush, challengeErr(status))
+		st.auditStepUp(ctx, s, StepUpPush, challengeErr(status))
 		return nil
 	}
 	err = st.sessions.stepUp(ctx, s, StepUpPush)
-	st.audit(ctx, s, StepUpPush, err)
+	st.auditStepUp(ctx, s, StepUpPush, err)
 	return err
 }
 

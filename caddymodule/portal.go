@@ -44,10 +44,12 @@ func (h *Portal) Provision(ctx caddy.Context) error {
 		Passwords:  s.Passwords,
 		StepUp:     s.StepUp,
 		CSRF:       s.CSRF,
+		Passkeys:   s.Passkeys,
 		Cookies:    portal.NewCookies(app.CookieName),
 		Outage:     s.Outage,
 		ClientIP:   clientIP,
 		RequestRef: requestRef,
+		RequestURI: originalURI,
 		Logger:     ctx.Logger(),
 	})
 	return nil

@@ -42,7 +42,8 @@ func portalGuard(t *testing.T, c GuardConfig) (*Guard, *authcore.Services) {
 	}
 	g := &Guard{GuardConfig: c}
 	g.app = &App{services: gw}
-	g.policy = authcore.GuardPolicy{Token: authcore.GuardAccess, StepUp: c.StepUp, MaxAge: time.Duration(c.StepUpMaxAge)}
+	g.policy = authcore.GuardPolicy{Token: authcore.GuardAccess, StepUp: c.StepUp, MaxAge: time.Duration(c.StepUpMaxAge),
+		StepUpMethods: c.StepUpMethods}
 	g.headers = authcore.NewIdentityHeaders(authcore.DefaultHeaderPrefix)
 	g.logger = caddy.Log()
 	g.portal, g.cookies = c.Portal, portal.NewCookies("")
@@ -131,6 +132,20 @@ func TestGuardSendsBrowsersToThePortal(t *testing.T) {
 		if out.backend != nil {
 			t.Errorf("%s: the backend was called", name)
 		}
+	}
+}
+
+// A route that counts only some step-up methods names them to the
+// portal's step-up page, which offers only those.
+func TestGuardNamesTheStepUpMethodsToThePortal(t *testing.T) {
+	g, gw := portalGuard(t, GuardConfig{Portal: "/auth", StepUp: true, StepUpMaxAge: caddy.Duration(5 * time.Minute),
+		StepUpMethods: []string{authcore.StepUpPasskey}})
+	cookie := browserCookie(t, gw, "a@example.com")
+	want := "/auth/stepup?return=%2Fapi%2Ftransfers%2F1&max_age=300&methods=passkey"
+	req := navigation("GET", "/api/transfers/1")
+	req.AddCookie(&http.Cookie{Name: "__Host-authgate", Value: cookie})
+	if out := serveGuard(t, g, req); out.rec.Code != 302 || out.rec.Header().Get("Location") != want {
+		t.Fatalf("%d Location %q, want 302 to %q", out.rec.Code, out.rec.Header().Get("Location"), want)
 	}
 }
 

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -190,6 +191,9 @@ func (g *routeGuard) provision(ctx caddy.Context, c GuardConfig) error {
 	if err != nil {
 		return err
 	}
+	if slices.Contains(c.StepUpMethods, authcore.StepUpPasskey) && app.Passkeys == nil {
+		return errors.New("stepup: method passkey needs the passkeys global option (passkeys <rp_id> <origin>...)")
+	}
 	g.app, g.logger = app, ctx.Logger()
 	g.policy = authcore.GuardPolicy{
 		Token: c.Token, StepUp: c.StepUp, MaxAge: time.Duration(c.StepUpMaxAge), StepUpMethods: c.StepUpMethods,
@@ -351,7 +355,7 @@ func (p *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 
 // portalPage is where a browser goes instead of a refusal on a route that
 // names a portal: the sign-in page without a live session, the step-up
-// page (with the route's max_age) for a session that has not stepped up
+// page (with the route's max_age and step-up methods) for a session that has not stepped up
 // recently enough, and the password page for the session of an expired
 // password; each comes back to the request's path and query. It is ""
 // for every other refusal, for a request decided by a bearer token, and
@@ -364,15 +368,15 @@ func (p *Guard) portalPage(r *http.Request, d *authcore.Decision, browser bool) 
 	ret := originalURI(r)
 	switch d.Refusal {
 	case authcore.RefusedNoToken, authcore.RefusedInvalidToken:
-		return portal.PageURL(p.portal, portal.PageLogin, ret, "")
+		return portal.PageURL(p.portal, portal.PageLogin, ret)
 	case authcore.RefusedPasswordUpdateToken:
-		return portal.PageURL(p.portal, portal.PagePassword, ret, "")
+		return portal.PageURL(p.portal, portal.PagePassword, ret)
 	case authcore.RefusedStepUpRequired:
 		maxAge := ""
 		if d.MaxAge > 0 {
 			maxAge = strconv.FormatInt(int64(d.MaxAge/time.Second), 10)
 		}
-		return portal.PageURL(p.portal, portal.PageStepUp, ret, maxAge)
+		return portal.StepUpURL(p.portal, ret, maxAge, d.Methods)
 	}
 	return ""
 }

@@ -70,7 +70,7 @@ func newEnv(t *testing.T, tune ...func(*authcore.Options)) *env {
 
 // newRedisNodes are two nodes on one throwaway Redis, each with its own
 // client (and session cache), as two gateways would be.
-func newRedisNodes(t *testing.T) (*env, *env) {
+func newRedisNodes(t *testing.T, tune ...func(*authcore.Options)) (*env, *env) {
 	t.Helper()
 	srv := storetest.StartRedis(t)
 	clk := authtest.NewClock(time.Now())
@@ -84,7 +84,8 @@ func newRedisNodes(t *testing.T) (*env, *env) {
 		return s
 	}
 	realTime := func(o *authcore.Options) { o.Now = nil }
-	return newNode(t, open(), clk, realTime), newNode(t, open(), clk, realTime)
+	tune = append([]func(*authcore.Options){realTime}, tune...)
+	return newNode(t, open(), clk, tune...), newNode(t, open(), clk, tune...)
 }
 
 func newNode(t *testing.T, store authcore.Store, clk *authtest.Clock, tune ...func(*authcore.Options)) *env {
@@ -107,7 +108,8 @@ func newNode(t *testing.T, store authcore.Store, clk *authtest.Clock, tune ...fu
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", http.StripPrefix("/auth", portal.New(portal.Options{Sessions: gw.Sessions, Accounts: gw.Accounts,
-		Passwords: gw.Passwords, StepUp: gw.StepUp, CSRF: gw.CSRF, Outage: gw.Outage, Logger: logger})))
+		Passwords: gw.Passwords, StepUp: gw.StepUp, CSRF: gw.CSRF, Passkeys: gw.Passkeys, Outage: gw.Outage, Logger: logger,
+		RequestURI: func(r *http.Request) string { return "/auth" + r.URL.RequestURI() }})))
 	mux.Handle("/multi/", http.StripPrefix("/multi", multiapi.New(multiapi.Options{Sessions: gw.Sessions, Accounts: gw.Accounts,
 		Passwords: gw.Passwords, StepUp: gw.StepUp, Tokens: gw.Tokens, Logger: logger})))
 	srv := httptest.NewServer(mux)

@@ -25,16 +25,24 @@ func FuzzPortalRequests(f *testing.F) {
 	key, _ := authcore.NewHMACKey([]byte(strings.Repeat("k", 32)))
 	gw, err := authcore.New(authcore.Options{Store: store, Users: testUsers(f), Tokens: authcore.NewTokens("test", key, time.Now),
 		Sandbox: true, PasswordHash: testHashParams, CodeKey: key.Derive("codes"), CSRFKey: key.Derive("csrf"),
-		RateLimits: map[string]authcore.RateLimit{}})
+		RateLimits: map[string]authcore.RateLimit{}, Passkeys: &authcore.PasskeyConfig{RPID: "localhost", Origins: []string{"http://localhost"}}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	h := portal.New(portal.Options{Sessions: gw.Sessions, Accounts: gw.Accounts, Passwords: gw.Passwords,
-		StepUp: gw.StepUp, CSRF: gw.CSRF, Outage: gw.Outage})
+		StepUp: gw.StepUp, CSRF: gw.CSRF, Passkeys: gw.Passkeys, Outage: gw.Outage})
 	cookies := portal.NewCookies("")
 	pre := gw.CSRF.NewPreSession()
 	login, err := gw.Sessions.LoginBrowser(context.Background(), "alice@example.com", password)
 	if err != nil {
+		f.Fatal(err)
+	}
+	// Stepped up, so that the passkey enrolment routes get past that check.
+	ctx := context.Background()
+	if err := gw.StepUp.IssueOTP(ctx, login.Session, authcore.ChannelSMS); err != nil {
+		f.Fatal(err)
+	}
+	if err := gw.StepUp.VerifyOTP(ctx, login.Session, authcore.ChannelSMS, authcore.SandboxCode); err != nil {
 		f.Fatal(err)
 	}
 	preCookie := cookies.PreSession + "=" + pre
@@ -50,6 +58,13 @@ func FuzzPortalRequests(f *testing.F) {
 	f.Add("GET", "/stepup/push?id=1&return=%0d%0aLocation:x", "", sessCookie, "")
 	f.Add("GET", "/stepup/push/status?id=", "", sessCookie, "")
 	f.Add("POST", "/password", "old_password=a&new_password=%ff%fe&csrf="+sessCSRF, sessCookie, "null")
+	f.Add("GET", "/stepup?return=/pay&methods=passkey,otp,%00,passkey", "", sessCookie, "")
+	f.Add("GET", "/passkeys?return=/pay&done=added", "", sessCookie, "")
+	f.Add("POST", "/passkeys/options", "csrf="+sessCSRF, sessCookie, "http://localhost")
+	f.Add("POST", "/passkeys", `credential={"id":"AA","rawId":"AA","type":"public-key","response":{}}&csrf=`+sessCSRF, sessCookie, "")
+	f.Add("POST", "/passkeys/delete", "id=AA&return=/x&csrf="+sessCSRF, sessCookie, "")
+	f.Add("POST", "/stepup/passkey/options", "csrf="+sessCSRF, sessCookie, "")
+	f.Add("POST", "/stepup/passkey", "credential=%7B%7D&return=/pay&csrf="+sessCSRF, sessCookie, "")
 	f.Add("POST", "/logout", "csrf="+sessCSRF, sessCookie+"; "+preCookie, "")
 	f.Fuzz(func(t *testing.T, method, target, body, cookie, origin string) {
 		if method != http.MethodGet && method != http.MethodPost && method != http.MethodHead {

@@ -33,7 +33,24 @@ const (
 	msgPushStillWaits  = "The request has not been approved yet. Approve it on your phone, then continue."
 	msgExpiredPassword = "Your password has expired. Choose a new one to continue."
 	msgMissingPassword = "Enter your current password and a new one."
+
+	msgNoPasskey      = "This page needs you to confirm it is you with a passkey, and your account has none yet."
+	msgPasskeyOnly    = "This page needs you to confirm it is you with a passkey."
+	msgPasskeyAdded   = "Passkey added. You can use it to confirm it is you."
+	msgPasskeyRemoved = "Passkey removed."
+	msgUnknownPasskey = "That passkey is not one of yours. Reload the page to see them."
+	msgSessionEnded   = "Your session has ended. Reload the page to sign in again."
+	msgStepUpFirst    = "Confirm it is you before you change your passkeys. Reload the page to do so."
 )
+
+// passkeyWords are what passkey.js says while the browser runs a
+// ceremony, and when it cannot.
+var passkeyWords = map[string]string{
+	"waiting":     "Follow your browser's prompt to use your passkey…",
+	"cancelled":   "The passkey was not used. Try again, or confirm another way.",
+	"unsupported": "This browser cannot use passkeys. Confirm another way, or use another browser.",
+	"failed":      "Something went wrong. Try again in a moment.",
+}
 
 // pushWords says a push's status in words; "GONE" is what portal.js
 // shows when the push is no longer known (404).
@@ -111,6 +128,27 @@ func passwordMessage(err error) string {
 		return "The new password needs a lower-case letter, an upper-case letter, a digit and a symbol."
 	case authcore.CodePasswordAlreadyUsed:
 		return "You have used that password before. Choose one that is not among your last 5."
+	}
+	return msgInternal
+}
+
+// passkeyMessage says why a passkey ceremony (ceremonyStepUp or
+// ceremonyEnrol) was refused.
+func passkeyMessage(kind string, err error) string {
+	var ce *authcore.ChallengeError
+	if !errors.As(err, &ce) {
+		return msgInternal
+	}
+	switch ce.Code {
+	case authcore.CodeVerificationCodeInvalid:
+		if kind == ceremonyEnrol {
+			return "That passkey could not be added: it did not verify you. Try again with a passkey that asks for your PIN, fingerprint or face."
+		}
+		return "Your passkey's answer was refused. Try again with a passkey of this account, or confirm another way."
+	case authcore.CodeChannelAlreadyRegistered:
+		return "That passkey is already added to your account."
+	case authcore.CodeStateInvalid:
+		return "The passkey request expired or was already answered. Try again."
 	}
 	return msgInternal
 }

@@ -23,16 +23,24 @@ const maxFieldLen = 254
 // parseForm reads a POST's form. On failure it has answered (400, or 413
 // for an oversized body) and returns false.
 func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	status, ok := readForm(w, r)
+	if !ok {
+		h.renderError(w, r, status, msgBadForm)
+	}
+	return ok
+}
+
+// readForm reads a POST's form; on failure it returns the status to
+// answer (400, or 413 for an oversized body) and false.
+func readForm(w http.ResponseWriter, r *http.Request) (int, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
 		if errors.As(err, new(*http.MaxBytesError)) {
-			status = http.StatusRequestEntityTooLarge
+			return http.StatusRequestEntityTooLarge, false
 		}
-		h.renderError(w, r, status, msgBadForm)
-		return false
+		return http.StatusBadRequest, false
 	}
-	return true
+	return 0, true
 }
 
 // session returns the request's browser session, checked with auth
@@ -47,9 +55,9 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request,
 	case err == nil:
 		return sess, true
 	case errors.Is(err, authcore.ErrPasswordUpdateSession):
-		seeOther(w, r, withReturn(PagePassword, ret, ""))
+		seeOther(w, r, withReturn(PagePassword, ret, stepUpNeed{}))
 	case errors.Is(err, authcore.ErrInvalidToken):
-		seeOther(w, r, withReturn(PageLogin, ret, ""))
+		seeOther(w, r, withReturn(PageLogin, ret, stepUpNeed{}))
 	default:
 		h.fail(w, r, err)
 	}
@@ -98,7 +106,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.audit(r, "login", "password_expired", res.Session.CredentialsID)
 		setCookie(w, h.cookies.Session, res.Cookie)
 		expireCookie(w, h.cookies.PreSession)
-		seeOther(w, r, withReturn(PagePassword, ret, ""))
+		seeOther(w, r, withReturn(PagePassword, ret, stepUpNeed{}))
 	case err == nil:
 		h.audit(r, "login", "success", res.Session.CredentialsID)
 		setCookie(w, h.cookies.Session, res.Cookie)
@@ -121,15 +129,32 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // stepUpView is the step-up page of a session: who is signed in and the
-// factors on offer.
-func (h *Handler) stepUpView(ctx context.Context, sess *authcore.Session, ret, maxAge string) (*page, error) {
+// factors on offer, those of the user's that the need counts.
+func (h *Handler) stepUpView(ctx context.Context, sess *authcore.Session, ret string, need stepUpNeed) (*page, error) {
 	u, err := h.accounts.User(ctx, sess.CredentialsID)
 	if err != nil {
 		return nil, err
 	}
-	p := &page{Title: "Confirm it is you", CSRF: h.csrf.ForSession(sess), Return: ret, MaxAge: maxAge,
-		SignedInAs: u.Email, SMS: slices.Contains(u.Factors.OTP, authcore.ChannelSMS), Push: u.Factors.Push}
-	if !p.SMS && len(p.Push) == 0 {
+	p := &page{Title: "Confirm it is you", CSRF: h.csrf.ForSession(sess), Return: ret, MaxAge: need.maxAge,
+		Methods: need.methods, SignedInAs: u.Email, PasskeysOn: h.passkeys != nil,
+		SMS: need.accepts(authcore.StepUpOTP) && slices.Contains(u.Factors.OTP, authcore.ChannelSMS)}
+	if need.accepts(authcore.StepUpPush) {
+		p.Push = u.Factors.Push
+	}
+	if h.passkeys != nil && need.accepts(authcore.StepUpPasskey) {
+		ids, err := h.passkeys.List(ctx, sess.CredentialsID)
+		if err != nil {
+			return nil, err
+		}
+		p.Passkey = len(ids) > 0
+		p.Scripts = []string{scriptPasskey}
+	}
+	switch {
+	case need.onlyPasskey() && !p.Passkey:
+		p.Error, p.AddPasskey = msgNoPasskey, h.passkeys != nil
+	case need.onlyPasskey():
+		p.Intro = msgPasskeyOnly
+	case !p.SMS && len(p.Push) == 0 && !p.Passkey:
 		p.Error = msgNoFactor
 	}
 	return p, nil
@@ -137,12 +162,12 @@ func (h *Handler) stepUpView(ctx context.Context, sess *authcore.Session, ret, m
 
 func (h *Handler) stepUpPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	ret, maxAge := safeReturn(q.Get("return")), maxAgeParam(q.Get("max_age"))
+	ret, need := safeReturn(q.Get("return")), needParam(q)
 	sess, ok := h.session(w, r, h.sessions.AuthenticateBrowser, ret)
 	if !ok {
 		return
 	}
-	p, err := h.stepUpView(r.Context(), sess, ret, maxAge)
+	p, err := h.stepUpView(r.Context(), sess, ret, need)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -157,7 +182,7 @@ func (h *Handler) stepUpAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	ret, maxAge := safeReturn(f.Get("return")), maxAgeParam(f.Get("max_age"))
+	ret, need := safeReturn(f.Get("return")), needParam(f)
 	sess, ok := h.session(w, r, h.sessions.AuthenticateBrowser, ret)
 	if !ok {
 		return
@@ -166,7 +191,7 @@ func (h *Handler) stepUpAction(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, r, http.StatusForbidden, msgCSRF)
 		return
 	}
-	p, err := h.stepUpView(r.Context(), sess, ret, maxAge)
+	p, err := h.stepUpView(r.Context(), sess, ret, need)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -200,7 +225,7 @@ func (h *Handler) stepUpAction(w http.ResponseWriter, r *http.Request) {
 			h.stepUpRefused(w, r, p, action, err)
 			return
 		}
-		seeOther(w, r, pushPath(id, ret, maxAge))
+		seeOther(w, r, pushPath(id, ret, need))
 	case actionPushContinue:
 		h.pushOutcome(w, r, sess, p, f.Get("id"))
 	default:
@@ -220,15 +245,15 @@ func (h *Handler) stepUpRefused(w http.ResponseWriter, r *http.Request, p *page,
 		h.render(w, r, http.StatusTooManyRequests, "stepup", p)
 	case errors.Is(err, authcore.ErrInvalidToken):
 		// The session ended meanwhile.
-		seeOther(w, r, withReturn(PageLogin, p.Return, ""))
+		seeOther(w, r, withReturn(PageLogin, p.Return, stepUpNeed{}))
 	default:
 		h.fail(w, r, err)
 	}
 }
 
 // pushPath is the waiting page of push id.
-func pushPath(id, ret, maxAge string) string {
-	return pagePush + "?id=" + url.QueryEscape(id) + "&" + returnQuery(ret, maxAge)
+func pushPath(id, ret string, need stepUpNeed) string {
+	return pagePush + "?id=" + url.QueryEscape(id) + "&" + returnQuery(ret, need)
 }
 
 // pushOutcome answers the waiting page's continue button: back to the
@@ -257,19 +282,19 @@ func (h *Handler) pushOutcome(w http.ResponseWriter, r *http.Request, sess *auth
 
 // renderPush shows the waiting page of push id in status, saying words.
 func (h *Handler) renderPush(w http.ResponseWriter, r *http.Request, p *page, id, status, words string) {
-	p.Title, p.Script, p.Error = "Approve on your phone", true, ""
+	p.Title, p.Scripts, p.Error = "Approve on your phone", []string{scriptPush}, ""
 	p.ChallengeID, p.PushStatus, p.PushWords, p.Words = id, status, words, pushWords
 	h.render(w, r, http.StatusOK, "push", p)
 }
 
 func (h *Handler) pushPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	ret, maxAge, id := safeReturn(q.Get("return")), maxAgeParam(q.Get("max_age")), q.Get("id")
+	ret, need, id := safeReturn(q.Get("return")), needParam(q), q.Get("id")
 	sess, ok := h.session(w, r, h.sessions.AuthenticateBrowser, ret)
 	if !ok {
 		return
 	}
-	p, err := h.stepUpView(r.Context(), sess, ret, maxAge)
+	p, err := h.stepUpView(r.Context(), sess, ret, need)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -373,7 +398,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		p.Error = msgLocked
 		h.render(w, r, http.StatusLocked, "password", p)
 	case errors.Is(err, authcore.ErrInvalidToken):
-		seeOther(w, r, withReturn(PageLogin, ret, ""))
+		seeOther(w, r, withReturn(PageLogin, ret, stepUpNeed{}))
 	default:
 		h.fail(w, r, err)
 	}

@@ -30,6 +30,10 @@ type Options struct {
 	Passwords *authcore.Passwords
 	StepUp    *authcore.StepUp
 	CSRF      *authcore.CSRF
+	// Passkeys, when set (the passkeys option), adds the passkey to the
+	// step-up page and the passkeys page, where a stepped-up user enrols
+	// one. Nil: no passkey anywhere.
+	Passkeys *authcore.Passkeys
 	// Cookies names the portal's cookies. Default NewCookies("").
 	Cookies Cookies
 	// Outage is told of every request refused because the store did not
@@ -41,6 +45,10 @@ type Options struct {
 	// RequestRef returns the request's unique id, sent back in the
 	// request-ref header and written in the logs. Default: a random id.
 	RequestRef func(r *http.Request) string
+	// RequestURI returns the path and query the browser asked for, before
+	// any mount prefix was stripped: a page that sends the browser
+	// elsewhere and back names itself with it. Default: r.URL.RequestURI().
+	RequestURI func(r *http.Request) string
 	// Logger receives audit lines. Default: none.
 	Logger *zap.Logger
 }
@@ -52,10 +60,12 @@ type Handler struct {
 	passwords  *authcore.Passwords
 	stepUp     *authcore.StepUp
 	csrf       *authcore.CSRF
+	passkeys   *authcore.Passkeys
 	cookies    Cookies
 	outage     *authcore.Outage
 	clientIP   func(*http.Request) string
 	requestRef func(*http.Request) string
+	requestURI func(*http.Request) string
 	log        *zap.Logger
 	routes     *httpapi.Routes
 }
@@ -63,10 +73,13 @@ type Handler struct {
 // New returns a Handler.
 func New(opts Options) *Handler {
 	h := &Handler{sessions: opts.Sessions, accounts: opts.Accounts, passwords: opts.Passwords, stepUp: opts.StepUp,
-		csrf: opts.CSRF, cookies: opts.Cookies, outage: opts.Outage, clientIP: opts.ClientIP,
-		requestRef: opts.RequestRef, log: opts.Logger}
+		csrf: opts.CSRF, passkeys: opts.Passkeys, cookies: opts.Cookies, outage: opts.Outage, clientIP: opts.ClientIP,
+		requestRef: opts.RequestRef, requestURI: opts.RequestURI, log: opts.Logger}
 	if h.cookies.Session == "" {
 		h.cookies = NewCookies("")
+	}
+	if h.requestURI == nil {
+		h.requestURI = func(r *http.Request) string { return r.URL.RequestURI() }
 	}
 	httpapi.Defaults(&h.clientIP, &h.requestRef, &h.log, &h.outage)
 	h.routes = httpapi.NewRoutes(
@@ -81,8 +94,14 @@ func New(opts Options) *Handler {
 	h.routes.Handle("POST /login", h.login)
 	h.routes.Handle("GET /stepup", h.stepUpPage)
 	h.routes.Handle("POST /stepup", h.stepUpAction)
+	h.routes.Handle("POST /stepup/passkey/options", h.passkeyStepUpOptions)
+	h.routes.Handle("POST /stepup/passkey", h.passkeyStepUp)
 	h.routes.Handle("GET /stepup/push", h.pushPage)
 	h.routes.Handle("GET /stepup/push/status", h.pushStatus)
+	h.routes.Handle("GET /passkeys", h.passkeysPage)
+	h.routes.Handle("POST /passkeys/options", h.passkeyEnrolOptions)
+	h.routes.Handle("POST /passkeys", h.passkeyEnrol)
+	h.routes.Handle("POST /passkeys/delete", h.passkeyDelete)
 	h.routes.Handle("GET /password", h.passwordPage)
 	h.routes.Handle("POST /password", h.changePassword)
 	h.routes.Handle("POST /logout", h.logout)
@@ -161,28 +180,46 @@ const (
 	PageLogin    = "login"
 	PageStepUp   = "stepup"
 	PagePassword = "password"
+	PagePasskeys = "passkeys"
 	pagePush     = "stepup/push"
 )
 
 // PageURL is the address of a page of the portal mounted at mount (such
-// as "/auth"), coming back to ret, with max_age (seconds) when it is not
-// empty: where the guard sends a browser.
-func PageURL(mount, page, ret, maxAge string) string {
-	return mount + "/" + withReturn(page, ret, maxAge)
+// as "/auth"), coming back to ret: where the guard sends a browser.
+func PageURL(mount, page, ret string) string {
+	return mount + "/" + withReturn(page, ret, stepUpNeed{})
+}
+
+// StepUpURL is the address of the step-up page of the portal mounted at
+// mount, coming back to ret, for a route that counts a step-up no older
+// than maxAge seconds (when not empty) by one of methods (any, when
+// empty).
+func StepUpURL(mount, ret, maxAge string, methods []string) string {
+	return mount + "/" + withReturn(PageStepUp, ret, stepUpNeed{maxAge: maxAge, methods: strings.Join(methods, ",")})
+}
+
+// stepUpNeed is what the route that sent a browser to step up counts:
+// max_age (seconds) and methods (a comma-separated list), each "" for
+// any. The step-up pages carry both along.
+type stepUpNeed struct {
+	maxAge, methods string
 }
 
 // withReturn is a portal page (relative to the portal's root) with the
-// return path, and max_age when set, as its query.
-func withReturn(page, ret, maxAge string) string {
-	return page + "?" + returnQuery(ret, maxAge)
+// return path, and the step-up need when set, as its query.
+func withReturn(page, ret string, need stepUpNeed) string {
+	return page + "?" + returnQuery(ret, need)
 }
 
-// returnQuery carries the return path and max_age from page to page, in
-// the order the pages' addresses are written: return first.
-func returnQuery(ret, maxAge string) string {
+// returnQuery carries the return path and the step-up need from page to
+// page, in the order the pages' addresses are written: return first.
+func returnQuery(ret string, need stepUpNeed) string {
 	q := "return=" + url.QueryEscape(ret)
-	if maxAge != "" {
-		q += "&max_age=" + url.QueryEscape(maxAge)
+	if need.maxAge != "" {
+		q += "&max_age=" + url.QueryEscape(need.maxAge)
+	}
+	if need.methods != "" {
+		q += "&methods=" + url.QueryEscape(need.methods)
 	}
 	return q
 }

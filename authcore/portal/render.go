@@ -21,8 +21,9 @@ var files embed.FS
 // pages are the page templates, each with the shared layout.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "stepup", "push", "password", "error"} {
-		out[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+	for _, name := range []string{"login", "stepup", "push", "password", "passkeys", "error"} {
+		out[name] = template.Must(template.New("layout.html").Funcs(template.FuncMap{"ceremony": ceremony}).
+			ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return out
 }()
@@ -34,14 +35,18 @@ type page struct {
 	Title string
 	// Base leads from the page's path back to the portal's root.
 	Base string
-	// Script loads portal.js (the push waiting page only).
-	Script bool
-	// Notice and Error are the page's message, in plain words.
-	Notice, Error string
-	// CSRF is the forms' token; Return and MaxAge are carried along.
-	CSRF, Return, MaxAge string
+	// Scripts are the page's scripts, among the assets (scriptPush,
+	// scriptPasskey); every page works without them but the passkey.
+	Scripts []string
+	// Intro, Notice and Error are the page's message, in plain words.
+	Intro, Notice, Error string
+	// CSRF is the forms' token; Return, MaxAge and Methods are carried
+	// along.
+	CSRF, Return, MaxAge, Methods string
 	// SignedInAs is the signed-in user's email.
 	SignedInAs string
+	// PasskeysOn links the passkeys page (the passkeys option is set).
+	PasskeysOn bool
 
 	// Email is kept in the sign-in form after a failure.
 	Email string
@@ -50,6 +55,13 @@ type page struct {
 	SMS, CodeSent bool
 	// Push lists the push channels on offer.
 	Push []string
+	// Passkey offers a step-up with one of the user's passkeys; AddPasskey
+	// says where to enrol one when the page needs a passkey and the user
+	// has none.
+	Passkey, AddPasskey bool
+
+	// Passkeys are the user's passkeys, on the passkeys page.
+	Passkeys []passkeyRow
 
 	// ChallengeID and PushStatus are the push being waited for;
 	// PushWords says its status in words, and the other words are what
@@ -60,6 +72,12 @@ type page struct {
 	// Expired says the password must be changed before anything else.
 	Expired bool
 }
+
+// The scripts among the assets.
+const (
+	scriptPush    = "portal.js"
+	scriptPasskey = "passkey.js"
+)
 
 // render writes a page with status.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {

@@ -2,8 +2,11 @@ package portal
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/authgate/authgate/authcore"
 )
 
 // maxReturnLen bounds a return path: longer ones are not kept.
@@ -52,3 +55,32 @@ func maxAgeParam(v string) string {
 	}
 	return v
 }
+
+// needParam reads the step-up need a page or form carries: max_age and
+// methods, each kept only when well formed.
+func needParam(q url.Values) stepUpNeed {
+	return stepUpNeed{maxAge: maxAgeParam(q.Get("max_age")), methods: methodsParam(q.Get("methods"))}
+}
+
+// methodsParam keeps the known step-up methods of a comma-separated list,
+// each once, in their order; anything else is dropped.
+func methodsParam(v string) string {
+	var kept []string
+	for m := range strings.SplitSeq(v, ",") {
+		if slices.Contains(stepUpMethods, m) && !slices.Contains(kept, m) {
+			kept = append(kept, m)
+		}
+	}
+	return strings.Join(kept, ",")
+}
+
+// stepUpMethods are the methods a step-up need may name.
+var stepUpMethods = []string{authcore.StepUpOTP, authcore.StepUpPush, authcore.StepUpPasskey}
+
+// accepts reports whether the need counts a step-up by method.
+func (n stepUpNeed) accepts(method string) bool {
+	return n.methods == "" || slices.Contains(strings.Split(n.methods, ","), method)
+}
+
+// onlyPasskey reports whether the need counts a passkey and nothing else.
+func (n stepUpNeed) onlyPasskey() bool { return n.methods == authcore.StepUpPasskey }

@@ -97,3 +97,15 @@ func TestHashPasswordReadsStdinAndPrintsArgon2id(t *testing.T) {
 		}
 	}
 }
+
+// A route that counts only a passkey step-up cannot be served without the
+// relying party: validate says what is missing.
+func TestValidateRefusesAPasskeyRouteWithoutPasskeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "Caddyfile")
+	cfg := "{\n\tadmin off\n\tauthgate {\n\t\tstore memory\n\t}\n}\n:0 {\n\tauthgate_protect {\n\t\tstepup 5m passkey\n\t}\n\trespond ok\n}\n"
+	_ = os.WriteFile(path, []byte(cfg), 0o600)
+	out, err := exec.Command(binary, "validate", "--config", path, "--adapter", "caddyfile").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "stepup: method passkey needs the passkeys global option (passkeys <rp_id> <origin>...)") {
+		t.Fatalf("validate (%v) does not name the missing passkeys option:\n%s", err, out)
+	}
+}
