@@ -594,7 +594,9 @@ median() {
 # fresh login. The bare run paired with it ("bare:mix") gets the same token
 # stream.
 CONFIGS=(bare memory redis redis+stepup sentinel cluster mix bare-notoken)
-PAIRED=(bare memory bare redis bare redis+stepup bare sentinel bare cluster bare:mix mix bare bare-notoken)
+# Each configuration runs between two bare runs, and its ratio is to
+# their mean (the bare run after the mix gets the mix's token stream too).
+PAIRED=(bare memory bare redis bare redis+stepup bare sentinel bare cluster bare:mix mix bare:mix bare-notoken)
 declare -A C_PID=([bare]=$PID_bare [memory]=$PID_memory [redis]=$PID_redisgw [redis+stepup]=$PID_redisgw
 	[sentinel]=$PID_sentinelgw [cluster]=$PID_clustergw [mix]=$PID_redisgw [bare-notoken]=$PID_bare)
 declare -A C_URL=([bare]=$URL_BARE [memory]=$URL_MEM [redis]=$URL_RED [redis+stepup]=$URL_STEP
@@ -685,6 +687,29 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			echo "  heartbeats: $M_BEATS/s, gateway CPU $M_GWPCT% (redis, this run; PING+ROLE from INFO commandstats)"
 		fi
 	done
+	# Bracketed ratios: each configuration over the mean of the bare runs
+	# right before and right after it (the one before alone when none
+	# follows), which cancels the machine's drift over the pair to first
+	# order; appended to this round's rows as column 14.
+	awk -F'\t' -v OFS='\t' -v r="$r" '
+		{ row[NR] = $0; round[NR] = $1; cfg[NR] = $2; rps[NR] = $3 }
+		END {
+			for (i = 1; i <= NR; i++) {
+				x = ""
+				if (round[i] == r && cfg[i] != "bare" && split(row[i], f, "\t") == 13) {
+					b = i > 1 && cfg[i - 1] == "bare" ? rps[i - 1] : 0
+					a = i < NR && cfg[i + 1] == "bare" && round[i + 1] == r ? rps[i + 1] : 0
+					m = (b > 0 && a > 0) ? (a + b) / 2 : b
+					x = m > 0 ? sprintf("%.2f", rps[i] / m) : "0.00"
+				} else if (round[i] == r && cfg[i] == "bare" && split(row[i], f, "\t") == 13) {
+					x = "1.00"
+				}
+				print (x == "" ? row[i] : row[i] OFS x)
+			}
+		}' "$W/rounds.tsv" >"$W/rounds.tmp" && mv "$W/rounds.tmp" "$W/rounds.tsv"
+	printf '  bracketed (over the mean of the bare runs before and after):'
+	awk -F'\t' -v r="$r" '$1 == r && $2 != "bare" { printf " %s x%s", $2, $14 }' "$W/rounds.tsv"
+	echo
 	echo "round $r/$ROUNDS: 1 connection, $DURATION each"
 	for cfg in bare redis; do
 		run_cfg "$cfg" 1 1 "$DURATION" "$r"
@@ -785,19 +810,21 @@ COLD_LINE="  $(wc -l <"$W/cold.txt") tokens, no verify-cache hits: $M_RPS req/s 
 
 echo
 echo "================================================================ summary"
-echo "median over $ROUNDS round(s), $CONNS connections, $DURATION per run; ratio = req/s / req/s of the bare run just before"
-printf '  %-14s %7s %9s %10s %10s %9s %12s %14s %8s %9s\n' config "req/s" p50 p99 "gw µs/req" "upstream" "redis-server" "redis cmd/req" "x bare" "x bare*"
+echo "median over $ROUNDS round(s), $CONNS connections, $DURATION per run; ratio = req/s / req/s of the bare runs around it"
+printf '  %-14s %7s %9s %10s %10s %9s %12s %14s %8s %9s %9s\n' config "req/s" p50 p99 "gw µs/req" "upstream" "redis-server" "redis cmd/req" "x bare" "x before" "x bare*"
 for cfg in "${CONFIGS[@]}"; do
-	printf '  %-14s %7.0f %9s %10s %10.1f %9.1f %12.1f %14.3f %8.2f %9.2f\n' "$cfg" \
+	printf '  %-14s %7.0f %9s %10s %10.1f %9.1f %12.1f %14.3f %8.2f %9.2f %9.2f\n' "$cfg" \
 		"$(median "$W/rounds.tsv" 3 2 "$cfg")" "$(ms "$(median "$W/rounds.tsv" 4 2 "$cfg")")" \
 		"$(ms "$(median "$W/rounds.tsv" 5 2 "$cfg")")" "$(median "$W/rounds.tsv" 6 2 "$cfg")" \
 		"$(median "$W/rounds.tsv" 10 2 "$cfg")" "$(median "$W/rounds.tsv" 7 2 "$cfg")" \
-		"$(median "$W/rounds.tsv" 8 2 "$cfg")" "$(median "$W/rounds.tsv" 9 2 "$cfg")" \
-		"$(median "$W/rounds.tsv" 11 2 "$cfg")"
+		"$(median "$W/rounds.tsv" 8 2 "$cfg")" "$(median "$W/rounds.tsv" 14 2 "$cfg")" \
+		"$(median "$W/rounds.tsv" 9 2 "$cfg")" "$(median "$W/rounds.tsv" 11 2 "$cfg")"
 done
-echo "  x bare  = req/s over req/s of the bare run just before (the spec's measure; what the last line reports); every"
-echo "            configuration, bare included, gets the same request with its Authorization header; bare-notoken is"
-echo "            bare without that header, for reference only"
+echo "  x bare  = req/s over the mean req/s of the bare runs right before and right after it, in the same round (the"
+echo "            spec's measure, side by side in one run; what the last lines report); every configuration, bare"
+echo "            included, gets the same request with its Authorization header; bare-notoken is bare without that"
+echo "            header, for reference only"
+echo "  x before = req/s over the bare run just before only (the measure of earlier reports)"
 echo "  x bare* = estimate from CPU time on the server core: (gw+upstream+redis-server µs/req of that bare run) / (same"
 echo "            of the configuration)"
 echo "  redis-server = the data nodes: sentinel's primary + replica (sentinels not counted), cluster's three masters"
@@ -848,9 +875,9 @@ now_master=$(pcli "${S_PORTS[0]}" SENTINEL GET-MASTER-ADDR-BY-NAME "$SENTINEL_MA
 echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 for cfg in memory redis redis+stepup sentinel cluster mix; do
-	x=$(median "$W/rounds.tsv" 9 2 "$cfg")
+	x=$(median "$W/rounds.tsv" 14 2 "$cfg")
 	printf 'ratio %-13s x%.2f (target >= 0.90)%s\n' "$cfg:" "$x" "$(awk -v x="$x" 'BEGIN { if (x < 0.90) print "  BELOW" }')"
 done
-printf 'guard/bare ratio (scale-out): %.2f (sentinel), %.2f (cluster), %.2f (mix)\n' "$(median "$W/rounds.tsv" 9 2 sentinel)" \
-	"$(median "$W/rounds.tsv" 9 2 cluster)" "$(median "$W/rounds.tsv" 9 2 mix)"
-printf 'guard/bare ratio: %.2f (redis), %.2f (memory)\n' "$(median "$W/rounds.tsv" 9 2 redis)" "$(median "$W/rounds.tsv" 9 2 memory)"
+printf 'guard/bare ratio (scale-out): %.2f (sentinel), %.2f (cluster), %.2f (mix)\n' "$(median "$W/rounds.tsv" 14 2 sentinel)" \
+	"$(median "$W/rounds.tsv" 14 2 cluster)" "$(median "$W/rounds.tsv" 14 2 mix)"
+printf 'guard/bare ratio: %.2f (redis), %.2f (memory)\n' "$(median "$W/rounds.tsv" 14 2 redis)" "$(median "$W/rounds.tsv" 14 2 memory)"

@@ -801,3 +801,71 @@ func TestFrozenStoreAdmitsNothing(t *testing.T) {
 	n := newNode(t, srv.Addr(), "frozen:")
 	frozenStore(t, 30*time.Second, srv.Pause, srv.Resume, n, n, sessionID) // nothing fails a lone server over
 }
+
+// readsProcessed is how many reads from clients the server processed
+// (INFO stats total_reads_processed): about one per write a client made.
+func readsProcessed(t *testing.T, addr string) int {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2})
+	defer c.Close()
+	info, err := c.Info(t.Context(), "stats").Result()
+	if err != nil {
+		t.Fatalf("INFO stats: %v", err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "total_reads_processed:"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	t.Fatal("INFO stats has no total_reads_processed")
+	return 0
+}
+
+// Background slides of many held sessions go out together, a few writes
+// for all of them, and each does slide its session's idle window.
+func TestSessionCacheBatchesBackgroundSlides(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	s := newNode(t, srv.Addr(), "batch:")
+	ctx := t.Context()
+	const (
+		n   = 100
+		ttl = 8 * time.Second // slid in the background from 1s to 4s after the last slide
+	)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = sessionID + strconv.Itoa(i)
+		if err := s.CreateSession(ctx, testSession(ids[i]), ttl); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.TouchSession(ctx, ids[i], ttl); err != nil { // read and slid: held, and known
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(ttl/8 + 200*time.Millisecond)
+	resetStats(t, srv.Addr())
+	for _, id := range ids {
+		if _, err := s.TouchSession(ctx, id, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the slides' delay, so that the look below usually comes once
+	waitFor(t, "the background slides", func() bool { return commandCalls(t, srv.Addr())["pexpire"] >= n })
+	calls, reads := commandCalls(t, srv.Addr()), readsProcessed(t, srv.Addr())
+	// One write per slide would be n reads; each INFO and CONFIG call of
+	// this test is a few more.
+	if calls["pexpire"] != n || reads > n/2 {
+		t.Errorf("%d background slides: PEXPIRE %d times in %d reads by the server, want %d in at most %d",
+			n, calls["pexpire"], reads, n, n/2)
+	}
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), Protocol: 2})
+	defer c.Close()
+	for _, id := range []string{ids[0], ids[n-1]} {
+		// Created (and slid) over a second ago: without this slide the TTL
+		// would be under ttl - 1s.
+		if pttl := c.PTTL(ctx, "batch:s:{"+id+"}").Val(); pttl <= ttl-ttl/8 {
+			t.Errorf("session %s has %v left: the background slide did not renew its window", id, pttl)
+		}
+	}
+	t.Logf("%d background slides in %d server reads", n, reads)
+}

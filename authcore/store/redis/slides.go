@@ -18,19 +18,25 @@ func slideEvery(ttl time.Duration) time.Duration {
 }
 
 // slideLogGen is the length of a generation of the slide log: a slide is
-// remembered for one to two of them.
-const slideLogGen = 30 * time.Second
+// remembered for one to two of them. Long enough that a session used again
+// after a few minutes is still known to have a long TTL in Redis (and is
+// served from the cache while its slide goes out in the background), far
+// below any idle window where that matters.
+const slideLogGen = 5 * time.Minute
 
 // slideLog remembers when this node last slid each session it serves, in
-// two generations of at least slideLogGen each: an entry is dropped
-// within two generations of its slide, so the log holds only the sessions
-// used here in the last 30 to 60 s, with no sweeper. One mutex: it is held
-// for a map look-up, far below the cost of anything else on the request
-// path.
+// two generations of at least slideLogGen each, unless a generation fills
+// up first (max entries, the size of the session cache): an entry is
+// dropped within two generations of its slide, so the log holds only the
+// sessions used here lately, with no sweeper. Forgetting is always safe:
+// a session the log does not know is slid, and waited for, on its next
+// use. One mutex: it is held for a map look-up, far below the cost of
+// anything else on the request path.
 type slideLog struct {
 	mu        sync.Mutex
 	genStart  time.Time
 	cur, prev map[string]slide
+	max       int
 }
 
 type slide struct {
@@ -38,18 +44,17 @@ type slide struct {
 	ttl time.Duration
 }
 
-func newSlideLog() *slideLog {
-	return &slideLog{cur: map[string]slide{}, prev: map[string]slide{}}
+func newSlideLog(max int) *slideLog {
+	return &slideLog{cur: map[string]slide{}, prev: map[string]slide{}, max: max}
 }
 
-// rotate starts a new generation when the current one is slideLogGen old:
-// the current becomes the previous and the previous is dropped (all of it
-// after a long pause). An entry thus lives at least slideLogGen past its
-// slide. Called with mu held.
+// rotate starts a new generation when the current one is slideLogGen old
+// or full: the current becomes the previous and the previous is dropped
+// (all of it after a long pause). Called with mu held.
 func (l *slideLog) rotate(now time.Time) {
 	age := now.Sub(l.genStart)
 	switch {
-	case age < slideLogGen:
+	case age < slideLogGen && len(l.cur) < l.max:
 		return
 	case age < 2*slideLogGen:
 		l.prev, l.cur = l.cur, l.prev

@@ -145,6 +145,10 @@ type stream struct {
 	bw       *bufio.Writer
 	pending  []pendingReply
 	beatsOut int
+	// queued are background slides not written yet (see slide); flushing
+	// says a timer will write them.
+	queued   []queuedSlide
+	flushing bool
 
 	gen    atomic.Uint64 // connection generation; cache entries carry it
 	live   atomic.Bool   // connected and tracking
@@ -259,15 +263,93 @@ func (st *stream) fetch(ctx context.Context, key string, slide bool, ms int64) (
 // slide sends PEXPIRE and GET of a session this node holds and goes on
 // without waiting: the GET's answer refills the cache (PEXPIRE from this
 // connection ends Redis's tracking of the key for it, and the GET renews
-// it), like any fetch's. A stream that is not connected sends nothing;
-// its cache entries are of a dead generation anyway.
+// it), like any fetch's. The slide waits up to slideDelay for company: it
+// goes out with the stream's next write (a fetch, a heartbeat, other
+// slides), so that a busy node slides many sessions per write instead of
+// one. A stream that is not connected sends nothing; its cache entries
+// are of a dead generation anyway.
 func (st *stream) slide(key string, ms int64) {
-	_, _ = st.send(key, true, ms)
+	st.mu.Lock()
+	if st.conn == nil {
+		st.mu.Unlock()
+		return
+	}
+	st.queued = append(st.queued, queuedSlide{key, ms})
+	if time.Duration(ms)*time.Millisecond < slideDelayWindows*slideDelay {
+		// A window this short cannot wait: write it now.
+		st.writeQueued(mono(time.Now()))
+		conn, err := st.flush()
+		st.mu.Unlock()
+		if err != nil {
+			st.teardown(conn)
+		}
+		return
+	}
+	schedule := !st.flushing
+	st.flushing = true
+	st.mu.Unlock()
+	if schedule {
+		time.AfterFunc(slideDelay, st.flushQueued)
+	}
 }
 
-// send writes a session read (after a PEXPIRE when slide is set) and
-// returns its call, which the reader completes. errNoStream means it sent
-// nothing.
+// slideDelay bounds how long a background slide waits in the stream's
+// queue. Delaying it is safe: a slide is only left to the background
+// while the session's TTL in Redis is above half the idle window
+// (slideDue), and a slide that goes out later only makes the session
+// expire later than the slide log assumes. Windows under
+// slideDelayWindows times this are slid at once.
+const (
+	slideDelay        = 20 * time.Millisecond
+	slideDelayWindows = 16
+)
+
+// queuedSlide is a background slide waiting to be written.
+type queuedSlide struct {
+	key string
+	ms  int64
+}
+
+// flushQueued writes the queued slides, when slideDelay has passed and no
+// other write took them along.
+func (st *stream) flushQueued() {
+	st.mu.Lock()
+	st.flushing = false
+	if st.conn == nil || len(st.queued) == 0 {
+		st.queued = st.queued[:0]
+		st.mu.Unlock()
+		return
+	}
+	st.writeQueued(mono(time.Now()))
+	conn, err := st.flush()
+	st.mu.Unlock()
+	if err != nil {
+		st.teardown(conn)
+	}
+}
+
+// writeQueued buffers the queued slides, each a PEXPIRE and a GET whose
+// answer refills the cache; called with mu held and a connection, before
+// a flush.
+func (st *stream) writeQueued(sentAt int64) {
+	if len(st.queued) == 0 {
+		return
+	}
+	gen := st.gen.Load()
+	for _, q := range st.queued {
+		c := &call{key: q.key, gen: gen, done: make(chan struct{})}
+		writeCommand(st.bw, "PEXPIRE", q.key, strconv.FormatInt(q.ms, 10))
+		st.pending = append(st.pending, pendingReply{sentAt, kindExpire, c})
+		writeCommand(st.bw, "GET", q.key)
+		st.pending = append(st.pending, pendingReply{sentAt, kindGet, c})
+	}
+	clear(st.queued)
+	st.queued = st.queued[:0]
+}
+
+// send writes a session read (after a PEXPIRE when slide is set), with any
+// queued slides, and returns its call, which the reader completes.
+// errNoStream means it sent nothing.
 func (st *stream) send(key string, slide bool, ms int64) (*call, error) {
 	c := &call{key: key, done: make(chan struct{})}
 	st.mu.Lock()
@@ -277,6 +359,7 @@ func (st *stream) send(key string, slide bool, ms int64) (*call, error) {
 	}
 	sentAt := mono(time.Now())
 	c.gen = st.gen.Load()
+	st.writeQueued(sentAt)
 	if slide {
 		writeCommand(st.bw, "PEXPIRE", key, strconv.FormatInt(ms, 10))
 		st.pending = append(st.pending, pendingReply{sentAt, kindExpire, c})
@@ -320,6 +403,7 @@ func (st *stream) beatAfter(since int64) {
 		st.mu.Unlock()
 		return
 	}
+	st.writeQueued(now)
 	kind := kindPing
 	if st.target.checkRole {
 		kind = kindRole
@@ -597,7 +681,7 @@ type tracker struct {
 // newTracker sets up tracking for client, built from o; nil when the
 // client is of a kind it does not know.
 func newTracker(client goredis.UniversalClient, o *goredis.UniversalOptions, entries int) *tracker {
-	tr := &tracker{cache: newSessionCache(entries), slides: newSlideLog()}
+	tr := &tracker{cache: newSessionCache(entries), slides: newSlideLog(entries)}
 	base := target{
 		username: o.Username, password: o.Password, db: o.DB, tls: o.TLSConfig, dialer: o.Dialer,
 		dialTO: o.DialTimeout, readTO: o.ReadTimeout, writeTO: o.WriteTimeout,
