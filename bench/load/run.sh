@@ -24,6 +24,9 @@
 #   MIX_FRESH_PCT=1   percent of mix requests that are a fresh login (first request of an unread session)
 #   MIX_MAX_RPS=30000 req/s the fresh-token pool is sized for (MIX_FRESH_PCT% x this x DURATION per run)
 #   IDLE_SECONDS=60   idle-CPU window after the rounds (20 with QUICK=1)
+#   REDIS_CORE=client where the redis-server processes (standalone, Sentinel, Cluster) run: "client", on wrk's
+#                     core, off the core under test, as Redis on a host of its own would be; "server", on the
+#                     gateways' core (the layout of reports before 2026-12-02's evening run)
 #   KEEP=0            1 keeps the work directory (configs, logs, wrk output)
 set -Eeuo pipefail
 
@@ -120,14 +123,23 @@ for part in $(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status | tr ',' '
 		CPU_LIST+=("$part")
 	fi
 done
+REDIS_CORE=${REDIS_CORE:-client}
+case $REDIS_CORE in client | server) ;; *) echo "REDIS_CORE: want client or server, not $REDIS_CORE" >&2; exit 2 ;; esac
 if [ "${#CPU_LIST[@]}" -ge 2 ]; then
 	CPIN=(taskset -c "${CPU_LIST[0]}")
 	SPIN=(taskset -c "${CPU_LIST[1]}")
-	PIN_MSG="wrk (and fill helpers) on CPU ${CPU_LIST[0]}; gateways, upstream and redis-server on CPU ${CPU_LIST[1]}"
+	if [ "$REDIS_CORE" = client ]; then
+		RPIN=("${CPIN[@]}")
+		PIN_MSG="wrk (and fill helpers) and redis-server on CPU ${CPU_LIST[0]}; gateways and upstream on CPU ${CPU_LIST[1]}"
+	else
+		RPIN=("${SPIN[@]}")
+		PIN_MSG="wrk (and fill helpers) on CPU ${CPU_LIST[0]}; gateways, upstream and redis-server on CPU ${CPU_LIST[1]}"
+	fi
 	THREADS=${THREADS:-1}
 else
 	CPIN=()
 	SPIN=()
+	RPIN=()
 	PIN_MSG="one CPU: no pinning, client and server share it"
 	THREADS=${THREADS:-2}
 fi
@@ -184,7 +196,7 @@ echo "authgate load harness"
 echo "  started:   $(date -u +%Y-%m-%dT%H:%M:%SZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  cpus:      ${#CPU_LIST[@]} allowed (${CPU_LIST[*]}); $PIN_MSG"
 echo "  tools:     $(go version | cut -d' ' -f3), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), redis-server $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/')"
-echo "  settings:  DURATION=$DURATION ROUNDS=$ROUNDS CONNS=$CONNS THREADS=$THREADS QUICK=$QUICK FLAT_DURATION=$FLAT_DURATION"
+echo "  settings:  DURATION=$DURATION ROUNDS=$ROUNDS CONNS=$CONNS THREADS=$THREADS QUICK=$QUICK FLAT_DURATION=$FLAT_DURATION REDIS_CORE=$REDIS_CORE"
 echo "             MIX_N=$MIX_N MIX_S=$MIX_S MIX_FRESH_PCT=$MIX_FRESH_PCT MIX_MAX_RPS=$MIX_MAX_RPS IDLE_SECONDS=$IDLE_SECONDS"
 echo "building authgate and helpers..."
 (
@@ -196,7 +208,7 @@ echo "building authgate and helpers..."
 # ---------------------------------------------------------------- redis, upstream
 
 free_port RPORT
-start redis "${SPIN[@]}" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no \
+start redis "${RPIN[@]}" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no \
 	--dir "$W" --logfile "" --databases 1
 wait_port "$RPORT" "$PID_redis" redis-server
 rcli() { redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
@@ -228,7 +240,7 @@ wait_for() {
 data_node() {
 	local name=$1 port=$2 dir=$3
 	shift 3
-	start "$name" "${SPIN[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+	start "$name" "${RPIN[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
 		--dir "$dir" --logfile "" --loglevel warning --repl-diskless-sync yes --repl-diskless-sync-delay 0 "$@"
 	local pid_var="PID_$name"
 	wait_pong "$port" "${!pid_var}" "$name"
@@ -267,7 +279,7 @@ sentinel down-after-milliseconds $SENTINEL_MASTER 2000
 sentinel failover-timeout $SENTINEL_MASTER 10000
 sentinel parallel-syncs $SENTINEL_MASTER 1
 SENTINEL_CONF
-	start "sentinel$i" "${SPIN[@]}" "${SENTINEL_CMD[@]}" "$W/sentinel/sentinel-$i.conf" "${SENTINEL_ARG[@]}"
+	start "sentinel$i" "${RPIN[@]}" "${SENTINEL_CMD[@]}" "$W/sentinel/sentinel-$i.conf" "${SENTINEL_ARG[@]}"
 	pid_var="PID_sentinel$i"
 	wait_pong "$sp" "${!pid_var}" "sentinel $i"
 	S_PORTS+=("$sp")
