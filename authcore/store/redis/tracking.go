@@ -316,6 +316,7 @@ func (st *stream) flushQueued() {
 	st.mu.Lock()
 	st.flushing = false
 	if st.conn == nil || len(st.queued) == 0 {
+		clear(st.queued) // not connected: dropped, as a write to a dead connection would be; slid again when next due
 		st.queued = st.queued[:0]
 		st.mu.Unlock()
 		return
