@@ -27,6 +27,7 @@
 #   REDIS_CORE=client where the redis-server processes (standalone, Sentinel, Cluster) run: "client", on wrk's
 #                     core, off the core under test, as Redis on a host of its own would be; "server", on the
 #                     gateways' core (the layout of reports before 2026-12-02's evening run)
+#   ONLY=             configurations to measure, in order, each between two bare runs (default: all)
 #   KEEP=0            1 keeps the work directory (configs, logs, wrk output)
 set -Eeuo pipefail
 
@@ -618,6 +619,17 @@ declare -A C_TOK=([bare]=$RED_TOKEN [memory]=$MEM_TOKEN [redis]=$RED_TOKEN [redi
 # Data nodes per configuration: commandstats from C_RPORTS, CPU from C_RPIDS.
 declare -A C_RPORTS=([sentinel]=$S_PPORT [cluster]="${K_PORTS[*]}")
 declare -A C_RPIDS=([sentinel]="$PID_sprimary $PID_sreplica" [cluster]="${K_PIDS[*]}")
+# ONLY="cluster redis ..." measures just those configurations, in that order
+# (a name may repeat), each between two bare runs.
+if [ -n "${ONLY:-}" ]; then
+	PAIRED=(bare)
+	for cfg in $ONLY; do
+		[ -n "${C_PID[$cfg]:-}" ] && [ "$cfg" != bare ] || die "ONLY: unknown configuration $cfg"
+		if [ "$cfg" = mix ]; then PAIRED+=(bare:mix mix bare:mix); else PAIRED+=("$cfg" bare); fi
+	done
+	CONFIGS=(bare)
+	for cfg in $ONLY; do [[ " ${CONFIGS[*]} " == *" $cfg "* ]] || CONFIGS+=("$cfg"); done
+fi
 
 # run_cfg CFG[:TOKEN-CFG] CONNS THREADS DURATION SLICE: measure CFG, with the
 # request (token) of TOKEN-CFG; a mix request uses fresh-token slice SLICE.
