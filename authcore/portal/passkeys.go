@@ -9,6 +9,7 @@ package portal
 // authcore.Passkeys', so the portal checks exactly what the API checks.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -195,63 +196,50 @@ func writeLocation(w http.ResponseWriter, location string) {
 	}{location})
 }
 
-func (h *Handler) passkeyStepUpOptions(w http.ResponseWriter, r *http.Request) {
-	sess, ok := h.ceremonySession(w, r)
-	if !ok {
-		return
+// ceremonyOptions is the handler of a ceremony's first POST: the options
+// begin gives for the session, as {"publicKey"}.
+func (h *Handler) ceremonyOptions(kind string, begin func(context.Context, *authcore.Session) (json.RawMessage, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, ok := h.ceremonySession(w, r)
+		if !ok {
+			return
+		}
+		options, err := begin(r.Context(), sess)
+		if err != nil {
+			h.ceremonyFailed(w, r, kind, err)
+			return
+		}
+		writeOptions(w, options)
 	}
-	options, err := h.passkeys.BeginStepUp(r.Context(), sess)
-	if err != nil {
-		h.ceremonyFailed(w, r, ceremonyStepUp, err)
-		return
-	}
-	writeOptions(w, options)
 }
 
-func (h *Handler) passkeyStepUp(w http.ResponseWriter, r *http.Request) {
-	sess, ok := h.ceremonySession(w, r)
-	if !ok {
-		return
+// ceremonyFinish is the handler of a ceremony's second POST: finish checks
+// the browser's answer for the session, and next says where the browser
+// goes then, as {"location"}.
+func (h *Handler) ceremonyFinish(kind string, finish func(context.Context, *authcore.Session, []byte) error,
+	next func(r *http.Request, ret string) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, ok := h.ceremonySession(w, r)
+		if !ok {
+			return
+		}
+		cred, ok := credential(w, r)
+		if !ok {
+			return
+		}
+		if err := finish(r.Context(), sess, cred); err != nil {
+			h.ceremonyFailed(w, r, kind, err)
+			return
+		}
+		writeLocation(w, next(r, safeReturn(r.PostForm.Get("return"))))
 	}
-	cred, ok := credential(w, r)
-	if !ok {
-		return
-	}
-	if err := h.passkeys.FinishStepUp(r.Context(), sess, cred); err != nil {
-		h.ceremonyFailed(w, r, ceremonyStepUp, err)
-		return
-	}
-	writeLocation(w, safeReturn(r.PostForm.Get("return")))
 }
 
-func (h *Handler) passkeyEnrolOptions(w http.ResponseWriter, r *http.Request) {
-	sess, ok := h.ceremonySession(w, r)
-	if !ok {
-		return
-	}
-	options, err := h.passkeys.BeginEnrol(r.Context(), sess)
-	if err != nil {
-		h.ceremonyFailed(w, r, ceremonyEnrol, err)
-		return
-	}
-	writeOptions(w, options)
-}
+// afterStepUp: back where the step-up was asked for.
+func afterStepUp(_ *http.Request, ret string) string { return ret }
 
-func (h *Handler) passkeyEnrol(w http.ResponseWriter, r *http.Request) {
-	sess, ok := h.ceremonySession(w, r)
-	if !ok {
-		return
-	}
-	cred, ok := credential(w, r)
-	if !ok {
-		return
-	}
-	if err := h.passkeys.FinishEnrol(r.Context(), sess, cred); err != nil {
-		h.ceremonyFailed(w, r, ceremonyEnrol, err)
-		return
-	}
-	writeLocation(w, base(r)+passkeysDone(safeReturn(r.PostForm.Get("return")), doneAdded))
-}
+// afterEnrol: the passkeys page, saying the passkey was added.
+func afterEnrol(r *http.Request, ret string) string { return base(r) + passkeysDone(ret, doneAdded) }
 
 // The ceremonies, for their messages.
 const (
