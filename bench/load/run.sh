@@ -27,7 +27,8 @@
 #   REDIS_CORE=client where the redis-server processes (standalone, Sentinel, Cluster) run: "client", on wrk's
 #                     core, off the core under test, as Redis on a host of its own would be; "server", on the
 #                     gateways' core (the layout of reports before 2026-12-02's evening run)
-#   ONLY=             configurations to measure, in order, each between two bare runs (default: all)
+#   ONLY=             configurations to measure, in order, each between two bare runs (default: all but
+#                     bare-headers, a reference row: bare plus six static identity-shaped headers)
 #   KEEP=0            1 keeps the work directory (configs, logs, wrk output)
 set -Eeuo pipefail
 
@@ -365,6 +366,7 @@ EOF
 }
 
 free_port BPORT
+free_port BHPORT
 free_port MPORT
 free_port GPORT
 free_port SGPORT
@@ -378,6 +380,22 @@ free_port KGPORT
 	bind 127.0.0.1
 	handle /api/* {
 		reverse_proxy 127.0.0.1:$UPORT
+	}
+}
+# bare-headers (reference only, ONLY=bare-headers): bare plus six static
+# headers shaped like the guard's identity headers, to show what carrying
+# them (reverse_proxy's request log, the upstream's parsing) costs alone.
+:$BHPORT {
+	bind 127.0.0.1
+	handle /api/* {
+		reverse_proxy 127.0.0.1:$UPORT {
+			header_up X-Authgate-Credentials-Id 1001
+			header_up X-Authgate-Credentials-Type ROOT
+			header_up X-Authgate-Identity-Id 2001
+			header_up X-Authgate-Identity-Type CONSUMER
+			header_up X-Authgate-Stepped-Up false
+			header_up X-Authgate-Auth-Time 1796230000
+		}
 	}
 }
 EOF
@@ -445,6 +463,7 @@ expect() { # STATUS URL [TOKEN]
 	[ "$got" = "$1" ] || die "sanity check: $2 answered $got, want $1"
 }
 URL_BARE="http://127.0.0.1:$BPORT/api/bench"
+URL_BAREH="http://127.0.0.1:$BHPORT/api/bench"
 URL_MEM="http://127.0.0.1:$MPORT/api/bench"
 URL_RED="http://127.0.0.1:$GPORT/api/bench"
 URL_STEP="http://127.0.0.1:$GPORT/pay/bench"
@@ -611,11 +630,12 @@ CONFIGS=(bare memory redis redis+stepup sentinel cluster mix bare-notoken)
 # their mean (the bare run after the mix gets the mix's token stream too).
 PAIRED=(bare memory bare redis bare redis+stepup bare sentinel bare cluster bare:mix mix bare:mix bare-notoken)
 declare -A C_PID=([bare]=$PID_bare [memory]=$PID_memory [redis]=$PID_redisgw [redis+stepup]=$PID_redisgw
-	[sentinel]=$PID_sentinelgw [cluster]=$PID_clustergw [mix]=$PID_redisgw [bare-notoken]=$PID_bare)
+	[sentinel]=$PID_sentinelgw [cluster]=$PID_clustergw [mix]=$PID_redisgw [bare-notoken]=$PID_bare
+	[bare-headers]=$PID_bare)
 declare -A C_URL=([bare]=$URL_BARE [memory]=$URL_MEM [redis]=$URL_RED [redis+stepup]=$URL_STEP
-	[sentinel]=$URL_SEN [cluster]=$URL_CLU [mix]=$URL_RED [bare-notoken]=$URL_BARE)
+	[sentinel]=$URL_SEN [cluster]=$URL_CLU [mix]=$URL_RED [bare-notoken]=$URL_BARE [bare-headers]=$URL_BAREH)
 declare -A C_TOK=([bare]=$RED_TOKEN [memory]=$MEM_TOKEN [redis]=$RED_TOKEN [redis+stepup]=$STEP_TOKEN
-	[sentinel]=$SEN_TOKEN [cluster]=$CLU_TOKEN [mix]=mix [bare-notoken]="")
+	[sentinel]=$SEN_TOKEN [cluster]=$CLU_TOKEN [mix]=mix [bare-notoken]="" [bare-headers]=$RED_TOKEN)
 # Data nodes per configuration: commandstats from C_RPORTS, CPU from C_RPIDS.
 declare -A C_RPORTS=([sentinel]=$S_PPORT [cluster]="${K_PORTS[*]}")
 declare -A C_RPIDS=([sentinel]="$PID_sprimary $PID_sreplica" [cluster]="${K_PIDS[*]}")
