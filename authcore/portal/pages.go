@@ -64,6 +64,21 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request,
 	return nil, false
 }
 
+// formSession is session for a form's POST: it also checks the form's CSRF
+// token against the session, answering 403 when it does not match.
+func (h *Handler) formSession(w http.ResponseWriter, r *http.Request,
+	auth func(context.Context, string) (*authcore.Session, error), ret string) (*authcore.Session, bool) {
+	sess, ok := h.session(w, r, auth, ret)
+	if !ok {
+		return nil, false
+	}
+	if !h.csrf.Valid(h.csrf.ForSession(sess), r.PostForm.Get("csrf")) {
+		h.renderError(w, r, http.StatusForbidden, msgCSRF)
+		return nil, false
+	}
+	return sess, true
+}
+
 // audit writes the audit line of a sign-in or sign-out.
 func (h *Handler) audit(r *http.Request, msg, result, credentialsID string) {
 	h.log.Info(msg, zap.String("request_ref", authcore.RequestRef(r.Context())), zap.String("api", authcore.LoginAPIPortal),
@@ -183,12 +198,8 @@ func (h *Handler) stepUpAction(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	ret, need := safeReturn(f.Get("return")), needParam(f)
-	sess, ok := h.session(w, r, h.sessions.AuthenticateBrowser, ret)
+	sess, ok := h.formSession(w, r, h.sessions.AuthenticateBrowser, ret)
 	if !ok {
-		return
-	}
-	if !h.csrf.Valid(h.csrf.ForSession(sess), f.Get("csrf")) {
-		h.renderError(w, r, http.StatusForbidden, msgCSRF)
 		return
 	}
 	p, err := h.stepUpView(r.Context(), sess, ret, need)
@@ -367,12 +378,8 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	ret := safeReturn(f.Get("return"))
-	sess, ok := h.session(w, r, h.sessions.AuthenticateBrowserPasswordUpdate, ret)
+	sess, ok := h.formSession(w, r, h.sessions.AuthenticateBrowserPasswordUpdate, ret)
 	if !ok {
-		return
-	}
-	if !h.csrf.Valid(h.csrf.ForSession(sess), f.Get("csrf")) {
-		h.renderError(w, r, http.StatusForbidden, msgCSRF)
 		return
 	}
 	p, err := h.passwordView(r.Context(), sess, ret)

@@ -116,12 +116,8 @@ func (h *Handler) passkeyDelete(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	ret := safeReturn(f.Get("return"))
 	page := withReturn(PagePasskeys, ret, stepUpNeed{})
-	sess, ok := h.session(w, r, h.sessions.AuthenticateBrowser, ret)
+	sess, ok := h.formSession(w, r, h.sessions.AuthenticateBrowser, ret)
 	if !ok {
-		return
-	}
-	if !h.csrf.Valid(h.csrf.ForSession(sess), f.Get("csrf")) {
-		h.renderError(w, r, http.StatusForbidden, msgCSRF)
 		return
 	}
 	switch err := h.passkeys.Delete(r.Context(), sess, f.Get("id")); {
