@@ -249,7 +249,7 @@ func (t *Tokens) checkTimes(c *Claims) error {
 const tokenLeeway = 5 * time.Second
 
 // verifiedCacheSize bounds each generation of the verified-token cache.
-const verifiedCacheSize = 1 << 14
+const verifiedCacheSize = 1 << 16
 
 // verifiedCache remembers recently verified tokens in two generations: a
 // lookup that hits the older one promotes the entry, and when the newer

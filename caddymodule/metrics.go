@@ -20,6 +20,13 @@ type promMetrics struct {
 	guard  *prometheus.CounterVec
 	store  *prometheus.HistogramVec
 	manage *prometheus.CounterVec
+
+	// The children the hot path uses (a guard decision and its store
+	// read on every guarded request), by label value: created on first
+	// use as WithLabelValues would, then found without hashing the labels
+	// and locking the vector each time.
+	guardBy sync.Map // result -> prometheus.Counter
+	storeBy sync.Map // op -> prometheus.Observer
 }
 
 var metrics = sync.OnceValue(func() *promMetrics {
@@ -68,9 +75,20 @@ func (m *promMetrics) collectors() []prometheus.Collector {
 
 func (m *promMetrics) Login(api, result string)     { m.logins.WithLabelValues(api, result).Inc() }
 func (m *promMetrics) StepUp(method, result string) { m.stepup.WithLabelValues(method, result).Inc() }
-func (m *promMetrics) GuardDecision(result string)  { m.guard.WithLabelValues(result).Inc() }
+func (m *promMetrics) GuardDecision(result string) {
+	c, ok := m.guardBy.Load(result)
+	if !ok {
+		c, _ = m.guardBy.LoadOrStore(result, m.guard.WithLabelValues(result))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
 func (m *promMetrics) StoreDuration(op string, d time.Duration) {
-	m.store.WithLabelValues(op).Observe(d.Seconds())
+	o, ok := m.storeBy.Load(op)
+	if !ok {
+		o, _ = m.storeBy.LoadOrStore(op, m.store.WithLabelValues(op))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 }
 
 func (m *promMetrics) ManageRequest(route, result string) {

@@ -3,6 +3,8 @@ package redis
 import (
 	"sync"
 	"time"
+
+	"github.com/authgate/authgate/authcore"
 )
 
 // epoch anchors mono: durations since it come from the monotonic clock,
@@ -39,11 +41,34 @@ type sessionCache struct {
 }
 
 // cacheEntry is one session as read through st in st's connection
-// generation gen.
+// generation gen: decoded once when it arrives (sess, without its ID), so
+// that a request served from memory copies a struct instead of parsing
+// the record; data is kept only when it does not decode, for the request
+// to report.
 type cacheEntry struct {
+	sess *authcore.Session
 	data []byte
 	st   *stream
 	gen  uint64
+}
+
+// newCacheEntry decodes data as read through st in generation gen.
+func newCacheEntry(data []byte, st *stream, gen uint64) cacheEntry {
+	if sess, err := authcore.UnmarshalSession("", data); err == nil {
+		return cacheEntry{sess: sess, st: st, gen: gen}
+	}
+	return cacheEntry{data: data, st: st, gen: gen}
+}
+
+// session returns the entry's session under id: a copy of the decoded
+// one, which callers may change, or the decoding error.
+func (e cacheEntry) session(id string) (*authcore.Session, error) {
+	if e.sess == nil {
+		return authcore.UnmarshalSession(id, e.data)
+	}
+	s := *e.sess
+	s.ID = id
+	return &s, nil
 }
 
 func newSessionCache(max int) *sessionCache {

@@ -210,14 +210,14 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 	st.refresh(at)
 	state := s.tr.slides.state(id, ttl, now)
 	if state != slideNow {
-		if data, ok, err := s.cached(ctx, st, key, at); ok || err != nil {
+		if e, ok, err := s.cached(ctx, st, key, at); ok || err != nil {
 			if err != nil {
 				return nil, err
 			}
 			if state == slideDue && s.tr.slides.claim(id, ttl, now) {
 				st.slide(key, ms)
 			}
-			return authcore.UnmarshalSession(id, data)
+			return e.session(id)
 		}
 	}
 	slide := state != slideNotDue
@@ -240,33 +240,33 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 	return authcore.UnmarshalSession(id, data)
 }
 
-// cached returns the session at key from memory when st holds proof for
+// cached returns the cache entry of key when st holds proof for
 // it, for a request that reached the store at at (see tracking.go): the
 // answer to a command sent RevocationWindow before at or later. A session
 // held with an older proof waits for such an answer (a heartbeat in flight,
 // or one it sends) rather than reading Redis itself; ok false means read
 // Redis.
-func (s *Store) cached(ctx context.Context, st *stream, key string, at int64) (data []byte, ok bool, err error) {
-	held := func() ([]byte, bool) {
+func (s *Store) cached(ctx context.Context, st *stream, key string, at int64) (e cacheEntry, ok bool, err error) {
+	held := func() (cacheEntry, bool) {
 		e, ok := s.tr.cache.get(key)
-		return e.data, ok && e.st == st && e.gen == st.gen.Load()
+		return e, ok && e.st == st && e.gen == st.gen.Load()
 	}
-	data, ok = held()
+	e, ok = held()
 	if !ok {
-		return nil, false, nil
+		return e, false, nil
 	}
 	if st.fresh(at) {
-		return data, true, nil
+		return e, true, nil
 	}
 	if err := st.awaitProof(ctx, at-int64(RevocationWindow)); err != nil {
 		if errors.Is(err, errNoStream) {
-			return nil, false, nil
+			return e, false, nil
 		}
-		return nil, false, err
+		return e, false, err
 	}
 	// An invalidation applied before the proof has dropped the entry.
-	data, ok = held()
-	return data, ok, nil
+	e, ok = held()
+	return e, ok, nil
 }
 
 // GetSession implements authcore.Store with a plain GET through the pool:

@@ -577,7 +577,7 @@ func (st *stream) answer(pr pendingReply, f any) bool {
 		switch v := f.(type) {
 		case []byte:
 			c.data = v
-			st.tr.cache.fill(c.key, cacheEntry{data: v, st: st, gen: c.gen}, pr.sentAt, mono(time.Now()))
+			st.tr.cache.fill(c.key, newCacheEntry(v, st, c.gen), pr.sentAt, mono(time.Now()))
 		case nil:
 			// Gone, perhaps expired by this very read, which Redis does
 			// not report to the connection that caused it (NOLOOP).
