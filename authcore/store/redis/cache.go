@@ -50,6 +50,9 @@ type cacheEntry struct {
 	data []byte
 	st   *stream
 	gen  uint64
+	// slidAt (mono) and slidMS: the read came right after this node's
+	// PEXPIRE of the key to slidMS, sent at slidAt; slidMS is 0 otherwise.
+	slidAt, slidMS int64
 }
 
 // newCacheEntry decodes data as read through st in generation gen.

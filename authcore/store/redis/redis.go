@@ -208,9 +208,15 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 	now := time.Now()
 	at := mono(now)
 	st.refresh(at)
-	state := s.tr.slides.state(id, ttl, now)
-	if state != slideNow {
-		if e, ok, err := s.cached(ctx, st, key, at); ok || err != nil {
+	e, held := s.held(st, key)
+	// A held entry that came with this node's own slide (to this window,
+	// less than slideEvery ago) needs no look into the slide log.
+	state := slideNotDue
+	if !held || e.slidMS != ms || at-e.slidAt >= int64(slideEvery(ttl)) {
+		state = s.tr.slides.state(id, ttl, now)
+	}
+	if state != slideNow && held {
+		if e, ok, err := s.proven(ctx, st, key, e, at); ok || err != nil {
 			if err != nil {
 				return nil, err
 			}
@@ -240,21 +246,20 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 	return authcore.UnmarshalSession(id, data)
 }
 
-// cached returns the cache entry of key when st holds proof for
-// it, for a request that reached the store at at (see tracking.go): the
-// answer to a command sent RevocationWindow before at or later. A session
-// held with an older proof waits for such an answer (a heartbeat in flight,
-// or one it sends) rather than reading Redis itself; ok false means read
-// Redis.
-func (s *Store) cached(ctx context.Context, st *stream, key string, at int64) (e cacheEntry, ok bool, err error) {
-	held := func() (cacheEntry, bool) {
-		e, ok := s.tr.cache.get(key)
-		return e, ok && e.st == st && e.gen == st.gen.Load()
-	}
-	e, ok = held()
-	if !ok {
-		return e, false, nil
-	}
+// held returns the cache entry of key if it was read through st in its
+// current connection generation.
+func (s *Store) held(st *stream, key string) (cacheEntry, bool) {
+	e, ok := s.tr.cache.get(key)
+	return e, ok && e.st == st && e.gen == st.gen.Load()
+}
+
+// proven returns e, the held entry of key, when st holds proof for it, for
+// a request that reached the store at at (see tracking.go): the answer to
+// a command sent RevocationWindow before at or later. A session held with
+// an older proof waits for such an answer (a heartbeat in flight, or one
+// it sends) rather than reading Redis itself, and is looked up again
+// after it; ok false means read Redis.
+func (s *Store) proven(ctx context.Context, st *stream, key string, e cacheEntry, at int64) (cacheEntry, bool, error) {
 	if st.fresh(at) {
 		return e, true, nil
 	}
@@ -265,7 +270,7 @@ func (s *Store) cached(ctx context.Context, st *stream, key string, at int64) (e
 		return e, false, err
 	}
 	// An invalidation applied before the proof has dropped the entry.
-	e, ok = held()
+	e, ok := s.held(st, key)
 	return e, ok, nil
 }
 

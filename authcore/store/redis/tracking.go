@@ -127,11 +127,13 @@ type pendingReply struct {
 
 // call is one session read over a stream.
 type call struct {
-	key  string
-	gen  uint64
-	data []byte
-	err  error
-	done chan struct{}
+	key string
+	gen uint64
+	// slidMS is the PEXPIRE sent before the GET, 0 for none.
+	slidMS int64
+	data   []byte
+	err    error
+	done   chan struct{}
 }
 
 // stream is one tracking connection.
@@ -338,7 +340,7 @@ func (st *stream) writeQueued(sentAt int64) {
 	}
 	gen := st.gen.Load()
 	for _, q := range st.queued {
-		c := &call{key: q.key, gen: gen, done: make(chan struct{})}
+		c := &call{key: q.key, gen: gen, slidMS: q.ms, done: make(chan struct{})}
 		writeCommand(st.bw, "PEXPIRE", q.key, strconv.FormatInt(q.ms, 10))
 		st.pending = append(st.pending, pendingReply{sentAt, kindExpire, c})
 		writeCommand(st.bw, "GET", q.key)
@@ -362,6 +364,7 @@ func (st *stream) send(key string, slide bool, ms int64) (*call, error) {
 	c.gen = st.gen.Load()
 	st.writeQueued(sentAt)
 	if slide {
+		c.slidMS = ms
 		writeCommand(st.bw, "PEXPIRE", key, strconv.FormatInt(ms, 10))
 		st.pending = append(st.pending, pendingReply{sentAt, kindExpire, c})
 	}
@@ -577,7 +580,11 @@ func (st *stream) answer(pr pendingReply, f any) bool {
 		switch v := f.(type) {
 		case []byte:
 			c.data = v
-			st.tr.cache.fill(c.key, newCacheEntry(v, st, c.gen), pr.sentAt, mono(time.Now()))
+			e := newCacheEntry(v, st, c.gen)
+			if c.slidMS > 0 {
+				e.slidAt, e.slidMS = pr.sentAt, c.slidMS
+			}
+			st.tr.cache.fill(c.key, e, pr.sentAt, mono(time.Now()))
 		case nil:
 			// Gone, perhaps expired by this very read, which Redis does
 			// not report to the connection that caused it (NOLOOP).
