@@ -204,12 +204,13 @@ func (t *Tokens) Issue(c *Claims) (string, error) {
 var ErrInvalidToken = errors.New("invalid token")
 
 // Verify checks the token's signature, algorithm, key and time claims and
-// returns its claims, which the caller must not modify. It does not
+// returns its claims, the caller's own to keep or change. It does not
 // consult the store. A token that verified before is recognised by its
 // exact text and only its time claims are checked again: the signature
 // check and JSON decoding are most of a guarded request's cost.
 func (t *Tokens) Verify(token string) (*Claims, error) {
-	if c, ok := t.cache.get(token); ok {
+	if v, ok := t.cache.get(token); ok {
+		c := v.claims()
 		if err := t.checkTimes(c); err != nil {
 			return nil, err
 		}
@@ -228,8 +229,139 @@ func (t *Tokens) Verify(token string) (*Claims, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown token_type", ErrInvalidToken)
 	}
-	t.cache.put(token, c)
+	if v, ok := keepClaims(c); ok {
+		t.cache.put(token, v)
+	}
 	return c, nil
+}
+
+// keptClaims is a verified token's claims as the cache keeps them: every
+// string in one, the dates as numbers, no other pointer. A cache of
+// 100 000 tokens held as decoded claims (some fifteen small objects each)
+// made the garbage collector's marking, which visits every live object
+// each cycle, several percent of a busy gateway's CPU; each hit now builds
+// its claims in one allocation instead.
+type keptClaims struct {
+	text string
+	// ends are the end offsets in text of iss, sub, jti, sid, token_type,
+	// credentials_type, identity type and id, then of the amr values and
+	// the audience values.
+	ends          [keptEnds]uint16
+	nAMR, nAud    uint8
+	nilAMR        bool
+	has           uint8 // keptExp, keptNbf, keptIat: which dates are set
+	exp, nbf, iat keptTime
+	authTime      int64
+}
+
+// keptTime is a date as Unix seconds and nanoseconds.
+type keptTime struct {
+	sec  int64
+	nsec int32
+}
+
+const (
+	keptFixed = 8
+	keptEnds  = keptFixed + 8 // room for the amr and aud values together
+)
+
+const (
+	keptExp = 1 << iota
+	keptNbf
+	keptIat
+)
+
+// keepClaims returns c as the cache keeps it, or false for claims that do
+// not fit (more than eight amr and aud values, or 64 KiB of text), which
+// are then verified each time.
+func keepClaims(c *Claims) (keptClaims, bool) {
+	var k keptClaims
+	if len(c.AMR)+len(c.Audience) > keptEnds-keptFixed {
+		return k, false
+	}
+	strs := append([]string{c.Issuer, c.Subject, c.ID, c.SessionID, c.TokenType, c.CredentialsType,
+		c.Identity.Type, c.Identity.ID}, c.AMR...)
+	strs = append(strs, c.Audience...)
+	n := 0
+	for i, v := range strs {
+		n += len(v)
+		if n > 0xffff {
+			return k, false
+		}
+		k.ends[i] = uint16(n)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, v := range strs {
+		b.WriteString(v)
+	}
+	k.text = b.String()
+	k.nAMR, k.nAud, k.nilAMR = uint8(len(c.AMR)), uint8(len(c.Audience)), c.AMR == nil
+	for _, d := range []struct {
+		bit uint8
+		src *jwt.NumericDate
+		dst *keptTime
+	}{{keptExp, c.ExpiresAt, &k.exp}, {keptNbf, c.NotBefore, &k.nbf}, {keptIat, c.IssuedAt, &k.iat}} {
+		if d.src != nil {
+			k.has |= d.bit
+			*d.dst = keptTime{d.src.Unix(), int32(d.src.Nanosecond())}
+		}
+	}
+	k.authTime = c.AuthTime
+	return k, true
+}
+
+// builtClaims holds the claims a cache hit builds, with their dates and
+// amr, in one allocation.
+type builtClaims struct {
+	Claims
+	exp, nbf, iat jwt.NumericDate
+	amr           [2]string
+}
+
+// claims builds the kept claims: their strings share k.text, the rest is
+// one new object, the caller's to keep.
+func (k *keptClaims) claims() *Claims {
+	b := new(builtClaims)
+	c := &b.Claims
+	at, i := 0, 0
+	next := func() string {
+		from := at
+		at = int(k.ends[i])
+		i++
+		return k.text[from:at]
+	}
+	c.Issuer, c.Subject, c.ID, c.SessionID = next(), next(), next(), next()
+	c.TokenType, c.CredentialsType, c.Identity.Type, c.Identity.ID = next(), next(), next(), next()
+	if !k.nilAMR {
+		if int(k.nAMR) <= len(b.amr) {
+			c.AMR = b.amr[:k.nAMR:k.nAMR]
+		} else {
+			c.AMR = make([]string, k.nAMR)
+		}
+		for j := range c.AMR {
+			c.AMR[j] = next()
+		}
+	}
+	if k.nAud > 0 {
+		c.Audience = make(jwt.ClaimStrings, k.nAud)
+		for j := range c.Audience {
+			c.Audience[j] = next()
+		}
+	}
+	for _, d := range []struct {
+		bit uint8
+		t   keptTime
+		dst *jwt.NumericDate
+		set **jwt.NumericDate
+	}{{keptExp, k.exp, &b.exp, &c.ExpiresAt}, {keptNbf, k.nbf, &b.nbf, &c.NotBefore}, {keptIat, k.iat, &b.iat, &c.IssuedAt}} {
+		if k.has&d.bit != 0 {
+			d.dst.Time = time.Unix(d.t.sec, int64(d.t.nsec))
+			*d.set = d.dst
+		}
+	}
+	c.AuthTime = k.authTime
+	return c
 }
 
 // checkTimes re-checks exp and nbf of a cached token, with the parser's
@@ -258,10 +390,10 @@ const verifiedCacheSize = 1 << 16
 // bookkeeping.
 type verifiedCache struct {
 	mu       sync.RWMutex
-	cur, old map[string]*Claims
+	cur, old map[string]keptClaims
 }
 
-func (v *verifiedCache) get(token string) (*Claims, bool) {
+func (v *verifiedCache) get(token string) (keptClaims, bool) {
 	v.mu.RLock()
 	c, ok := v.cur[token]
 	if ok {
@@ -276,14 +408,14 @@ func (v *verifiedCache) get(token string) (*Claims, bool) {
 	return c, ok
 }
 
-func (v *verifiedCache) put(token string, c *Claims) {
+func (v *verifiedCache) put(token string, c keptClaims) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if _, ok := v.cur[token]; ok {
 		return
 	}
 	if v.cur == nil || len(v.cur) >= verifiedCacheSize {
-		v.old, v.cur = v.cur, make(map[string]*Claims, 256)
+		v.old, v.cur = v.cur, make(map[string]keptClaims, 256)
 	}
 	v.cur[token] = c
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -264,10 +265,10 @@ func TestCachedTokenIsNotYetValidBeforeNbf(t *testing.T) {
 
 func TestVerifiedCacheKeepsHotEntriesAndStaysBounded(t *testing.T) {
 	var v verifiedCache
-	hot := &Claims{}
+	hot := keptClaims{text: "hot"}
 	v.put("hot", hot)
 	for i := 0; i < 3*verifiedCacheSize; i++ {
-		v.put(strconv.Itoa(i), &Claims{})
+		v.put(strconv.Itoa(i), keptClaims{})
 		if i%1000 == 0 {
 			if c, ok := v.get("hot"); !ok || c != hot {
 				t.Fatalf("hot entry lost after %d puts", i)
@@ -279,5 +280,64 @@ func TestVerifiedCacheKeepsHotEntriesAndStaysBounded(t *testing.T) {
 	}
 	if _, ok := v.get("5"); ok {
 		t.Fatal("a cold entry survived two generations")
+	}
+}
+
+func TestKeptClaimsBuildTheVerifiedOnes(t *testing.T) {
+	now := time.Unix(1796230000, 0)
+	for _, amr := range [][]string{nil, {}, {"pwd"}, {"pwd", "otp"}, {"pwd", "hwk", "otp"}} {
+		c := &Claims{SessionID: "sid-1", TokenType: TokenAccess, CredentialsType: "ROOT",
+			Identity: IdentityRef{Type: "CONSUMER", ID: "2001"}, AMR: amr, AuthTime: now.Unix()}
+		c.Issuer, c.Subject, c.ID = "authgate", "1001", "jti-1"
+		c.ExpiresAt, c.IssuedAt = jwtTime(now.Add(time.Hour)), jwtTime(now.Add(-time.Second/4))
+		if len(amr) == 2 {
+			c.NotBefore = jwtTime(now)
+			c.Audience = jwt.ClaimStrings{"backend", "other"}
+		}
+		k, ok := keepClaims(c)
+		if !ok {
+			t.Fatalf("amr %q: not kept", amr)
+		}
+		if got := k.claims(); !reflect.DeepEqual(got, c) {
+			t.Fatalf("amr %q: built %+v, want %+v", amr, got, c)
+		}
+	}
+	c := &Claims{AMR: make([]string, keptEnds-keptFixed+1)}
+	if _, ok := keepClaims(c); ok {
+		t.Fatal("claims with more amr values than the kept form holds were kept")
+	}
+}
+
+func TestVerifiedTokenFromTheCacheHasTheSameClaims(t *testing.T) {
+	key, err := NewHMACKey([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := NewTokens("authgate", key, time.Now)
+	now := time.Now()
+	c := &Claims{SessionID: "sid-1", TokenType: TokenAccess, CredentialsType: "ROOT",
+		Identity: IdentityRef{Type: "CONSUMER", ID: "2001"}, AMR: []string{"pwd", "otp"}, AuthTime: now.Unix()}
+	c.Subject, c.ExpiresAt, c.IssuedAt, c.NotBefore = "1001", jwtTime(now.Add(time.Hour)), jwtTime(now), jwtTime(now)
+	tok, err := tokens.Issue(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tokens.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tokens.cache.get(tok); !ok {
+		t.Fatal("a verified token was not cached")
+	}
+	second, err := tokens.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(first, second) {
+		t.Fatalf("from the cache %+v, verified %+v", second, first)
+	}
+	second.Subject = "changed"
+	if third, _ := tokens.Verify(tok); third.Subject != "1001" {
+		t.Fatal("a caller's change to its claims reached the cache")
 	}
 }

@@ -18,7 +18,8 @@
 #   BIG_N=1000000     live sessions for the large flat-cost run
 #   SMALL_N=1000      live sessions for the small flat-cost run
 #   SPREAD_TOKENS=1000  distinct tokens (sessions) in the "spread" flat-cost runs
-#   COLD_TOKENS=150000  distinct tokens in the verify-cache-miss run (> the 2x65536 verified-token cache)
+#   COLD_TOKENS=100000  distinct tokens, none seen before, in the verify-cache-miss run (at most MEM_N; keep it above
+#                     the requests of one FLAT_DURATION run, so that no token comes round to the verified-token cache)
 #   MIX_N=100000      live sessions of the mix row, each with a token, drawn with a Zipf skew
 #   MIX_S=1.1         Zipf exponent of the mix row (P(rank k) ~ k^-s)
 #   MIX_FRESH_PCT=1   percent of mix requests that are a fresh login (first request of an unread session)
@@ -42,7 +43,7 @@ MEM_N=${MEM_N:-100000}
 BIG_N=${BIG_N:-1000000}
 SMALL_N=${SMALL_N:-1000}
 SPREAD_TOKENS=${SPREAD_TOKENS:-1000}
-COLD_TOKENS=${COLD_TOKENS:-150000}
+COLD_TOKENS=${COLD_TOKENS:-100000}
 MIX_N=${MIX_N:-100000}
 MIX_S=${MIX_S:-1.1}
 MIX_FRESH_PCT=${MIX_FRESH_PCT:-1}

@@ -223,7 +223,7 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 			if state == slideDue && s.tr.slides.claim(id, ttl, now) {
 				st.slide(key, ms)
 			}
-			return e.session(id)
+			return authcore.UnmarshalSession(id, e.data)
 		}
 	}
 	slide := state != slideNotDue

@@ -580,7 +580,7 @@ func (st *stream) answer(pr pendingReply, f any) bool {
 		switch v := f.(type) {
 		case []byte:
 			c.data = v
-			e := newCacheEntry(v, st, c.gen)
+			e := cacheEntry{data: v, st: st, gen: c.gen}
 			if c.slidMS > 0 {
 				e.slidAt, e.slidMS = pr.sentAt, c.slidMS
 			}
