@@ -243,33 +243,42 @@ func (t *Tokens) Verify(token string) (*Claims, error) {
 // its claims in one allocation instead.
 type keptClaims struct {
 	text string
-	// ends are the end offsets in text of iss, sub, jti, sid, token_type,
-	// credentials_type, identity type and id, then of the amr values and
-	// the audience values.
-	ends          [keptEnds]uint16
-	nAMR, nAud    uint8
-	nilAMR        bool
-	has           uint8 // keptExp, keptNbf, keptIat: which dates are set
-	exp, nbf, iat keptTime
-	authTime      int64
+	// ends are the end offsets in text of the strings stringsOf lists,
+	// then of the amr values and the audience values.
+	ends       [keptEnds]uint16
+	nAMR, nAud uint8
+	nilAMR     bool
+	dates      [3]keptTime // as datesOf lists them
+	authTime   int64
 }
 
-// keptTime is a date as Unix seconds and nanoseconds.
+// keptTime is a date as Unix seconds and nanoseconds; set is false for a
+// date the claims do not have.
 type keptTime struct {
 	sec  int64
 	nsec int32
+	set  bool
 }
 
 const (
-	keptFixed = 8
+	keptFixed = len(claimStrings{})
 	keptEnds  = keptFixed + 8 // room for the amr and aud values together
 )
 
-const (
-	keptExp = 1 << iota
-	keptNbf
-	keptIat
-)
+// claimStrings are the single-valued string claims.
+type claimStrings [8]*string
+
+// stringsOf and datesOf list c's single-valued string and date claims, in
+// the order the kept form stores them: keepClaims reads them through these
+// lists and claims writes them, so the two cannot disagree.
+func stringsOf(c *Claims) claimStrings {
+	return claimStrings{&c.Issuer, &c.Subject, &c.ID, &c.SessionID, &c.TokenType, &c.CredentialsType,
+		&c.Identity.Type, &c.Identity.ID}
+}
+
+func datesOf(c *Claims) [3]**jwt.NumericDate {
+	return [3]**jwt.NumericDate{&c.ExpiresAt, &c.NotBefore, &c.IssuedAt}
+}
 
 // keepClaims returns c as the cache keeps it, or false for claims that do
 // not fit (more than eight amr and aud values, or 64 KiB of text), which
@@ -279,9 +288,11 @@ func keepClaims(c *Claims) (keptClaims, bool) {
 	if len(c.AMR)+len(c.Audience) > keptEnds-keptFixed {
 		return k, false
 	}
-	strs := append([]string{c.Issuer, c.Subject, c.ID, c.SessionID, c.TokenType, c.CredentialsType,
-		c.Identity.Type, c.Identity.ID}, c.AMR...)
-	strs = append(strs, c.Audience...)
+	strs := make([]string, 0, keptEnds)
+	for _, f := range stringsOf(c) {
+		strs = append(strs, *f)
+	}
+	strs = append(append(strs, c.AMR...), c.Audience...)
 	n := 0
 	for i, v := range strs {
 		n += len(v)
@@ -297,14 +308,9 @@ func keepClaims(c *Claims) (keptClaims, bool) {
 	}
 	k.text = b.String()
 	k.nAMR, k.nAud, k.nilAMR = uint8(len(c.AMR)), uint8(len(c.Audience)), c.AMR == nil
-	for _, d := range []struct {
-		bit uint8
-		src *jwt.NumericDate
-		dst *keptTime
-	}{{keptExp, c.ExpiresAt, &k.exp}, {keptNbf, c.NotBefore, &k.nbf}, {keptIat, c.IssuedAt, &k.iat}} {
-		if d.src != nil {
-			k.has |= d.bit
-			*d.dst = keptTime{d.src.Unix(), int32(d.src.Nanosecond())}
+	for i, d := range datesOf(c) {
+		if *d != nil {
+			k.dates[i] = keptTime{(*d).Unix(), int32((*d).Nanosecond()), true}
 		}
 	}
 	k.authTime = c.AuthTime
@@ -315,8 +321,8 @@ func keepClaims(c *Claims) (keptClaims, bool) {
 // amr, in one allocation.
 type builtClaims struct {
 	Claims
-	exp, nbf, iat jwt.NumericDate
-	amr           [2]string
+	dates [3]jwt.NumericDate
+	amr   [2]string
 }
 
 // claims builds the kept claims: their strings share k.text, the rest is
@@ -331,8 +337,9 @@ func (k *keptClaims) claims() *Claims {
 		i++
 		return k.text[from:at]
 	}
-	c.Issuer, c.Subject, c.ID, c.SessionID = next(), next(), next(), next()
-	c.TokenType, c.CredentialsType, c.Identity.Type, c.Identity.ID = next(), next(), next(), next()
+	for _, f := range stringsOf(c) {
+		*f = next()
+	}
 	if !k.nilAMR {
 		if int(k.nAMR) <= len(b.amr) {
 			c.AMR = b.amr[:k.nAMR:k.nAMR]
@@ -349,15 +356,10 @@ func (k *keptClaims) claims() *Claims {
 			c.Audience[j] = next()
 		}
 	}
-	for _, d := range []struct {
-		bit uint8
-		t   keptTime
-		dst *jwt.NumericDate
-		set **jwt.NumericDate
-	}{{keptExp, k.exp, &b.exp, &c.ExpiresAt}, {keptNbf, k.nbf, &b.nbf, &c.NotBefore}, {keptIat, k.iat, &b.iat, &c.IssuedAt}} {
-		if k.has&d.bit != 0 {
-			d.dst.Time = time.Unix(d.t.sec, int64(d.t.nsec))
-			*d.set = d.dst
+	for j, d := range datesOf(c) {
+		if t := k.dates[j]; t.set {
+			b.dates[j].Time = time.Unix(t.sec, int64(t.nsec))
+			*d = &b.dates[j]
 		}
 	}
 	c.AuthTime = k.authTime
