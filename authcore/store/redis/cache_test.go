@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,6 +241,62 @@ func seesOtherNodes(t *testing.T, a *redis.Store, raw goredis.UniversalClient, p
 	t.Logf("seen on the other node: step-up p50 %v max %v; logout p50 %v max %v; expiry p50 %v max %v",
 		saves[len(saves)/2], saves[len(saves)-1], deletes[len(deletes)/2], deletes[len(deletes)-1],
 		expiries[len(expiries)/2], expiries[len(expiries)-1])
+}
+
+// Requests read the tracking connection themselves when an answer is due
+// (wire.go). With goroutines pumping all the time, racing the stream's
+// reader for every frame, a node still sees every change another node
+// makes, in order and within RevocationWindow; and the pumps did handle
+// frames, so the race was run.
+func TestSessionCachePumpsRaceTheReader(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	a := newNode(t, srv.Addr(), "pump:")
+	if !redis.Pumpable(a) {
+		t.Skip("no descriptor for pumps on this platform")
+	}
+	var pumped atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				pumped.Add(int64(redis.Pump(a)))
+				runtime.Gosched()
+			}
+		})
+	}
+	seesOtherNodes(t, a, raw, "pump:")
+	close(stop)
+	wg.Wait()
+	if pumped.Load() == 0 {
+		t.Fatal("no frame was handled by a pump")
+	}
+	t.Logf("pumps handled %d frames", pumped.Load())
+}
+
+// A connection whose descriptor the node cannot read (TLS, or a custom
+// dialer's own type, as here) is read by its reader goroutine alone: no
+// pump touches it, and the node still sees every change in time.
+func TestSessionCacheWithoutPumps(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	wrapped := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		return struct{ net.Conn }{c}, err
+	}
+	a := openNode(t, "redis://"+srv.Addr()+"/0", "nopump:", wrapped)
+	if redis.Pumpable(a) {
+		t.Fatal("requests would read a connection without a descriptor")
+	}
+	seesOtherNodes(t, a, raw, "nopump:")
 }
 
 // A logout or step-up on one node holds on every other node when it

@@ -85,3 +85,33 @@ func AwaitAnswered(t testing.TB, s *Store) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Pump reads and handles what s's tracking connections hold, as a request
+// that finds a command unanswered does, and returns how many frames it
+// handled.
+func Pump(s *Store) int {
+	if s.tr == nil {
+		return 0
+	}
+	n := 0
+	if s.tr.single != nil {
+		n += s.tr.single.pump()
+	}
+	s.tr.mu.RLock()
+	streams := make([]*stream, 0, len(s.tr.streams))
+	for _, st := range s.tr.streams {
+		streams = append(streams, st)
+	}
+	s.tr.mu.RUnlock()
+	for _, st := range streams {
+		n += st.pump()
+	}
+	return n
+}
+
+// Pumpable reports whether requests can read s's (standalone or Sentinel)
+// tracking connection themselves: it has a descriptor.
+func Pumpable(s *Store) bool {
+	w := s.tr.single.w.Load()
+	return w != nil && w.fd >= 0
+}

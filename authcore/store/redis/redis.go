@@ -207,6 +207,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) 
 func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, ttl time.Duration, ms int64) (*authcore.Session, error) {
 	now := time.Now()
 	at := mono(now)
+	st.pumpIfDue(at)
 	st.refresh(at)
 	e, held := s.held(st, key)
 	// A held entry that came with this node's own slide (to this window,

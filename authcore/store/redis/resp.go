@@ -2,9 +2,9 @@ package redis
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 )
 
@@ -14,6 +14,11 @@ import (
 // pipeline commands from many requests. These are the few frame types it
 // needs; anything else is read and passed over, so an unexpected reply
 // never desynchronises the connection.
+//
+// Frames are parsed from the bytes read so far (parseFrame), not from a
+// blocking reader: the connection is read by whichever goroutine gets to
+// it first (tracking.go, pump), and a frame that has not fully arrived is
+// left for the next read.
 
 // respError is an error reply ("-ERR ...", "!..." in RESP3).
 type respError string
@@ -24,9 +29,17 @@ func (e respError) Error() string { return string(e) }
 // ["invalidate", [keys...]], never the reply to a command.
 type respPush []any
 
-// maxBulk bounds one bulk string from Redis. Sessions are a few hundred
-// bytes; anything near this is not ours.
-const maxBulk = 16 << 20
+const (
+	// maxBulk bounds one bulk string from Redis. Sessions are a few
+	// hundred bytes; anything near this is not ours.
+	maxBulk = 16 << 20
+	// maxAggregate bounds the items of one aggregate.
+	maxAggregate = 1 << 20
+	// maxDepth bounds the nesting of aggregates.
+	maxDepth = 32
+	// maxLine bounds a frame's header line (type, length or simple value).
+	maxLine = 64 << 10
+)
 
 // writeCommand appends args as a RESP array of bulk strings.
 func writeCommand(w *bufio.Writer, args ...string) {
@@ -42,87 +55,104 @@ func writeCommand(w *bufio.Writer, args ...string) {
 	}
 }
 
-// readFrame reads one RESP2/RESP3 frame. Bulk strings come back as
-// []byte, simple strings as string, integers as int64, nulls as nil,
-// aggregates as []any (maps flattened), errors as respError and pushes as
-// respPush. Attributes ("|") are read and dropped.
-func readFrame(r *bufio.Reader) (any, error) {
-	line, err := readLine(r)
-	if err != nil {
-		return nil, err
+// parseFrame parses the RESP2/RESP3 frame at the start of b and returns it
+// with its length in bytes; n is 0 (and err nil) when b ends before the
+// frame does. Bulk strings come back as []byte (copied out of b), simple
+// strings as string, integers as int64, nulls as nil, aggregates as []any
+// (maps flattened), errors as respError and pushes as respPush.
+// Attributes ("|") are read and dropped.
+func parseFrame(b []byte) (f any, n int, err error) {
+	return parseAt(b, 0, 0)
+}
+
+// parseAt parses the frame at b[off:]; next is the offset after it, 0 when
+// the frame is not complete yet.
+func parseAt(b []byte, off, depth int) (f any, next int, err error) {
+	i := bytes.IndexByte(b[off:], '\n')
+	if i < 0 {
+		if len(b)-off > maxLine {
+			return nil, 0, errors.New("redis tracking: frame header too long")
+		}
+		return nil, 0, nil
 	}
+	end := off + i + 1
+	if i < 1 || b[end-2] != '\r' {
+		return nil, 0, errors.New("redis tracking: malformed frame")
+	}
+	line := b[off : end-2]
 	if len(line) == 0 {
-		return nil, errors.New("redis tracking: empty frame")
+		return nil, 0, errors.New("redis tracking: empty frame")
 	}
-	body := string(line[1:])
+	body := line[1:]
 	switch line[0] {
-	case '+':
-		return body, nil
+	case '+', ',', '(', '#':
+		return string(body), end, nil
 	case '-':
-		return respError(body), nil
+		return respError(body), end, nil
 	case ':':
-		return strconv.ParseInt(body, 10, 64)
+		v, err := strconv.ParseInt(string(body), 10, 64)
+		if err != nil {
+			return nil, 0, fmt.Errorf("redis tracking: bad integer %q", body)
+		}
+		return v, end, nil
 	case '_':
-		return nil, nil
-	case ',', '(', '#':
-		return body, nil
+		return nil, end, nil
 	case '$', '=', '!':
-		n, err := strconv.Atoi(body)
+		n, err := strconv.Atoi(string(body))
 		if err != nil || n > maxBulk {
-			return nil, fmt.Errorf("redis tracking: bad bulk length %q", body)
+			return nil, 0, fmt.Errorf("redis tracking: bad bulk length %q", body)
 		}
 		if n < 0 {
-			return nil, nil
+			return nil, end, nil
 		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return nil, err
+		if len(b)-end < n+2 {
+			return nil, 0, nil
 		}
-		buf = buf[:n]
+		if b[end+n] != '\r' || b[end+n+1] != '\n' {
+			return nil, 0, errors.New("redis tracking: malformed bulk string")
+		}
+		data := bytes.Clone(b[end : end+n])
+		if data == nil {
+			data = []byte{}
+		}
 		if line[0] == '!' {
-			return respError(buf), nil
+			return respError(data), end + n + 2, nil
 		}
-		return buf, nil
+		return data, end + n + 2, nil
 	case '*', '~', '>', '%', '|':
-		n, err := strconv.Atoi(body)
-		if err != nil || n > 1<<20 {
-			return nil, fmt.Errorf("redis tracking: bad aggregate length %q", body)
+		n, err := strconv.Atoi(string(body))
+		if err != nil || n > maxAggregate {
+			return nil, 0, fmt.Errorf("redis tracking: bad aggregate length %q", body)
 		}
 		if n < 0 {
-			return nil, nil
+			return nil, end, nil
+		}
+		if depth >= maxDepth {
+			return nil, 0, errors.New("redis tracking: aggregates nested too deep")
 		}
 		if line[0] == '%' || line[0] == '|' {
 			n *= 2
 		}
+		// Every item takes at least 3 bytes: not there yet, without
+		// allocating for a length that has not arrived.
+		if len(b)-end < 3*n {
+			return nil, 0, nil
+		}
 		items := make([]any, n)
-		for i := range items {
-			if items[i], err = readFrame(r); err != nil {
-				return nil, err
+		next = end
+		for k := range items {
+			if items[k], next, err = parseAt(b, next, depth+1); next == 0 || err != nil {
+				return nil, 0, err
 			}
 		}
 		switch line[0] {
 		case '>':
-			return respPush(items), nil
+			return respPush(items), next, nil
 		case '|':
 			// An attribute precedes the frame it annotates.
-			return readFrame(r)
+			return parseAt(b, next, depth)
 		}
-		return items, nil
+		return items, next, nil
 	}
-	return nil, fmt.Errorf("redis tracking: unknown frame type %q", line[0])
-}
-
-// readLine reads up to CRLF and returns the line without it.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	line, err := r.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, errors.New("redis tracking: frame header too long")
-		}
-		return nil, err
-	}
-	if len(line) < 2 || line[len(line)-2] != '\r' {
-		return nil, errors.New("redis tracking: malformed frame")
-	}
-	return line[:len(line)-2], nil
+	return nil, 0, fmt.Errorf("redis tracking: unknown frame type %q", line[0])
 }

@@ -23,7 +23,8 @@ import (
 //
 // Each Redis master this node reads sessions from gets one tracking
 // connection (a stream): RESP3, CLIENT TRACKING ON NOLOOP, read all the
-// time by one goroutine. Session reads that may be cached go over it
+// time by one goroutine, and by requests themselves when an answer is due
+// (wire.go). Session reads that may be cached go over it
 // (PEXPIRE then GET when the idle window is due a slide, else GET), so
 // Redis remembers that this connection holds the key and pushes an
 // invalidation on the same connection when anyone changes or deletes it,
@@ -157,6 +158,12 @@ type stream struct {
 	proven atomic.Int64  // mono time the newest answered command was sent
 	// lastBeat is when the newest heartbeat was sent.
 	lastBeat atomic.Int64
+	// oldest is when the oldest unanswered command was sent, 0 for none;
+	// requests that find it older than pumpAfter read the answer
+	// themselves (wire.go).
+	oldest atomic.Int64
+	// w is the read side of the current connection.
+	w atomic.Pointer[wire]
 
 	// Requests that wait for a fresh proof (awaitProof) wait on proofCh,
 	// which is closed and replaced when the proof moves on.
@@ -220,6 +227,7 @@ func (st *stream) awaitProof(ctx context.Context, since int64) error {
 			return errNoStream
 		}
 		st.beatAfter(since)
+		st.pump()
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -342,9 +350,9 @@ func (st *stream) writeQueued(sentAt int64) {
 	for _, q := range st.queued {
 		c := &call{key: q.key, gen: gen, slidMS: q.ms, done: make(chan struct{})}
 		writeCommand(st.bw, "PEXPIRE", q.key, strconv.FormatInt(q.ms, 10))
-		st.pending = append(st.pending, pendingReply{sentAt, kindExpire, c})
+		st.expect(pendingReply{sentAt, kindExpire, c})
 		writeCommand(st.bw, "GET", q.key)
-		st.pending = append(st.pending, pendingReply{sentAt, kindGet, c})
+		st.expect(pendingReply{sentAt, kindGet, c})
 	}
 	clear(st.queued)
 	st.queued = st.queued[:0]
@@ -366,16 +374,24 @@ func (st *stream) send(key string, slide bool, ms int64) (*call, error) {
 	if slide {
 		c.slidMS = ms
 		writeCommand(st.bw, "PEXPIRE", key, strconv.FormatInt(ms, 10))
-		st.pending = append(st.pending, pendingReply{sentAt, kindExpire, c})
+		st.expect(pendingReply{sentAt, kindExpire, c})
 	}
 	writeCommand(st.bw, "GET", key)
-	st.pending = append(st.pending, pendingReply{sentAt, kindGet, c})
+	st.expect(pendingReply{sentAt, kindGet, c})
 	conn, err := st.flush()
 	st.mu.Unlock()
 	if err != nil {
 		st.teardown(conn) // fails c with the rest
 	}
 	return c, nil
+}
+
+// expect queues the reply of a command written to bw; called with mu held.
+func (st *stream) expect(pr pendingReply) {
+	if len(st.pending) == 0 {
+		st.oldest.Store(max(pr.sentAt, 1))
+	}
+	st.pending = append(st.pending, pr)
 }
 
 // flush writes what is buffered; called with mu held. It returns the
@@ -415,7 +431,7 @@ func (st *stream) beatAfter(since int64) {
 	} else {
 		writeCommand(st.bw, "PING")
 	}
-	st.pending = append(st.pending, pendingReply{now, kind, nil})
+	st.expect(pendingReply{now, kind, nil})
 	st.beatsOut++
 	st.lastBeat.Store(now)
 	conn, err := st.flush()
@@ -435,11 +451,11 @@ func (st *stream) run() {
 			return
 		default:
 		}
-		conn, br, err := st.connect()
+		w, err := st.connect()
 		switch {
 		case err == nil:
 			start := time.Now()
-			st.read(conn, br)
+			st.read(w)
 			if time.Since(start) > maxReconnectWait {
 				// It served for a while: reconnect at once.
 				wait = 10 * time.Millisecond
@@ -463,16 +479,16 @@ func (st *stream) run() {
 
 // connect dials and turns tracking on, then makes the connection the
 // stream's current one.
-func (st *stream) connect() (net.Conn, *bufio.Reader, error) {
+func (st *stream) connect() (*wire, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), st.target.dialTO+st.target.readTO)
 	defer cancel()
 	conn, err := st.target.dial(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
-	bw, br := bufio.NewWriter(conn), bufio.NewReader(conn)
+	bw, w := bufio.NewWriter(conn), newWire(conn)
 	hello := []string{"HELLO", "3"}
 	if st.target.password != "" {
 		user := st.target.username
@@ -496,7 +512,7 @@ func (st *stream) connect() (net.Conn, *bufio.Reader, error) {
 	err = bw.Flush()
 	for i := 0; err == nil && i < n; {
 		var f any
-		if f, err = readFrame(br); err != nil {
+		if f, err = w.next(); err != nil {
 			break
 		}
 		if _, ok := f.(respPush); ok {
@@ -511,7 +527,7 @@ func (st *stream) connect() (net.Conn, *bufio.Reader, error) {
 	}
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	_ = conn.SetDeadline(time.Time{})
 	st.mu.Lock()
@@ -519,16 +535,18 @@ func (st *stream) connect() (net.Conn, *bufio.Reader, error) {
 	case <-st.done:
 		st.mu.Unlock()
 		conn.Close()
-		return nil, nil, errors.New("redis tracking: closed")
+		return nil, errors.New("redis tracking: closed")
 	default:
 	}
 	st.conn, st.bw, st.pending, st.beatsOut = conn, bw, st.pending[:0], 0
+	st.oldest.Store(0)
+	st.w.Store(w)
 	st.gen.Add(1)
 	st.proven.Store(sentAt)
 	st.lastBeat.Store(0) // the old connection's heartbeats will not be answered
 	st.live.Store(true)
 	st.mu.Unlock()
-	return conn, br, nil
+	return w, nil
 }
 
 // isMaster reads a ROLE reply.
@@ -541,35 +559,117 @@ func isMaster(f any) bool {
 	return string(role) == "master"
 }
 
-// read handles replies and pushes until the connection fails.
-func (st *stream) read(conn net.Conn, br *bufio.Reader) {
+// read handles replies and pushes until the connection fails: it waits
+// for the socket to be readable and drains it (requests may have drained
+// it first, see wire.go), or, on a wire without a descriptor, reads it
+// blocking.
+func (st *stream) read(w *wire) {
+	defer st.teardown(w.conn)
+	if w.fd >= 0 {
+		_ = w.raw.Read(func(uintptr) bool {
+			w.mu.Lock()
+			err := st.drainAndHandle(w)
+			w.mu.Unlock()
+			return err != nil // false: wait until readable, and again
+		})
+		return
+	}
 	for {
-		f, err := readFrame(br)
-		if err != nil {
-			break
-		}
-		if p, ok := f.(respPush); ok {
-			st.invalidate(p)
-			continue
-		}
-		st.mu.Lock()
-		if len(st.pending) == 0 {
-			st.mu.Unlock()
-			break // a reply to nothing: the connection is out of step
-		}
-		pr := st.pending[0]
-		st.pending[0] = pendingReply{}
-		st.pending = st.pending[1:]
-		if pr.c == nil {
-			st.beatsOut--
-		}
-		st.mu.Unlock()
-		st.prove(pr.sentAt)
-		if !st.answer(pr, f) {
-			break
+		w.mu.Lock()
+		err := st.handleBuffered(w)
+		w.mu.Unlock()
+		if err != nil || w.readBlocking() != nil {
+			return
 		}
 	}
-	st.teardown(conn)
+}
+
+// pump reads and handles what the connection holds, unless someone is at
+// it already (then the frames are being handled): for requests, see
+// wire.go. It returns how many frames it handled.
+func (st *stream) pump() int {
+	w := st.w.Load()
+	if w == nil || w.fd < 0 || !w.mu.TryLock() {
+		return 0
+	}
+	before := w.handled
+	err := st.drainAndHandle(w)
+	n := w.handled - before
+	w.mu.Unlock()
+	if err != nil && !errors.Is(err, errWireClosed) {
+		st.teardown(w.conn)
+	}
+	return n
+}
+
+// pumpIfDue pumps when a command has gone unanswered for pumpAfter at now.
+func (st *stream) pumpIfDue(now int64) {
+	if o := st.oldest.Load(); o != 0 && now-o >= int64(pumpAfter) {
+		st.pump()
+	}
+}
+
+// drainAndHandle reads what the socket holds and handles every complete
+// frame; called with w.mu held, on a wire with a descriptor. Frames read
+// before a failure are handled first.
+func (st *stream) drainAndHandle(w *wire) error {
+	if w.closed {
+		return errWireClosed
+	}
+	derr := w.drain()
+	if err := st.handleBuffered(w); err != nil {
+		return err
+	}
+	return derr
+}
+
+// handleBuffered handles the complete frames read so far, in order;
+// called with w.mu held.
+func (st *stream) handleBuffered(w *wire) error {
+	for {
+		f, ok, err := w.frame()
+		if err != nil || !ok {
+			return err
+		}
+		w.handled++
+		if err := st.handle(w, f); err != nil {
+			return err
+		}
+	}
+}
+
+// errOutOfStep: a reply came that no command of the connection waits for.
+var errOutOfStep = errors.New("redis tracking: a reply to nothing")
+
+// handle applies one frame of w's connection: a push, or the reply to the
+// oldest command waiting.
+func (st *stream) handle(w *wire, f any) error {
+	if p, ok := f.(respPush); ok {
+		st.invalidate(p)
+		return nil
+	}
+	st.mu.Lock()
+	if st.conn != w.conn || len(st.pending) == 0 {
+		st.mu.Unlock()
+		return errOutOfStep // out of step, or a connection already torn down
+	}
+	pr := st.pending[0]
+	st.pending[0] = pendingReply{}
+	st.pending = st.pending[1:]
+	if len(st.pending) > 0 {
+		st.oldest.Store(max(st.pending[0].sentAt, 1))
+	} else {
+		st.oldest.Store(0)
+	}
+	if pr.c == nil {
+		st.beatsOut--
+	}
+	st.mu.Unlock()
+	st.prove(pr.sentAt)
+	if !st.answer(pr, f) {
+		return errNotMaster
+	}
+	return nil
 }
 
 // answer applies one reply; false ends the connection.
@@ -650,7 +750,14 @@ func (st *stream) teardown(conn net.Conn) {
 	st.conn, st.bw = nil, nil
 	pending := st.pending
 	st.pending = nil
+	st.oldest.Store(0)
 	st.mu.Unlock()
+	if w := st.w.Load(); w != nil && w.conn == conn {
+		// No pump reads the descriptor once it is closed (wire.closed).
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+	}
 	conn.Close()
 	st.wake()
 	for _, pr := range pending {
