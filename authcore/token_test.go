@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"hash/maphash"
 	"reflect"
 	"strconv"
 	"strings"
@@ -275,11 +276,34 @@ func TestVerifiedCacheKeepsHotEntriesAndStaysBounded(t *testing.T) {
 			}
 		}
 	}
-	if n := len(v.cur) + len(v.old); n > 2*verifiedCacheSize {
+	if n := len(v.cur.m) + len(v.old.m); n > 2*verifiedCacheSize {
 		t.Fatalf("cache holds %d entries, bound is %d", n, 2*verifiedCacheSize)
 	}
 	if _, ok := v.get("5"); ok {
 		t.Fatal("a cold entry survived two generations")
+	}
+}
+
+// The cache finds a token by a hash of its text, and an entry is only ever
+// used for the very text it was kept for: one filed under another token's
+// hash, as a collision would, is a miss, and so is a token that is a
+// prefix of a kept one.
+func TestVerifiedCacheMatchesTheWholeToken(t *testing.T) {
+	var v verifiedCache
+	a := keptClaims{text: "claims-of-a"}
+	v.put("token-a", a)
+	if got, ok := v.get("token-a"); !ok || got != a {
+		t.Fatalf("a kept token: %+v, %v", got, ok)
+	}
+	v.mu.Lock()
+	v.cur.m[maphash.String(tokenSeed, "token-b")] = v.cur.m[maphash.String(tokenSeed, "token-a")]
+	v.old = verifiedGen{m: map[uint64]cachedClaims{maphash.String(tokenSeed, "token"): v.cur.m[maphash.String(tokenSeed, "token-a")]},
+		arena: v.cur.arena}
+	v.mu.Unlock()
+	for _, other := range []string{"token-b", "token"} {
+		if _, ok := v.get(other); ok {
+			t.Fatalf("%q got the entry of another token", other)
+		}
 	}
 }
 
