@@ -463,7 +463,15 @@ func (v *verifiedCache) get(token string) (keptClaims, bool) {
 	return k, ok
 }
 
+// maxCachedToken bounds the text of a token the cache keeps. authgate's
+// tokens are well under 1 KiB; only they verify, so this only keeps the
+// arena's offsets small whatever a configuration's claims grow to.
+const maxCachedToken = 16 << 10
+
 func (v *verifiedCache) put(token string, k keptClaims) {
+	if len(token) > maxCachedToken {
+		return
+	}
 	h := maphash.String(tokenSeed, token)
 	v.mu.Lock()
 	defer v.mu.Unlock()

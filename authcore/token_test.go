@@ -305,6 +305,11 @@ func TestVerifiedCacheMatchesTheWholeToken(t *testing.T) {
 			t.Fatalf("%q got the entry of another token", other)
 		}
 	}
+	long := strings.Repeat("x", maxCachedToken+1)
+	v.put(long, a)
+	if _, ok := v.get(long); ok {
+		t.Fatal("a token longer than maxCachedToken was kept")
+	}
 }
 
 func TestKeptClaimsBuildTheVerifiedOnes(t *testing.T) {
