@@ -388,10 +388,19 @@ func (st *stream) send(key string, slide bool, ms int64) (*call, error) {
 
 // expect queues the reply of a command written to bw; called with mu held.
 func (st *stream) expect(pr pendingReply) {
-	if len(st.pending) == 0 {
-		st.oldest.Store(max(pr.sentAt, 1))
-	}
 	st.pending = append(st.pending, pr)
+	st.syncOldest()
+}
+
+// syncOldest publishes when the oldest command still unanswered was sent
+// (0 for none), for requests to read without mu; called with mu held after
+// pending changed.
+func (st *stream) syncOldest() {
+	if len(st.pending) == 0 {
+		st.oldest.Store(0)
+		return
+	}
+	st.oldest.Store(max(st.pending[0].sentAt, 1))
 }
 
 // flush writes what is buffered; called with mu held. It returns the
@@ -539,7 +548,7 @@ func (st *stream) connect() (*wire, error) {
 	default:
 	}
 	st.conn, st.bw, st.pending, st.beatsOut = conn, bw, st.pending[:0], 0
-	st.oldest.Store(0)
+	st.syncOldest()
 	st.w.Store(w)
 	st.gen.Add(1)
 	st.proven.Store(sentAt)
@@ -568,7 +577,7 @@ func (st *stream) read(w *wire) {
 	if w.fd >= 0 {
 		_ = w.raw.Read(func(uintptr) bool {
 			w.mu.Lock()
-			err := st.drainAndHandle(w)
+			_, err := st.drainAndHandle(w)
 			w.mu.Unlock()
 			return err != nil // false: wait until readable, and again
 		})
@@ -576,7 +585,7 @@ func (st *stream) read(w *wire) {
 	}
 	for {
 		w.mu.Lock()
-		err := st.handleBuffered(w)
+		_, err := st.handleBuffered(w)
 		w.mu.Unlock()
 		if err != nil || w.readBlocking() != nil {
 			return
@@ -592,9 +601,7 @@ func (st *stream) pump() int {
 	if w == nil || w.fd < 0 || !w.mu.TryLock() {
 		return 0
 	}
-	before := w.handled
-	err := st.drainAndHandle(w)
-	n := w.handled - before
+	n, err := st.drainAndHandle(w)
 	w.mu.Unlock()
 	if err != nil && !errors.Is(err, errWireClosed) {
 		st.teardown(w.conn)
@@ -610,30 +617,31 @@ func (st *stream) pumpIfDue(now int64) {
 }
 
 // drainAndHandle reads what the socket holds and handles every complete
-// frame; called with w.mu held, on a wire with a descriptor. Frames read
-// before a failure are handled first.
-func (st *stream) drainAndHandle(w *wire) error {
-	if w.closed {
-		return errWireClosed
-	}
+// frame, returning how many; called with w.mu held, on a wire with a
+// descriptor. Frames read before a failure are handled first.
+func (st *stream) drainAndHandle(w *wire) (int, error) {
 	derr := w.drain()
-	if err := st.handleBuffered(w); err != nil {
-		return err
+	if errors.Is(derr, errWireClosed) {
+		return 0, derr
 	}
-	return derr
+	n, err := st.handleBuffered(w)
+	if err != nil {
+		return n, err
+	}
+	return n, derr
 }
 
-// handleBuffered handles the complete frames read so far, in order;
-// called with w.mu held.
-func (st *stream) handleBuffered(w *wire) error {
+// handleBuffered handles the complete frames read so far, in order, and
+// returns how many; called with w.mu held.
+func (st *stream) handleBuffered(w *wire) (n int, err error) {
 	for {
 		f, ok, err := w.frame()
 		if err != nil || !ok {
-			return err
+			return n, err
 		}
-		w.handled++
+		n++
 		if err := st.handle(w, f); err != nil {
-			return err
+			return n, err
 		}
 	}
 }
@@ -656,11 +664,7 @@ func (st *stream) handle(w *wire, f any) error {
 	pr := st.pending[0]
 	st.pending[0] = pendingReply{}
 	st.pending = st.pending[1:]
-	if len(st.pending) > 0 {
-		st.oldest.Store(max(st.pending[0].sentAt, 1))
-	} else {
-		st.oldest.Store(0)
-	}
+	st.syncOldest()
 	if pr.c == nil {
 		st.beatsOut--
 	}
@@ -750,7 +754,7 @@ func (st *stream) teardown(conn net.Conn) {
 	st.conn, st.bw = nil, nil
 	pending := st.pending
 	st.pending = nil
-	st.oldest.Store(0)
+	st.syncOldest()
 	st.mu.Unlock()
 	if w := st.w.Load(); w != nil && w.conn == conn {
 		// No pump reads the descriptor once it is closed (wire.closed).

@@ -55,17 +55,14 @@ type wire struct {
 	mu  sync.Mutex
 	buf []byte // buf[off:] is read and not handled yet
 	off int
-	// handled counts the frames handled, by the reader and by pumps.
-	handled int
 	// closed is set, under mu, before the connection is closed: its
 	// descriptor number may then belong to another file, and is not read.
 	closed bool
 }
 
 func newWire(conn net.Conn) *wire {
-	w := &wire{conn: conn, fd: -1}
-	w.fd, w.raw = socketOf(conn)
-	return w
+	fd, raw := socketOf(conn)
+	return &wire{conn: conn, fd: fd, raw: raw}
 }
 
 // frame returns the next complete frame read, or ok false when the bytes
@@ -118,10 +115,10 @@ func (w *wire) readBlocking() error {
 // held on a wire with a descriptor. It stops at the first read that does
 // not fill the space it was given.
 func (w *wire) drain() error {
+	if w.closed {
+		return errWireClosed
+	}
 	for {
-		if w.closed {
-			return errWireClosed
-		}
 		p := w.space()
 		n, err := readNow(w.fd, p)
 		if n > 0 {
