@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -22,97 +23,220 @@ const fillMaxAge = time.Second
 // longer than any fill it must turn away (fillMaxAge).
 const tombLife = 2 * time.Second
 
+// maxCachedRecord: a session record longer than this is returned to its
+// reader but not held (sessions are a few hundred bytes; the bound keeps
+// the arena's 32-bit offsets far from overflowing).
+const maxCachedRecord = 64 << 10
+
+// maxArena bounds one generation's arena; a fill that would pass it
+// starts a new generation.
+const maxArena = 1 << 30
+
+// cacheSeed keys the hashes the cache and the slide log file entries
+// under.
+var cacheSeed = maphash.MakeSeed()
+
 // sessionCache holds the sessions this node read through its tracking
 // connections. An entry is only ever served while its connection holds
 // proof that every invalidation issued up to RevocationWindow ago has been
 // applied (Store.TouchSession checks it); the cache itself only keeps
 // entries and turns away fills that a later write of this node made stale.
+//
+// It holds no pointer the garbage collector has to follow per entry: each
+// generation is a map from the key's hash to a slot of plain integers and
+// one byte arena holding every slot's key and record, appended and never
+// written over (a record handed out stays valid however the cache moves
+// on). A gateway holding 100 000 sessions as strings and slices gave every
+// garbage collection 200 000 objects to mark, and its requests the wait.
+// The key's text is kept with the record and compared on every look-up,
+// so two keys of one hash can only miss, never answer for each other.
+//
+// Two generations bound it without a sweeper: fills go into the current
+// one, and when it holds max/2 sessions (or its arena is mostly records
+// dropped since) it becomes the previous one and the previous one is let
+// go. A session found in the previous generation moves into the current
+// one, so the sessions in use stay and the rest age out.
 type sessionCache struct {
-	mu      sync.RWMutex
-	entries map[string]cacheEntry
-	// tombs marks sessions this node wrote (created, saved, deleted), with
-	// the time of the write: a read sent before it and answered after it
-	// may carry the old value, and must not be cached.
-	tombs   map[string]int64
+	mu        sync.RWMutex
+	cur, prev cacheGen
+	genMax    int
+	// tombs marks sessions this node wrote (created, saved, deleted), by
+	// key hash, with the time of the write: a read sent before it and
+	// answered after it may carry the old value, and must not be cached.
+	tombs   map[uint64]int64
 	pruneAt int
-	max     int
 }
 
-// cacheEntry is one session record as read through st in st's connection
-// generation gen. The record stays in its wire form, a byte slice the
-// garbage collector never looks into, and is decoded by each request it
-// serves: decoded sessions (a struct of a dozen pointers each) made
-// marking a cache of 100 000 sessions cost a busy gateway more than the
-// decoding they saved.
-type cacheEntry struct {
-	data []byte
-	st   *stream
-	gen  uint64
-	// slidAt (mono) and slidMS: the read came right after this node's
-	// PEXPIRE of the key to slidMS, sent at slidAt; slidMS is 0 otherwise.
+// cacheGen is one generation: slots by key hash, and the arena their key
+// and record bytes live in. live counts the arena bytes slots refer to.
+type cacheGen struct {
+	slots map[uint64]cacheSlot
+	arena []byte
+	live  int
+}
+
+// cacheSlot places one entry in its generation's arena: the key at
+// arena[off:off+klen], the record right after it, dlen bytes.
+type cacheSlot struct {
+	off, klen, dlen uint32
+	meta            entryMeta
+}
+
+// entryMeta is what the cache knows of a record besides its bytes: it was
+// read through the stream whose id is sid, in the stream's connection
+// generation gen; slidAt (mono) and slidMS: the read came right after
+// this node's PEXPIRE of the key to slidMS, sent at slidAt (slidMS 0
+// otherwise).
+type entryMeta struct {
+	sid            uint32
+	gen            uint64
 	slidAt, slidMS int64
 }
 
-func newSessionCache(max int) *sessionCache {
-	return &sessionCache{entries: map[string]cacheEntry{}, tombs: map[string]int64{}, pruneAt: 1024, max: max}
+// cacheEntry is a held session: its record in wire form (a slice of the
+// arena, never written to again, decoded by each request it serves) and
+// its meta.
+type cacheEntry struct {
+	data []byte
+	entryMeta
+}
+
+func newSessionCache(entries int) *sessionCache {
+	c := &sessionCache{genMax: max(entries/2, 1), tombs: map[uint64]int64{}, pruneAt: 1024}
+	c.cur.slots, c.prev.slots = map[uint64]cacheSlot{}, map[uint64]cacheSlot{}
+	return c
+}
+
+func cacheHash(key string) uint64 { return maphash.String(cacheSeed, key) }
+
+// lookup finds key (of hash h) in g.
+func (g *cacheGen) lookup(h uint64, key string) (cacheEntry, bool) {
+	s, ok := g.slots[h]
+	if !ok {
+		return cacheEntry{}, false
+	}
+	k := s.off + s.klen
+	if string(g.arena[s.off:k]) != key {
+		return cacheEntry{}, false
+	}
+	end := k + s.dlen
+	return cacheEntry{data: g.arena[k:end:end], entryMeta: s.meta}, true
+}
+
+// remove deletes the slot of hash h from g, if any.
+func (g *cacheGen) remove(h uint64) {
+	if s, ok := g.slots[h]; ok {
+		g.live -= int(s.klen + s.dlen)
+		delete(g.slots, h)
+	}
+}
+
+// add appends key and data to g's arena and files them under h, in place
+// of any slot h had.
+func (g *cacheGen) add(h uint64, key string, data []byte, m entryMeta) {
+	g.remove(h)
+	s := cacheSlot{off: uint32(len(g.arena)), klen: uint32(len(key)), dlen: uint32(len(data)), meta: m}
+	g.arena = append(g.arena, key...)
+	g.arena = append(g.arena, data...)
+	g.live += len(key) + len(data)
+	g.slots[h] = s
 }
 
 func (c *sessionCache) get(key string) (cacheEntry, bool) {
+	h := cacheHash(key)
 	c.mu.RLock()
-	e, ok := c.entries[key]
+	e, ok := c.cur.lookup(h, key)
+	old := false
+	if !ok {
+		e, ok = c.prev.lookup(h, key)
+		old = ok
+	}
 	c.mu.RUnlock()
+	if old {
+		c.promote(h, key)
+	}
 	return e, ok
+}
+
+// promote moves key from the previous generation into the current one,
+// if it is still there (an invalidation may have dropped it meanwhile,
+// and then it stays dropped).
+func (c *sessionCache) promote(h uint64, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.cur.slots[h]; ok {
+		return
+	}
+	if e, ok := c.prev.lookup(h, key); ok {
+		c.prev.remove(h)
+		c.place(h, key, e.data, e.entryMeta)
+	}
+}
+
+// place files an entry in the current generation, starting a new one
+// first when it is full or mostly dropped records. Called with mu held.
+func (c *sessionCache) place(h uint64, key string, data []byte, m entryMeta) {
+	size := len(key) + len(data)
+	g := &c.cur
+	_, replaces := g.slots[h]
+	if (!replaces && len(g.slots) >= c.genMax) || len(g.arena)+size > maxArena ||
+		(len(g.arena) >= 1<<20 && len(g.arena) > 2*g.live) {
+		c.prev = c.cur
+		c.cur = cacheGen{
+			slots: make(map[uint64]cacheSlot, len(c.prev.slots)),
+			arena: make([]byte, 0, min(max(c.prev.live, 4096), maxArena)),
+		}
+	}
+	c.cur.add(h, key, data, m)
+	c.prev.remove(h)
 }
 
 // fill caches data for key, read by a command sent at sentAt, unless this
 // node wrote key since then or the read is too old to be worth keeping.
-// When full it drops a sixteenth of the entries, whichever the map yields
-// first: a dropped session is read from Redis again, nothing more.
-func (c *sessionCache) fill(key string, e cacheEntry, sentAt, now int64) {
-	if now-sentAt > int64(fillMaxAge) {
+// data is copied; the caller may keep it.
+func (c *sessionCache) fill(key string, data []byte, m entryMeta, sentAt, now int64) {
+	if now-sentAt > int64(fillMaxAge) || len(data) > maxCachedRecord || len(key) > maxCachedRecord {
 		return
 	}
+	h := cacheHash(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if at, ok := c.tombs[key]; ok {
+	if at, ok := c.tombs[h]; ok {
 		if at >= sentAt {
 			return
 		}
-		delete(c.tombs, key)
+		delete(c.tombs, h)
 	}
-	if len(c.entries) >= c.max {
-		n := max(c.max/16, 1)
-		for k := range c.entries {
-			delete(c.entries, k)
-			if n--; n == 0 {
-				break
-			}
-		}
-	}
-	c.entries[key] = e
+	c.place(h, key, data, m)
 }
 
-// drop applies an invalidation from Redis.
+// drop applies an invalidation from Redis. (Were another key to share
+// key's hash, its entry goes too: a read from Redis, nothing more.)
 func (c *sessionCache) drop(key string) {
+	h := cacheHash(key)
 	c.mu.Lock()
-	delete(c.entries, key)
+	c.cur.remove(h)
+	c.prev.remove(h)
 	c.mu.Unlock()
 }
 
 // dropAll applies a flush (an invalidation with no key list).
 func (c *sessionCache) dropAll() {
 	c.mu.Lock()
-	clear(c.entries)
+	c.cur = cacheGen{slots: map[uint64]cacheSlot{}}
+	c.prev = cacheGen{slots: map[uint64]cacheSlot{}}
 	c.mu.Unlock()
 }
 
 // forget is called on this node's own write of key at now: the next read
 // here goes to Redis, and no read sent before the write is cached.
 func (c *sessionCache) forget(key string, now int64) {
+	h := cacheHash(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.entries, key)
-	c.tombs[key] = now
+	c.cur.remove(h)
+	c.prev.remove(h)
+	c.tombs[h] = now
 	if len(c.tombs) >= c.pruneAt {
 		for k, at := range c.tombs {
 			if now-at > int64(tombLife) {
@@ -121,4 +245,11 @@ func (c *sessionCache) forget(key string, now int64) {
 		}
 		c.pruneAt = max(1024, 2*len(c.tombs))
 	}
+}
+
+// size is how many sessions the cache holds.
+func (c *sessionCache) size() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.cur.slots) + len(c.prev.slots)
 }

@@ -205,23 +205,27 @@ func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) 
 }
 
 func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, ttl time.Duration, ms int64) (*authcore.Session, error) {
-	now := time.Now()
-	at := mono(now)
+	at := mono(time.Now())
 	st.pumpIfDue(at)
 	st.refresh(at)
+	// Proof first, then the look-up: an entry found after the stream held
+	// proof for at was not dropped by any invalidation that proof covers.
+	// (The other way round, an invalidation and the reply that proves it
+	// could both be read between the two, and a stale entry served.)
+	fresh := st.fresh(at)
 	e, held := s.held(st, key)
 	// A held entry that came with this node's own slide (to this window,
 	// less than slideEvery ago) needs no look into the slide log.
 	state := slideNotDue
 	if !held || e.slidMS != ms || at-e.slidAt >= int64(slideEvery(ttl)) {
-		state = s.tr.slides.state(id, ttl, now)
+		state = s.tr.slides.state(id, ttl, at)
 	}
 	if state != slideNow && held {
-		if e, ok, err := s.proven(ctx, st, key, e, at); ok || err != nil {
+		if e, ok, err := s.proven(ctx, st, key, e, fresh, at); ok || err != nil {
 			if err != nil {
 				return nil, err
 			}
-			if state == slideDue && s.tr.slides.claim(id, ttl, now) {
+			if state == slideDue && s.tr.slides.claim(id, ttl, at) {
 				st.slide(key, ms)
 			}
 			return authcore.UnmarshalSession(id, e.data)
@@ -234,7 +238,7 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 		// which slides as it reads.
 		var sess *authcore.Session
 		if sess, err = s.getex(ctx, id, key, ms); err == nil {
-			s.tr.slides.mark(id, ttl, now)
+			s.tr.slides.mark(id, ttl, at)
 		}
 		return sess, err
 	}
@@ -242,7 +246,7 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 		return nil, err
 	}
 	if slide {
-		s.tr.slides.mark(id, ttl, now)
+		s.tr.slides.mark(id, ttl, at)
 	}
 	return authcore.UnmarshalSession(id, data)
 }
@@ -251,17 +255,18 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 // current connection generation.
 func (s *Store) held(st *stream, key string) (cacheEntry, bool) {
 	e, ok := s.tr.cache.get(key)
-	return e, ok && e.st == st && e.gen == st.gen.Load()
+	return e, ok && e.sid == st.id && e.gen == st.gen.Load()
 }
 
 // proven returns e, the held entry of key, when st holds proof for it, for
 // a request that reached the store at at (see tracking.go): the answer to
-// a command sent RevocationWindow before at or later. A session held with
-// an older proof waits for such an answer (a heartbeat in flight, or one
-// it sends) rather than reading Redis itself, and is looked up again
-// after it; ok false means read Redis.
-func (s *Store) proven(ctx context.Context, st *stream, key string, e cacheEntry, at int64) (cacheEntry, bool, error) {
-	if st.fresh(at) {
+// a command sent RevocationWindow before at or later. fresh says st held
+// that proof before e was looked up. A session held with an older proof
+// waits for such an answer (a heartbeat in flight, or one it sends)
+// rather than reading Redis itself, and is looked up again after it; ok
+// false means read Redis.
+func (s *Store) proven(ctx context.Context, st *stream, key string, e cacheEntry, fresh bool, at int64) (cacheEntry, bool, error) {
+	if fresh {
 		return e, true, nil
 	}
 	if err := st.awaitProof(ctx, at-int64(RevocationWindow)); err != nil {
@@ -515,8 +520,8 @@ const (
 	DefaultDialerRetries = 1
 
 	// DefaultCacheEntries is how many sessions the session cache holds
-	// (URL: client_cache_entries); beyond it some are dropped and read
-	// from Redis again.
+	// (URL: client_cache_entries); beyond it those not used lately are
+	// let go and read from Redis again when next used.
 	DefaultCacheEntries = 100_000
 )
 

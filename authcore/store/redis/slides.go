@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -32,27 +33,36 @@ const slideLogGen = 5 * time.Minute
 // a session the log does not know is slid, and waited for, on its next
 // use. One mutex: it is held for a map look-up, far below the cost of
 // anything else on the request path.
+//
+// Entries are plain integers filed under a 64-bit hash of the session id
+// and checked against a second one, so the garbage collector has nothing
+// to follow in them; two ids would have to share 128 bits of hash to pass
+// for each other, and the worst that would do is let one session's TTL in
+// Redis run a slide interval further down than this node thinks.
 type slideLog struct {
 	mu        sync.Mutex
-	genStart  time.Time
-	cur, prev map[string]slide
+	genStart  int64 // mono
+	cur, prev map[uint64]slide
 	max       int
 }
 
 type slide struct {
-	at  time.Time
-	ttl time.Duration
+	check   uint64 // the id's second hash
+	at, ttl int64  // mono, nanoseconds
 }
 
+// slideSeed keys the second hash of the slide log's entries.
+var slideSeed = maphash.MakeSeed()
+
 func newSlideLog(max int) *slideLog {
-	return &slideLog{cur: map[string]slide{}, prev: map[string]slide{}, max: max}
+	return &slideLog{cur: map[uint64]slide{}, prev: map[uint64]slide{}, max: max}
 }
 
 // rotate starts a new generation when the current one is slideLogGen old
 // or full: the current becomes the previous and the previous is dropped
 // (all of it after a long pause). Called with mu held.
-func (l *slideLog) rotate(now time.Time) {
-	age := now.Sub(l.genStart)
+func (l *slideLog) rotate(now int64) {
+	age := time.Duration(now - l.genStart)
 	switch {
 	case age < slideLogGen && len(l.cur) < l.max:
 		return
@@ -82,7 +92,7 @@ const (
 )
 
 // state reports what the session, used at now with idle window ttl, needs.
-func (l *slideLog) state(id string, ttl time.Duration, now time.Time) slideState {
+func (l *slideLog) state(id string, ttl time.Duration, now int64) slideState {
 	every := slideEvery(ttl)
 	if every <= 0 {
 		return slideNow
@@ -104,37 +114,38 @@ func (l *slideLog) state(id string, ttl time.Duration, now time.Time) slideState
 // claim marks a slideDue session as slid at now and reports whether this
 // call is the one to send the slide: of many requests that find the same
 // session due at once, one slides it. Called after state said slideDue.
-func (l *slideLog) claim(id string, ttl time.Duration, now time.Time) bool {
+func (l *slideLog) claim(id string, ttl time.Duration, now int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if age, ok := l.age(id, ttl, now); ok && age < slideEvery(ttl) {
 		return false
 	}
-	l.cur[id] = slide{at: now, ttl: ttl}
+	l.cur[cacheHash(id)] = slide{check: maphash.String(slideSeed, id), at: now, ttl: int64(ttl)}
 	return true
 }
 
 // age is how long ago this node slid the session to ttl, if it remembers.
 // Called with mu held.
-func (l *slideLog) age(id string, ttl time.Duration, now time.Time) (time.Duration, bool) {
+func (l *slideLog) age(id string, ttl time.Duration, now int64) (time.Duration, bool) {
 	l.rotate(now)
-	e, ok := l.cur[id]
+	h := cacheHash(id)
+	e, ok := l.cur[h]
 	if !ok {
-		e, ok = l.prev[id]
+		e, ok = l.prev[h]
 	}
-	if !ok || e.ttl != ttl {
+	if !ok || e.ttl != int64(ttl) || e.check != maphash.String(slideSeed, id) {
 		return 0, false
 	}
-	return now.Sub(e.at), true
+	return time.Duration(now - e.at), true
 }
 
 // mark records that the session was slid to ttl at now.
-func (l *slideLog) mark(id string, ttl time.Duration, now time.Time) {
+func (l *slideLog) mark(id string, ttl time.Duration, now int64) {
 	if slideEvery(ttl) <= 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.rotate(now)
-	l.cur[id] = slide{at: now, ttl: ttl}
+	l.cur[cacheHash(id)] = slide{check: maphash.String(slideSeed, id), at: now, ttl: int64(ttl)}
 }

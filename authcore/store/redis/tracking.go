@@ -141,7 +141,8 @@ type call struct {
 type stream struct {
 	tr     *tracker
 	target target
-	single bool // the only stream of its tracker (not one of a Cluster's)
+	id     uint32 // this stream's number, which its cache entries carry
+	single bool   // the only stream of its tracker (not one of a Cluster's)
 
 	mu       sync.Mutex
 	conn     net.Conn
@@ -175,8 +176,12 @@ type stream struct {
 	once sync.Once
 }
 
+// streamIDs numbers streams, for cache entries to say which one read
+// them without a pointer to it.
+var streamIDs atomic.Uint32
+
 func newStream(tr *tracker, tg target, single bool) *stream {
-	st := &stream{tr: tr, target: tg, single: single, done: make(chan struct{}), proofCh: make(chan struct{})}
+	st := &stream{tr: tr, target: tg, single: single, id: streamIDs.Add(1), done: make(chan struct{}), proofCh: make(chan struct{})}
 	go st.run()
 	return st
 }
@@ -684,11 +689,11 @@ func (st *stream) answer(pr pendingReply, f any) bool {
 		switch v := f.(type) {
 		case []byte:
 			c.data = v
-			e := cacheEntry{data: v, st: st, gen: c.gen}
+			m := entryMeta{sid: st.id, gen: c.gen}
 			if c.slidMS > 0 {
-				e.slidAt, e.slidMS = pr.sentAt, c.slidMS
+				m.slidAt, m.slidMS = pr.sentAt, c.slidMS
 			}
-			st.tr.cache.fill(c.key, e, pr.sentAt, mono(time.Now()))
+			st.tr.cache.fill(c.key, v, m, pr.sentAt, mono(time.Now()))
 		case nil:
 			// Gone, perhaps expired by this very read, which Redis does
 			// not report to the connection that caused it (NOLOOP).
