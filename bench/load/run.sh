@@ -8,7 +8,7 @@
 # Environment:
 #   DURATION=6s       length of each measured wrk run (rounds and 1-connection pass)
 #   ROUNDS=5          interleaved rounds (bare+memory, bare+redis, bare+redis+stepup, bare+sentinel, bare+cluster,
-#                     bare+mix, bare+bare-notoken pairs, then 1-connection bare, redis)
+#                     bare+mix, bare+bare-control, bare+bare-notoken pairs, then 1-connection bare, redis)
 #   CONNS=64          connections for the throughput runs
 #   THREADS=          wrk threads (default 1 when wrk has a core of its own, else 2)
 #   QUICK=0           1 skips the 1M-session fill and its flat-cost runs
@@ -31,6 +31,9 @@
 #   ONLY=             configurations to measure, in order, each between two bare runs (default: all but
 #                     bare-headers, a reference row: bare plus six static identity-shaped headers)
 #   KEEP=0            1 keeps the work directory (configs, logs, wrk output)
+#   PROFILE=          a directory: gateways run with the admin API on (127.0.0.1, a free port each) and every
+#                     64-connection run of round 1 writes a CPU profile of its gateway there (CFG-r1.pprof;
+#                     read with go tool pprof -top FILE); costs the gateway a little during those runs
 set -Eeuo pipefail
 
 DURATION=${DURATION:-6s}
@@ -50,6 +53,7 @@ MIX_FRESH_PCT=${MIX_FRESH_PCT:-1}
 MIX_MAX_RPS=${MIX_MAX_RPS:-30000}
 if [ "$QUICK" = 1 ]; then IDLE_SECONDS=${IDLE_SECONDS:-20}; else IDLE_SECONDS=${IDLE_SECONDS:-60}; fi
 KEEP=${KEEP:-0}
+PROFILE=${PROFILE:-}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 W=$(mktemp -d "${TMPDIR:-/tmp}/authgate-load.XXXXXX")
@@ -342,10 +346,12 @@ cat >"$W/users.json" <<'EOF'
 ]}
 EOF
 
-globals() { # [authgate store line]
+globals() { # [authgate store line] [admin port, with PROFILE]
+	local admin="admin off"
+	[ -n "$PROFILE" ] && [ -n "${2:-}" ] && admin="admin 127.0.0.1:$2"
 	cat <<EOF
 {
-	admin off
+	$admin
 	auto_https off
 	persist_config off
 	log {
@@ -372,10 +378,11 @@ free_port MPORT
 free_port GPORT
 free_port SGPORT
 free_port KGPORT
+for g in bare memory redis sentinel cluster; do free_port "ADMIN_$g"; done
 
 # Bare: the same route shape as the guarded configs, no authgate anywhere.
 {
-	globals
+	globals "" "$ADMIN_bare"
 	cat <<EOF
 :$BPORT {
 	bind 127.0.0.1
@@ -426,10 +433,10 @@ EOF
 	fi
 	echo "}"
 }
-{ globals memory; guarded_site "$MPORT" 0; } >"$W/memory.Caddyfile"
-{ globals "redis redis://127.0.0.1:$RPORT/0"; guarded_site "$GPORT" 1; } >"$W/redis.Caddyfile"
-{ globals "redis $SENTINEL_URL"; guarded_site "$SGPORT" 0; } >"$W/sentinel.Caddyfile"
-{ globals "redis $CLUSTER_URL"; guarded_site "$KGPORT" 0; } >"$W/cluster.Caddyfile"
+{ globals memory "$ADMIN_memory"; guarded_site "$MPORT" 0; } >"$W/memory.Caddyfile"
+{ globals "redis redis://127.0.0.1:$RPORT/0" "$ADMIN_redis"; guarded_site "$GPORT" 1; } >"$W/redis.Caddyfile"
+{ globals "redis $SENTINEL_URL" "$ADMIN_sentinel"; guarded_site "$SGPORT" 0; } >"$W/sentinel.Caddyfile"
+{ globals "redis $CLUSTER_URL" "$ADMIN_cluster"; guarded_site "$KGPORT" 0; } >"$W/cluster.Caddyfile"
 
 for g in bare memory redis sentinel cluster; do
 	"$W/bin/authgate" validate --config "$W/$g.Caddyfile" --adapter caddyfile >"$W/log/validate-$g.log" 2>&1 ||
@@ -484,7 +491,13 @@ expect 200 "$URL_CLU" "$CLU_TOKEN"
 # A token of one store is not a session of another.
 expect 401 "$URL_SEN" "$RED_TOKEN"
 expect 401 "$URL_CLU" "$RED_TOKEN"
-echo "gateways up: bare, memory, redis, sentinel, cluster (admin off, no access log, runtime log level WARN)"
+if [ -n "$PROFILE" ]; then
+	mkdir -p "$PROFILE"
+	PROFILE=$(cd "$PROFILE" && pwd)
+	echo "gateways up: bare, memory, redis, sentinel, cluster (admin API on for PROFILE, no access log, runtime log level WARN)"
+else
+	echo "gateways up: bare, memory, redis, sentinel, cluster (admin off, no access log, runtime log level WARN)"
+fi
 echo "sanity checks passed (401 without token, 403 before step-up, 200 with; 401 with another store's token)"
 
 # ---------------------------------------------------------------- measuring
@@ -615,28 +628,39 @@ median() {
 		awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+# spread CFG: "lowest-highest" bracketed ratio (column 14) of CFG over the rounds.
+spread() {
+	awk -F'\t' -v c="$1" '$2 == c && $14 != "" { if (n++ == 0 || $14 < lo) lo = $14; if ($14 > hi) hi = $14 }
+		END { if (n) printf "%.2f-%.2f", lo, hi; else print "-" }' "$W/rounds.tsv"
+}
+
 # Every configuration gets the same request: clients send their token
 # whether or not a guard checks it, and a bare reverse_proxy forwards it
 # like any header, so the ratio measures the guard's own work, not the
 # token's bytes. "bare-notoken" (the same bare proxy, no Authorization
 # header) shows what the header alone costs; it is reported, not used in
-# any ratio.
+# any ratio. "bare-control" is bare itself, measured like a configuration:
+# its ratio would be 1.00 on a quiet machine, and how far its rounds stray
+# from that is the noise every other ratio carries.
 #
 # "mix" is the redis gateway under realistic traffic (mix.lua): MIX_N live
 # sessions, tokens drawn with a Zipf skew, MIX_FRESH_PCT% of requests a
 # fresh login. The bare run paired with it ("bare:mix") gets the same token
 # stream.
-CONFIGS=(bare memory redis redis+stepup sentinel cluster mix bare-notoken)
+CONFIGS=(bare memory redis redis+stepup sentinel cluster mix bare-control bare-notoken)
 # Each configuration runs between two bare runs, and its ratio is to
 # their mean (the bare run after the mix gets the mix's token stream too).
-PAIRED=(bare memory bare redis bare redis+stepup bare sentinel bare cluster bare:mix mix bare:mix bare-notoken)
+PAIRED=(bare memory bare redis bare redis+stepup bare sentinel bare cluster bare:mix mix bare:mix bare-control bare
+	bare-notoken)
 declare -A C_PID=([bare]=$PID_bare [memory]=$PID_memory [redis]=$PID_redisgw [redis+stepup]=$PID_redisgw
 	[sentinel]=$PID_sentinelgw [cluster]=$PID_clustergw [mix]=$PID_redisgw [bare-notoken]=$PID_bare
-	[bare-headers]=$PID_bare)
+	[bare-headers]=$PID_bare [bare-control]=$PID_bare)
 declare -A C_URL=([bare]=$URL_BARE [memory]=$URL_MEM [redis]=$URL_RED [redis+stepup]=$URL_STEP
-	[sentinel]=$URL_SEN [cluster]=$URL_CLU [mix]=$URL_RED [bare-notoken]=$URL_BARE [bare-headers]=$URL_BAREH)
+	[sentinel]=$URL_SEN [cluster]=$URL_CLU [mix]=$URL_RED [bare-notoken]=$URL_BARE [bare-headers]=$URL_BAREH
+	[bare-control]=$URL_BARE)
 declare -A C_TOK=([bare]=$RED_TOKEN [memory]=$MEM_TOKEN [redis]=$RED_TOKEN [redis+stepup]=$STEP_TOKEN
-	[sentinel]=$SEN_TOKEN [cluster]=$CLU_TOKEN [mix]=mix [bare-notoken]="" [bare-headers]=$RED_TOKEN)
+	[sentinel]=$SEN_TOKEN [cluster]=$CLU_TOKEN [mix]=mix [bare-notoken]="" [bare-headers]=$RED_TOKEN
+	[bare-control]=$RED_TOKEN)
 # Data nodes per configuration: commandstats from C_RPORTS, CPU from C_RPIDS.
 declare -A C_RPORTS=([sentinel]=$S_PPORT [cluster]="${K_PORTS[*]}")
 declare -A C_RPIDS=([sentinel]="$PID_sprimary $PID_sreplica" [cluster]="${K_PIDS[*]}")
@@ -712,6 +736,14 @@ done
 
 : >"$W/rounds.tsv"
 : >"$W/conn1.tsv"
+# CPU steal (time the hypervisor gave this machine's CPUs to someone else)
+# over the rounds, per pinned core: on a shared host it is the noise the
+# ratios carry.
+cpu_stat() { awk -v c="cpu$1" '$1 == c { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+if [ "${#CPU_LIST[@]}" -ge 2 ]; then
+	read -r STEAL0_S TOTAL0_S <<<"$(cpu_stat "${CPU_LIST[1]}")"
+	read -r STEAL0_C TOTAL0_C <<<"$(cpu_stat "${CPU_LIST[0]}")"
+fi
 for ((r = 1; r <= ROUNDS; r++)); do
 	echo
 	echo "round $r/$ROUNDS: $CONNS connections, $DURATION each"
@@ -721,9 +753,23 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	# by +-20% over minutes (the upstream, doing the same work in every
 	# run, shows it), so a ratio to a bare run further away measures the
 	# drift as much as the guard.
+	n=0
 	for entry in "${PAIRED[@]}"; do
 		cfg=${entry%%:*}
+		n=$((n + 1))
+		prof_pid=
+		if [ -n "$PROFILE" ] && [ "$r" = 1 ]; then
+			# The gateway's own pprof, for all but the run's last second.
+			declare -A ADMIN_OF=([bare]=$ADMIN_bare [memory]=$ADMIN_memory [redis]=$ADMIN_redis [redis+stepup]=$ADMIN_redis
+				[sentinel]=$ADMIN_sentinel [cluster]=$ADMIN_cluster [mix]=$ADMIN_redis [bare-notoken]=$ADMIN_bare
+				[bare-headers]=$ADMIN_bare [bare-control]=$ADMIN_bare)
+			psecs=$(awk -v d="$(secs "$DURATION")" 'BEGIN { s = int(d) - 1; print (s < 1 ? 1 : s) }')
+			"${CPIN[@]}" curl -s -o "$PROFILE/r1-$(printf %02d "$n")-$cfg.pprof" \
+				"http://127.0.0.1:${ADMIN_OF[$cfg]}/debug/pprof/profile?seconds=$psecs" &
+			prof_pid=$!
+		fi
 		run_cfg "$entry" "$CONNS" "$THREADS" "$DURATION" "$r"
+		[ -n "$prof_pid" ] && { wait "$prof_pid" || echo "  warning: no CPU profile of $cfg" >&2; }
 		# Core-time estimate: the server core's CPU per request (gateway +
 		# upstream + redis-server) of bare over this configuration's. Less
 		# sensitive than req/s to other load on the machine.
@@ -770,6 +816,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$M_P50" "$M_P99" "$M_RPS" >>"$W/conn1.tsv"
 	done
 done
+
+STEAL_LINE=
+if [ "${#CPU_LIST[@]}" -ge 2 ]; then
+	read -r STEAL1_S TOTAL1_S <<<"$(cpu_stat "${CPU_LIST[1]}")"
+	read -r STEAL1_C TOTAL1_C <<<"$(cpu_stat "${CPU_LIST[0]}")"
+	STEAL_LINE=$(awk -v a="$STEAL0_S" -v b="$STEAL1_S" -v t0="$TOTAL0_S" -v t1="$TOTAL1_S" \
+		-v c="$STEAL0_C" -v d="$STEAL1_C" -v u0="$TOTAL0_C" -v u1="$TOTAL1_C" \
+		'BEGIN { s = t1 > t0 ? (b - a) * 100 / (t1 - t0) : 0; k = u1 > u0 ? (d - c) * 100 / (u1 - u0) : 0
+		printf "server core %.1f%%, client core %.1f%%", s, k }')
+fi
 
 # Per-round 1-connection overheads (redis minus bare, same round).
 awk -F'\t' '$2 == "bare" { b50[$1] = $3; b99[$1] = $4 } $2 == "redis" { r50[$1] = $3; r99[$1] = $4 }
@@ -863,19 +919,21 @@ COLD_LINE="  $(wc -l <"$W/cold.txt") tokens, no verify-cache hits: $M_RPS req/s 
 echo
 echo "================================================================ summary"
 echo "median over $ROUNDS round(s), $CONNS connections, $DURATION per run; ratio = req/s / req/s of the bare runs around it"
-printf '  %-14s %7s %9s %10s %10s %9s %12s %14s %8s %9s %9s\n' config "req/s" p50 p99 "gw µs/req" "upstream" "redis-server" "redis cmd/req" "x bare" "x before" "x bare*"
+printf '  %-14s %7s %9s %10s %10s %9s %12s %14s %8s %11s %9s %9s\n' config "req/s" p50 p99 "gw µs/req" "upstream" "redis-server" "redis cmd/req" "x bare" "(rounds)" "x before" "x bare*"
 for cfg in "${CONFIGS[@]}"; do
-	printf '  %-14s %7.0f %9s %10s %10.1f %9.1f %12.1f %14.3f %8.2f %9.2f %9.2f\n' "$cfg" \
+	printf '  %-14s %7.0f %9s %10s %10.1f %9.1f %12.1f %14.3f %8.2f %11s %9.2f %9.2f\n' "$cfg" \
 		"$(median "$W/rounds.tsv" 3 2 "$cfg")" "$(ms "$(median "$W/rounds.tsv" 4 2 "$cfg")")" \
 		"$(ms "$(median "$W/rounds.tsv" 5 2 "$cfg")")" "$(median "$W/rounds.tsv" 6 2 "$cfg")" \
 		"$(median "$W/rounds.tsv" 10 2 "$cfg")" "$(median "$W/rounds.tsv" 7 2 "$cfg")" \
-		"$(median "$W/rounds.tsv" 8 2 "$cfg")" "$(median "$W/rounds.tsv" 14 2 "$cfg")" \
+		"$(median "$W/rounds.tsv" 8 2 "$cfg")" "$(median "$W/rounds.tsv" 14 2 "$cfg")" "$(spread "$cfg")" \
 		"$(median "$W/rounds.tsv" 9 2 "$cfg")" "$(median "$W/rounds.tsv" 11 2 "$cfg")"
 done
 echo "  x bare  = req/s over the mean req/s of the bare runs right before and right after it, in the same round (the"
 echo "            spec's measure, side by side in one run; what the last lines report); every configuration, bare"
 echo "            included, gets the same request with its Authorization header; bare-notoken is bare without that"
 echo "            header, for reference only"
+echo "  (rounds) = the lowest and highest x bare of the rounds; bare-control is bare measured like a configuration:"
+echo "            its spread is the machine's noise"
 echo "  x before = req/s over the bare run just before only (the measure of earlier reports)"
 echo "  x bare* = estimate from CPU time on the server core: (gw+upstream+redis-server µs/req of that bare run) / (same"
 echo "            of the configuration)"
@@ -891,6 +949,7 @@ echo "heartbeats (redis, median over the rounds' 64-connection runs): $(median "
 echo "  (heartbeat share of the busy gateway's CPU = heartbeats/s x CPU per heartbeat (Go benchmark) / gateway CPU;"
 echo "  target < 2%)"
 echo
+if [ -n "$STEAL_LINE" ]; then echo "CPU steal during the rounds (hypervisor time given to others): $STEAL_LINE"; echo; fi
 echo "idle CPU ($IDLE_SECONDS s, no requests; target < 0.5% of a core):"
 cat "$W/idle.txt"
 echo
@@ -930,6 +989,9 @@ for cfg in memory redis redis+stepup sentinel cluster mix; do
 	x=$(median "$W/rounds.tsv" 14 2 "$cfg")
 	printf 'ratio %-13s x%.2f (target >= 0.90)%s\n' "$cfg:" "$x" "$(awk -v x="$x" 'BEGIN { if (x < 0.90) print "  BELOW" }')"
 done
+if [[ " ${CONFIGS[*]} " == *" bare-control "* ]]; then
+	printf 'noise: bare-control x%.2f (rounds %s)\n' "$(median "$W/rounds.tsv" 14 2 bare-control)" "$(spread bare-control)"
+fi
 printf 'guard/bare ratio (scale-out): %.2f (sentinel), %.2f (cluster), %.2f (mix)\n' "$(median "$W/rounds.tsv" 14 2 sentinel)" \
 	"$(median "$W/rounds.tsv" 14 2 cluster)" "$(median "$W/rounds.tsv" 14 2 mix)"
 printf 'guard/bare ratio: %.2f (redis), %.2f (memory)\n' "$(median "$W/rounds.tsv" 14 2 redis)" "$(median "$W/rounds.tsv" 14 2 memory)"
