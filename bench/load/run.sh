@@ -32,7 +32,7 @@
 #                     bare-headers, a reference row: bare plus six static identity-shaped headers)
 #   KEEP=0            1 keeps the work directory (configs, logs, wrk output)
 #   PROFILE=          a directory: gateways run with the admin API on (127.0.0.1, a free port each) and every
-#                     64-connection run of round 1 writes a CPU profile of its gateway there (CFG-r1.pprof;
+#                     64-connection run of round 1 writes a CPU profile of its gateway there (r1-NN-CFG.pprof;
 #                     read with go tool pprof -top FILE); costs the gateway a little during those runs
 set -Eeuo pipefail
 
@@ -159,20 +159,37 @@ fi
 TAKEN=" 6379 "
 PORT_HI=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32767)
 [ "$PORT_HI" -gt 12000 ] || PORT_HI=32767
+port_busy() { # PORT: listened on, connected from, or refusing nothing (someone answers)
+	command -v ss >/dev/null && [ -n "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ] && return 0
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
 free_port() { # VAR
 	local p
 	while :; do
 		p=$((10000 + RANDOM % (PORT_HI - 10000)))
 		[[ $TAKEN == *" $p "* ]] && continue
-		if command -v ss >/dev/null && [ -n "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
-			continue
-		fi
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		if ! port_busy "$p"; then
 			TAKEN+="$p "
 			printf -v "$1" %s "$p"
 			return
 		fi
 	done
+}
+# A Cluster node also listens on its port + 10000 (the cluster bus): both
+# must be free, and both below the ephemeral range.
+free_cluster_port() { # VAR
+	local cand i
+	for ((i = 0; i < 1000; i++)); do
+		free_port cand # (free_port's own local is p)
+		((cand + 10000 <= PORT_HI)) || continue
+		[[ $TAKEN == *" $((cand + 10000)) "* ]] && continue
+		if ! port_busy $((cand + 10000)); then
+			TAKEN+="$((cand + 10000)) "
+			printf -v "$1" %s "$cand"
+			return
+		fi
+	done
+	die "no free port pair (port, port + 10000) below $PORT_HI for a Cluster node"
 }
 
 start() { # NAME cmd...: run in the background, log to $W/log/NAME.log, PID in PID_NAME
@@ -302,7 +319,7 @@ SENTINEL_URL="redis-sentinel://127.0.0.1:${S_PORTS[0]},127.0.0.1:${S_PORTS[1]},1
 K_PORTS=()
 K_PIDS=()
 for i in 1 2 3; do
-	free_port kp
+	free_cluster_port kp
 	data_node "cnode$i" "$kp" "$W/cluster" --cluster-enabled yes --cluster-config-file "$W/cluster/nodes-$i.conf" \
 		--cluster-node-timeout 15000 --cluster-announce-ip 127.0.0.1
 	pid_var="PID_cnode$i"
