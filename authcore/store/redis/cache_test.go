@@ -398,6 +398,36 @@ func TestSessionCacheStaleProofSharesAHeartbeat(t *testing.T) {
 	t.Logf("%d waves of %d touches with a stale proof: GET %d, PING %d", waves, concurrent, calls["get"], calls["ping"])
 }
 
+// A touch reads its proof before it looks the session up: a logout's
+// invalidation and the reply that proves it, both handled in between, leave
+// no stale entry to serve. (Looked up first, the session would be found,
+// and then the proof found fresh.)
+func TestSessionCacheReadsTheProofBeforeTheSession(t *testing.T) {
+	srv := storetest.StartRedis(t)
+	s := newNode(t, srv.Addr(), "order:")
+	other := newNode(t, srv.Addr(), "order:")
+	createCached(t, s, s, testSession(sessionID))
+	time.Sleep(2 * redis.RevocationWindow) // the proof is stale now
+	ran := false
+	redis.BetweenProofAndLookUp(t, func() {
+		if ran {
+			return
+		}
+		ran = true
+		if err := other.DeleteSession(context.Background(), sessionID); err != nil {
+			t.Error(err)
+		}
+		redis.AwaitFreshProof(t, s)
+	})
+	sess, err := s.TouchSession(t.Context(), sessionID, time.Minute)
+	if !ran {
+		t.Fatal("the touch did not come between proof and look-up")
+	}
+	if !errors.Is(err, authcore.ErrNotFound) {
+		t.Fatalf("touch of a session logged out before its proof: %v, %v; want ErrNotFound", sess, err)
+	}
+}
+
 // Many nodes on one hot session: each slides it at most once per
 // granularity and the others' slides do not make it slide again, so the
 // cache keeps serving on every node.

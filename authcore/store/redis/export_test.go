@@ -115,3 +115,20 @@ func Pumpable(s *Store) bool {
 	w := s.tr.single.w.Load()
 	return w != nil && w.fd >= 0
 }
+
+// BetweenProofAndLookUp makes every tracked touch run f between reading
+// its proof and looking its session up, until the test ends.
+func BetweenProofAndLookUp(t testing.TB, f func()) {
+	testHookProofRead = f
+	t.Cleanup(func() { testHookProofRead = nil })
+}
+
+// AwaitFreshProof makes s's (standalone or Sentinel) stream send a
+// heartbeat and waits for its answer: every invalidation Redis sent
+// before it has then been applied, and the proof is fresh.
+func AwaitFreshProof(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.tr.single.awaitProof(context.Background(), mono(time.Now())); err != nil {
+		t.Fatalf("awaiting a fresh proof: %v", err)
+	}
+}

@@ -213,6 +213,9 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 	// (The other way round, an invalidation and the reply that proves it
 	// could both be read between the two, and a stale entry served.)
 	fresh := st.fresh(at)
+	if h := testHookProofRead; h != nil {
+		h()
+	}
 	e, held := s.held(st, key)
 	// A held entry that came with this node's own slide (to this window,
 	// less than slideEvery ago) needs no look into the slide log.
@@ -250,6 +253,10 @@ func (s *Store) touchTracked(ctx context.Context, st *stream, id, key string, tt
 	}
 	return authcore.UnmarshalSession(id, data)
 }
+
+// testHookProofRead, set only by tests, runs in touchTracked between the
+// proof check and the look-up.
+var testHookProofRead func()
 
 // held returns the cache entry of key if it was read through st in its
 // current connection generation.
