@@ -149,8 +149,10 @@ func parseAt(b []byte, off, depth int) (f any, next int, err error) {
 		case '>':
 			return respPush(items), next, nil
 		case '|':
-			// An attribute precedes the frame it annotates.
-			return parseAt(b, next, depth)
+			// An attribute precedes the frame it annotates. It counts as a
+			// level of nesting, so that a run of attributes cannot recurse
+			// without bound either.
+			return parseAt(b, next, depth+1)
 		}
 		return items, next, nil
 	}

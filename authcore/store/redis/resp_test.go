@@ -83,6 +83,7 @@ func TestParseFrameRefusesGarbage(t *testing.T) {
 		"*2\r\n+a\r\n?\r\n", // bad item
 		"*9999999\r\n",      // too many items
 		strings.Repeat("*1\r\n", 40) + "+deep\r\n", // nested too deep
+		strings.Repeat("|0\r\n", 40) + "+deep\r\n", // attributes chained too deep
 		"+" + strings.Repeat("a", maxLine+1),       // header line without end
 	} {
 		if _, n, err := parseFrame([]byte(bad)); err == nil {
