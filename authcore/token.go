@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgate/authgate/authcore/internal/arena"
 )
 
 // Token types (claim token_type).
@@ -397,31 +399,17 @@ const verifiedCacheSize = 1 << 16
 // current generation becomes the older one (dropping the oldest), so hot
 // tokens stay and the cache stays bounded.
 //
-// It is laid out for the garbage collector, which visits every pointer of
-// the live heap each cycle: a generation is a map from a seeded hash of
-// the token to the claims' shape and where the token's text and the
-// claims' strings are in one byte array (the arena), appended to and never
-// changed. Neither holds a pointer, so the collector skips both whatever
-// they hold. (Keyed by the token's string, with a string in each entry,
-// a cache of 100 000 tokens kept every request header they came in and
-// made the collector's marking tens of milliseconds per cycle on a node
-// that holds them: a tail-latency cost at one connection.) A hit copies
-// the claims' strings out, one allocation.
+// Its generations are arena.Gen: a map from a seeded hash of the token to
+// the claims' shape, and one byte array with the token's text and the
+// claims' strings, neither holding a pointer, so the collector skips both
+// whatever they hold. (Keyed by the token's string, with a string in each
+// entry, a cache of 100 000 tokens kept every request header they came in
+// and made the collector's marking tens of milliseconds per cycle on a
+// node that holds them: a tail-latency cost at one connection.) A hit
+// copies the claims' strings out, one allocation.
 type verifiedCache struct {
 	mu       sync.RWMutex
-	cur, old verifiedGen
-}
-
-type verifiedGen struct {
-	m     map[uint64]cachedClaims
-	arena []byte
-}
-
-// cachedClaims is one entry: the token's text at arena[off:off+tokLen],
-// then the claims' strings up to off+size.
-type cachedClaims struct {
-	keptShape
-	off, tokLen, size uint32
+	cur, old arena.Gen[keptShape]
 }
 
 // tokenSeed seeds the cache's hash: random per process, so nobody can
@@ -429,43 +417,35 @@ type cachedClaims struct {
 // verification anyway: an entry is used only for its own token's text.
 var tokenSeed = maphash.MakeSeed()
 
-// find looks token up in g.
-func (g *verifiedGen) find(h uint64, token string) (cachedClaims, bool) {
-	e, ok := g.m[h]
-	if !ok || string(g.arena[e.off:e.off+e.tokLen]) != token {
-		return e, false
+// find looks token up in g and returns its claims, their strings copied
+// out.
+func find(g *arena.Gen[keptShape], h uint64, token string) (keptClaims, bool) {
+	text, shape, ok := g.Lookup(h, token)
+	if !ok {
+		return keptClaims{}, false
 	}
-	return e, true
-}
-
-// kept returns e's claims, their strings copied out of the arena.
-func (g *verifiedGen) kept(e cachedClaims) keptClaims {
-	return keptClaims{text: string(g.arena[e.off+e.tokLen : e.off+e.size]), keptShape: e.keptShape}
+	return keptClaims{text: string(text), keptShape: shape}, true
 }
 
 func (v *verifiedCache) get(token string) (keptClaims, bool) {
 	h := maphash.String(tokenSeed, token)
 	v.mu.RLock()
-	if e, ok := v.cur.find(h, token); ok {
-		k := v.cur.kept(e)
-		v.mu.RUnlock()
-		return k, true
-	}
-	e, ok := v.old.find(h, token)
-	var k keptClaims
-	if ok {
-		k = v.old.kept(e)
+	k, ok := find(&v.cur, h, token)
+	old := false
+	if !ok {
+		k, ok = find(&v.old, h, token)
+		old = ok
 	}
 	v.mu.RUnlock()
-	if ok {
+	if old {
 		v.put(token, k) // promote: only hits in the older generation write
 	}
 	return k, ok
 }
 
 // maxCachedToken bounds the text of a token the cache keeps. authgate's
-// tokens are well under 1 KiB; only they verify, so this only keeps the
-// arena's offsets small whatever a configuration's claims grow to.
+// tokens are well under 1 KiB; only they verify, so this only keeps a
+// generation's offsets small whatever a configuration's claims grow to.
 const maxCachedToken = 16 << 10
 
 func (v *verifiedCache) put(token string, k keptClaims) {
@@ -475,16 +455,13 @@ func (v *verifiedCache) put(token string, k keptClaims) {
 	h := maphash.String(tokenSeed, token)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.cur.find(h, token); ok {
+	if _, _, ok := v.cur.Lookup(h, token); ok {
 		return
 	}
-	if v.cur.m == nil || len(v.cur.m) >= verifiedCacheSize {
-		v.old, v.cur = v.cur, verifiedGen{m: make(map[uint64]cachedClaims, 256)}
+	if v.cur.Len() >= verifiedCacheSize {
+		v.old, v.cur = v.cur, arena.Gen[keptShape]{}
 	}
-	off := len(v.cur.arena)
-	v.cur.arena = append(append(v.cur.arena, token...), k.text...)
-	v.cur.m[h] = cachedClaims{keptShape: k.keptShape, off: uint32(off), tokLen: uint32(len(token)),
-		size: uint32(len(token) + len(k.text))}
+	arena.Add(&v.cur, h, token, k.text, k.keptShape)
 }
 
 func (t *Tokens) keyFor(tok *jwt.Token) (any, error) {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authgate/authgate/authcore/internal/arena"
 )
 
 func testClaims(now time.Time) *Claims {
@@ -276,7 +278,7 @@ func TestVerifiedCacheKeepsHotEntriesAndStaysBounded(t *testing.T) {
 			}
 		}
 	}
-	if n := len(v.cur.m) + len(v.old.m); n > 2*verifiedCacheSize {
+	if n := v.cur.Len() + v.old.Len(); n > 2*verifiedCacheSize {
 		t.Fatalf("cache holds %d entries, bound is %d", n, 2*verifiedCacheSize)
 	}
 	if _, ok := v.get("5"); ok {
@@ -295,10 +297,11 @@ func TestVerifiedCacheMatchesTheWholeToken(t *testing.T) {
 	if got, ok := v.get("token-a"); !ok || got != a {
 		t.Fatalf("a kept token: %+v, %v", got, ok)
 	}
+	// token-a's entry filed under token-b's hash, and under token's in the
+	// older generation, as collisions would file it.
 	v.mu.Lock()
-	v.cur.m[maphash.String(tokenSeed, "token-b")] = v.cur.m[maphash.String(tokenSeed, "token-a")]
-	v.old = verifiedGen{m: map[uint64]cachedClaims{maphash.String(tokenSeed, "token"): v.cur.m[maphash.String(tokenSeed, "token-a")]},
-		arena: v.cur.arena}
+	arena.Add(&v.cur, maphash.String(tokenSeed, "token-b"), "token-a", a.text, a.keptShape)
+	arena.Add(&v.old, maphash.String(tokenSeed, "token"), "token-a", a.text, a.keptShape)
 	v.mu.Unlock()
 	for _, other := range []string{"token-b", "token"} {
 		if _, ok := v.get(other); ok {

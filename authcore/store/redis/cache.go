@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/authgate/authgate/authcore/internal/arena"
 )
 
 // epoch anchors mono: durations since it come from the monotonic clock,
@@ -28,7 +30,7 @@ const tombLife = 2 * time.Second
 // the arena's 32-bit offsets far from overflowing).
 const maxCachedRecord = 64 << 10
 
-// maxArena bounds one generation's arena; a fill that would pass it
+// maxArena bounds one generation's bytes; a fill that would pass it
 // starts a new generation.
 const maxArena = 1 << 30
 
@@ -42,14 +44,10 @@ var cacheSeed = maphash.MakeSeed()
 // applied (Store.TouchSession checks it); the cache itself only keeps
 // entries and turns away fills that a later write of this node made stale.
 //
-// It holds no pointer the garbage collector has to follow per entry: each
-// generation is a map from the key's hash to a slot of plain integers and
-// one byte arena holding every slot's key and record, appended and never
-// written over (a record handed out stays valid however the cache moves
-// on). A gateway holding 100 000 sessions as strings and slices gave every
-// garbage collection 200 000 objects to mark, and its requests the wait.
-// The key's text is kept with the record and compared on every look-up,
-// so two keys of one hash can only miss, never answer for each other.
+// Its generations are arena.Gen: no pointer per entry for the garbage
+// collector to follow (a gateway holding 100 000 sessions as strings and
+// slices gave every collection 300 000 objects to mark), and a record
+// handed out stays valid however the cache moves on.
 //
 // Two generations bound it without a sweeper: fills go into the current
 // one, and when it holds max/2 sessions (or its arena is mostly records
@@ -58,28 +56,13 @@ var cacheSeed = maphash.MakeSeed()
 // one, so the sessions in use stay and the rest age out.
 type sessionCache struct {
 	mu        sync.RWMutex
-	cur, prev cacheGen
+	cur, prev arena.Gen[entryMeta]
 	genMax    int
 	// tombs marks sessions this node wrote (created, saved, deleted), by
 	// key hash, with the time of the write: a read sent before it and
 	// answered after it may carry the old value, and must not be cached.
 	tombs   map[uint64]int64
 	pruneAt int
-}
-
-// cacheGen is one generation: slots by key hash, and the arena their key
-// and record bytes live in. live counts the arena bytes slots refer to.
-type cacheGen struct {
-	slots map[uint64]cacheSlot
-	arena []byte
-	live  int
-}
-
-// cacheSlot places one entry in its generation's arena: the key at
-// arena[off:off+klen], the record right after it, dlen bytes.
-type cacheSlot struct {
-	off, klen, dlen uint32
-	meta            entryMeta
 }
 
 // entryMeta is what the cache knows of a record besides its bytes: it was
@@ -93,62 +76,33 @@ type entryMeta struct {
 	slidAt, slidMS int64
 }
 
-// cacheEntry is a held session: its record in wire form (a slice of the
-// arena, never written to again, decoded by each request it serves) and
-// its meta.
+// cacheEntry is a held session: its record in wire form (a slice of a
+// generation's bytes, never written to again, decoded by each request it
+// serves) and its meta.
 type cacheEntry struct {
 	data []byte
 	entryMeta
 }
 
 func newSessionCache(entries int) *sessionCache {
-	c := &sessionCache{genMax: max(entries/2, 1), tombs: map[uint64]int64{}, pruneAt: 1024}
-	c.cur.slots, c.prev.slots = map[uint64]cacheSlot{}, map[uint64]cacheSlot{}
-	return c
+	return &sessionCache{genMax: max(entries/2, 1), tombs: map[uint64]int64{}, pruneAt: 1024}
 }
 
 func cacheHash(key string) uint64 { return maphash.String(cacheSeed, key) }
 
 // lookup finds key (of hash h) in g.
-func (g *cacheGen) lookup(h uint64, key string) (cacheEntry, bool) {
-	s, ok := g.slots[h]
-	if !ok {
-		return cacheEntry{}, false
-	}
-	k := s.off + s.klen
-	if string(g.arena[s.off:k]) != key {
-		return cacheEntry{}, false
-	}
-	end := k + s.dlen
-	return cacheEntry{data: g.arena[k:end:end], entryMeta: s.meta}, true
-}
-
-// remove deletes the slot of hash h from g, if any.
-func (g *cacheGen) remove(h uint64) {
-	if s, ok := g.slots[h]; ok {
-		g.live -= int(s.klen + s.dlen)
-		delete(g.slots, h)
-	}
-}
-
-// add appends key and data to g's arena and files them under h, in place
-// of any slot h had.
-func (g *cacheGen) add(h uint64, key string, data []byte, m entryMeta) {
-	g.remove(h)
-	s := cacheSlot{off: uint32(len(g.arena)), klen: uint32(len(key)), dlen: uint32(len(data)), meta: m}
-	g.arena = append(g.arena, key...)
-	g.arena = append(g.arena, data...)
-	g.live += len(key) + len(data)
-	g.slots[h] = s
+func lookup(g *arena.Gen[entryMeta], h uint64, key string) (cacheEntry, bool) {
+	data, m, ok := g.Lookup(h, key)
+	return cacheEntry{data: data, entryMeta: m}, ok
 }
 
 func (c *sessionCache) get(key string) (cacheEntry, bool) {
 	h := cacheHash(key)
 	c.mu.RLock()
-	e, ok := c.cur.lookup(h, key)
+	e, ok := lookup(&c.cur, h, key)
 	old := false
 	if !ok {
-		e, ok = c.prev.lookup(h, key)
+		e, ok = lookup(&c.prev, h, key)
 		old = ok
 	}
 	c.mu.RUnlock()
@@ -164,11 +118,11 @@ func (c *sessionCache) get(key string) (cacheEntry, bool) {
 func (c *sessionCache) promote(h uint64, key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.cur.slots[h]; ok {
+	if c.cur.Has(h) {
 		return
 	}
-	if e, ok := c.prev.lookup(h, key); ok {
-		c.prev.remove(h)
+	if e, ok := lookup(&c.prev, h, key); ok {
+		c.prev.Remove(h)
 		c.place(h, key, e.data, e.entryMeta)
 	}
 }
@@ -178,17 +132,13 @@ func (c *sessionCache) promote(h uint64, key string) {
 func (c *sessionCache) place(h uint64, key string, data []byte, m entryMeta) {
 	size := len(key) + len(data)
 	g := &c.cur
-	_, replaces := g.slots[h]
-	if (!replaces && len(g.slots) >= c.genMax) || len(g.arena)+size > maxArena ||
-		(len(g.arena) >= 1<<20 && len(g.arena) > 2*g.live) {
+	if (!g.Has(h) && g.Len() >= c.genMax) || g.Size()+size > maxArena ||
+		(g.Size() >= 1<<20 && g.Size() > 2*g.Live()) {
 		c.prev = c.cur
-		c.cur = cacheGen{
-			slots: make(map[uint64]cacheSlot, len(c.prev.slots)),
-			arena: make([]byte, 0, min(max(c.prev.live, 4096), maxArena)),
-		}
+		c.cur = arena.New[entryMeta](c.prev.Len(), max(c.prev.Live(), 4096))
 	}
-	c.cur.add(h, key, data, m)
-	c.prev.remove(h)
+	arena.Add(&c.cur, h, key, data, m)
+	c.prev.Remove(h)
 }
 
 // fill caches data for key, read by a command sent at sentAt, unless this
@@ -215,16 +165,15 @@ func (c *sessionCache) fill(key string, data []byte, m entryMeta, sentAt, now in
 func (c *sessionCache) drop(key string) {
 	h := cacheHash(key)
 	c.mu.Lock()
-	c.cur.remove(h)
-	c.prev.remove(h)
+	c.cur.Remove(h)
+	c.prev.Remove(h)
 	c.mu.Unlock()
 }
 
 // dropAll applies a flush (an invalidation with no key list).
 func (c *sessionCache) dropAll() {
 	c.mu.Lock()
-	c.cur = cacheGen{slots: map[uint64]cacheSlot{}}
-	c.prev = cacheGen{slots: map[uint64]cacheSlot{}}
+	c.cur, c.prev = arena.Gen[entryMeta]{}, arena.Gen[entryMeta]{}
 	c.mu.Unlock()
 }
 
@@ -234,8 +183,8 @@ func (c *sessionCache) forget(key string, now int64) {
 	h := cacheHash(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.cur.remove(h)
-	c.prev.remove(h)
+	c.cur.Remove(h)
+	c.prev.Remove(h)
 	c.tombs[h] = now
 	if len(c.tombs) >= c.pruneAt {
 		for k, at := range c.tombs {
@@ -251,5 +200,5 @@ func (c *sessionCache) forget(key string, now int64) {
 func (c *sessionCache) size() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.cur.slots) + len(c.prev.slots)
+	return c.cur.Len() + c.prev.Len()
 }

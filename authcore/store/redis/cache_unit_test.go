@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/authgate/authgate/authcore/internal/arena"
 )
 
 func cacheKey(i int) string { return fmt.Sprintf("ag:session:%032d", i) }
@@ -74,8 +76,8 @@ func TestCacheDropsInBothGenerations(t *testing.T) {
 		c.fill(cacheKey(i), cacheRecord(i), entryMeta{}, 0, 0)
 	}
 	c.fill(cacheKey(4), cacheRecord(4), entryMeta{}, 0, 0) // 0..3 are the previous generation now
-	if len(c.prev.slots) != 4 || len(c.cur.slots) != 1 {
-		t.Fatalf("generations hold %d and %d, want 4 and 1", len(c.prev.slots), len(c.cur.slots))
+	if c.prev.Len() != 4 || c.cur.Len() != 1 {
+		t.Fatalf("generations hold %d and %d, want 4 and 1", c.prev.Len(), c.cur.Len())
 	}
 	c.drop(cacheKey(0))
 	c.drop(cacheKey(4))
@@ -92,7 +94,7 @@ func TestCacheDropsInBothGenerations(t *testing.T) {
 	if _, ok := c.get(cacheKey(2)); !ok {
 		t.Fatal("an entry of the previous generation is not served")
 	}
-	if _, ok := c.cur.slots[cacheHash(cacheKey(2))]; !ok {
+	if !c.cur.Has(cacheHash(cacheKey(2))) {
 		t.Error("an entry served from the previous generation was not moved to the current one")
 	}
 	c.dropAll()
@@ -122,16 +124,16 @@ func TestCacheStaysBounded(t *testing.T) {
 	for range 100_000 {
 		c.fill(hot, cacheRecord(-1), entryMeta{}, 0, 0)
 	}
-	if n := len(c.cur.arena) + len(c.prev.arena); n > 4<<20 {
+	if n := c.cur.Size() + c.prev.Size(); n > 4<<20 {
 		t.Errorf("arenas hold %d bytes after refilling one session", n)
 	}
 }
 
 // Two keys of one hash can only miss, never answer for each other.
 func TestCacheComparesTheKey(t *testing.T) {
-	g := cacheGen{slots: map[uint64]cacheSlot{}}
-	g.add(cacheHash("b"), "a", []byte("record of a"), entryMeta{})
-	if e, ok := g.lookup(cacheHash("b"), "b"); ok {
+	var g arena.Gen[entryMeta]
+	arena.Add(&g, cacheHash("b"), "a", []byte("record of a"), entryMeta{})
+	if e, ok := lookup(&g, cacheHash("b"), "b"); ok {
 		t.Fatalf("b answered with %q", e.data)
 	}
 }
